@@ -1,0 +1,93 @@
+//! The one error story.
+//!
+//! Every layer returns [`Error`]. Storage maps driver errors into it (a unique violation on an
+//! email becomes [`Error::EmailTaken`]); the HTTP layer maps each variant to exactly one status
+//! code and a stable machine-readable `code` in an RFC 9457 problem document.
+
+use crate::ids::TicketId;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that is well-formed JSON but breaks a rule (bad quantity, short password, ...).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// The named object does not exist, or belongs to somebody else (never tell which).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+
+    /// Missing, unknown or expired credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+
+    /// Wrong email or password; deliberately the same answer for both.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+
+    #[error("an account with this email already exists")]
+    EmailTaken,
+
+    /// Some requested tickets are held or sold; none were taken (holds are all-or-nothing).
+    #[error("some tickets are not available")]
+    TicketsUnavailable { ticket_ids: Vec<TicketId> },
+
+    /// Some requested ticket ids are not tickets of the showtime.
+    #[error("some tickets do not belong to this showtime")]
+    UnknownTickets { ticket_ids: Vec<TicketId> },
+
+    /// A quantity hold asked for more places than a section has free.
+    #[error("only {available} places are available in this section, {requested} requested")]
+    NotEnoughPlaces { requested: u32, available: u32 },
+
+    /// The showtime is not (or no longer) on sale.
+    #[error("this showtime is not on sale")]
+    NotOnSale,
+
+    /// The hold's time ran out and its tickets were released.
+    #[error("the hold has expired")]
+    HoldExpired,
+
+    /// The hold was released or already turned into an order.
+    #[error("the hold is {status}")]
+    HoldNotActive { status: &'static str },
+
+    /// The payment provider declined the payment.
+    #[error("payment declined: {reason}")]
+    PaymentDeclined { reason: String },
+
+    /// The payment token is not one the provider knows.
+    #[error("the payment token is not valid")]
+    InvalidPaymentToken,
+
+    /// The payment provider could not be reached or failed; nothing was charged.
+    #[error("the payment provider is unavailable")]
+    PaymentUnavailable(String),
+
+    /// An `Idempotency-Key` was reused with a different request.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+
+    /// An earlier request with the same `Idempotency-Key` is still being processed.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyInProgress,
+
+    /// A short-lived conflict in the database (e.g. a deadlock that was broken); safe to retry.
+    #[error("the request conflicted with a concurrent one; retry")]
+    Contention,
+
+    /// A fault of ours or of the infrastructure. The message is logged, never shown to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+}
