@@ -1,1 +1,230 @@
-//! placeholder
+//! Marquee's storage: one [`Store`] interface, backed by SQLite (embedded default) or
+//! PostgreSQL (many stateless Marquee nodes on one database).
+//!
+//! # Layout
+//! - [`Store`] (this file): every operation the service needs, in domain types.
+//! - [`sql`]: the implementation. Both backends share one implementation on sqlx's `Any`
+//!   driver; the few places where they differ (row locks, the single SQLite writer) are
+//!   decided by [`sql::Backend`]. Each backend has its own migrations (`migrations/sqlite`,
+//!   `migrations/postgres`), embedded in the binary and run on start.
+//!
+//! # Who decides who gets a seat
+//! The database. Taking tickets is a conditional `UPDATE … WHERE status is available` inside a
+//! transaction; on PostgreSQL the rows are first locked in id order (no deadlocks between
+//! overlapping holds), on SQLite every write goes through one writer connection (WAL, so
+//! readers never wait). A partial unique index forbids a ticket in two live orders.
+
+pub mod sql;
+pub mod testing;
+
+use async_trait::async_trait;
+use marquee_domain::Result;
+use marquee_domain::account::{Email, User};
+use marquee_domain::catalog::{Event, EventKind, Hall, Showtime, Venue};
+use marquee_domain::ids::{EventId, HoldId, OrderId, ShowtimeId, TicketId, UserId, VenueId};
+use marquee_domain::inventory::{Hold, HoldSelection, Order, Ticket};
+use marquee_domain::money::Money;
+use time::{Date, OffsetDateTime};
+
+pub use sql::{Backend, SqlStore, StoreOptions};
+
+/// Filters of the catalog listing (`GET /movie/list`, `GET /api/v1/events`).
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub kind: Option<EventKind>,
+    /// Case-insensitive substring of the title.
+    pub query: Option<String>,
+    pub genre: Option<String>,
+    /// Only events with an on-sale showtime in this city (case-insensitive).
+    pub city: Option<String>,
+    /// Only events with an on-sale showtime starting on this (UTC) day.
+    pub date: Option<Date>,
+    pub limit: u32,
+    /// Resume after this (title, id), from the previous page's cursor.
+    pub after: Option<(String, EventId)>,
+}
+
+/// An event in a listing, with when it next plays.
+#[derive(Clone, Debug)]
+pub struct EventSummary {
+    pub event: Event,
+    pub next_starts_at: OffsetDateTime,
+}
+
+/// A showtime with the names of where it plays and how much is left.
+#[derive(Clone, Debug)]
+pub struct ShowtimeSummary {
+    pub showtime: Showtime,
+    pub event_title: String,
+    pub venue_id: VenueId,
+    pub venue_name: String,
+    pub city: String,
+    pub time_zone: String,
+    pub hall_name: String,
+    pub seats_available: i64,
+    pub seats_total: i64,
+    /// Cheapest ticket price of the showtime.
+    pub price_from: Option<Money>,
+}
+
+/// Filters of the showtime listing.
+#[derive(Clone, Debug, Default)]
+pub struct ShowtimeFilter {
+    pub event_id: Option<EventId>,
+    pub city: Option<String>,
+    pub date: Option<Date>,
+    pub limit: u32,
+}
+
+/// Counts of a showtime's tickets by effective status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InventoryCounts {
+    pub available: i64,
+    pub held: i64,
+    pub sold: i64,
+}
+
+/// A hold to create.
+#[derive(Clone, Debug)]
+pub struct NewHold {
+    pub id: HoldId,
+    pub user_id: UserId,
+    pub showtime_id: ShowtimeId,
+    pub selection: HoldSelection,
+    pub now: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The payment that paid for an order.
+#[derive(Clone, Debug)]
+pub struct PaymentRecord {
+    pub provider: String,
+    pub reference: String,
+    pub amount: Money,
+}
+
+/// Turns a paid hold into an order.
+#[derive(Clone, Debug)]
+pub struct ConfirmHold {
+    pub order_id: OrderId,
+    pub hold_id: HoldId,
+    pub user_id: UserId,
+    pub payment: PaymentRecord,
+    pub now: OffsetDateTime,
+}
+
+/// What happened when a request claimed its `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First time: go ahead, then record the response.
+    Claimed,
+    /// Done before: replay this response.
+    Replay { status: u16, body: String },
+    /// Same key, different request.
+    Mismatch,
+    /// Same key, still being processed by another request.
+    InProgress,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is ("sqlite" or "postgres").
+    fn backend(&self) -> Backend;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- accounts ----
+
+    /// Creates a user; [`marquee_domain::Error::EmailTaken`] if the email is in use.
+    async fn create_user(&self, user: &User, password_hash: &str) -> Result<()>;
+    /// The user with this email and their password hash.
+    async fn user_credentials(&self, email: &Email) -> Result<Option<(User, String)>>;
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: &UserId,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// The user of an unexpired session.
+    async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    // ---- catalog ----
+
+    async fn create_venue(&self, venue: &Venue) -> Result<()>;
+    /// Stores a hall and its sections. The layout must have been validated.
+    async fn create_hall(&self, hall: &Hall) -> Result<()>;
+    async fn create_event(&self, event: &Event) -> Result<()>;
+    /// Stores a showtime and creates one ticket per place of its hall, priced by category.
+    async fn create_showtime(&self, showtime: &Showtime) -> Result<()>;
+    /// Whether the catalog has no events (an empty database gets demo data).
+    async fn catalog_is_empty(&self) -> Result<bool>;
+
+    /// Published events with at least one upcoming showtime on sale, by title.
+    async fn list_events(&self, filter: &EventFilter, now: OffsetDateTime) -> Result<Vec<EventSummary>>;
+    async fn get_event(&self, id: &EventId) -> Result<Option<Event>>;
+    /// Upcoming showtimes on sale, by start time.
+    async fn list_showtimes(
+        &self,
+        filter: &ShowtimeFilter,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ShowtimeSummary>>;
+    async fn get_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<Option<ShowtimeSummary>>;
+
+    // ---- inventory ----
+
+    /// Every ticket of a showtime in seat-map order, with its status at `now`.
+    async fn seat_map(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<Vec<Ticket>>;
+    async fn get_ticket(&self, id: &TicketId, now: OffsetDateTime) -> Result<Option<Ticket>>;
+    async fn inventory_counts(
+        &self,
+        showtime_id: &ShowtimeId,
+        now: OffsetDateTime,
+    ) -> Result<InventoryCounts>;
+
+    /// Takes the selected tickets for the user, all or none.
+    ///
+    /// Errors: `NotFound` (showtime), `NotOnSale`, `UnknownTickets`, `TicketsUnavailable`,
+    /// `NotEnoughPlaces`.
+    async fn create_hold(&self, hold: &NewHold) -> Result<Hold>;
+    async fn get_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Option<Hold>>;
+    /// Gives an active hold's tickets back; releasing an expired or released hold is a no-op.
+    /// Errors: `HoldNotActive` for a purchased hold.
+    async fn release_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold>;
+    /// Sells the hold's tickets: all of them must still be held by it (even if its time ran
+    /// out meanwhile, as long as nobody else took them). Errors: `HoldExpired` when some were
+    /// taken, `HoldNotActive` when released or already purchased.
+    async fn confirm_hold(&self, confirm: &ConfirmHold) -> Result<Order>;
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>>;
+    /// A user's orders, newest first.
+    async fn list_orders(&self, user_id: &UserId, limit: u32, before: Option<&OrderId>)
+    -> Result<Vec<Order>>;
+    /// Tidies expired holds: marks them expired and frees their tickets' rows. Returns the
+    /// number of tickets freed. Correctness never depends on it having run.
+    async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64>;
+
+    // ---- idempotency ----
+
+    /// Claims `key` for this user and request. A claim older than `stale_before` that never
+    /// finished (its node crashed) is taken over.
+    async fn claim_idempotency_key(
+        &self,
+        user_id: &UserId,
+        key: &str,
+        request_hash: &str,
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<IdempotencyClaim>;
+    /// Records the response to replay for a claimed key.
+    async fn finish_idempotency_key(
+        &self,
+        user_id: &UserId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()>;
+    /// Drops a claim whose request failed in a way worth retrying (e.g. an internal error).
+    async fn abandon_idempotency_key(&self, user_id: &UserId, key: &str) -> Result<()>;
+}

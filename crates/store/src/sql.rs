@@ -1,0 +1,1318 @@
+//! The SQL implementation of [`Store`] for both backends.
+//!
+//! One implementation on sqlx's `Any` driver rather than two near-copies: the schemas are the
+//! same shape (text ids, `BIGINT` milliseconds, text statuses) and so are the statements. The
+//! backend only decides:
+//! - **row locks**: PostgreSQL locks tickets `FOR UPDATE` in id order before changing them (so
+//!   two overlapping holds cannot deadlock) and picks GA places with `SKIP LOCKED`; SQLite has a
+//!   single writer, which serialises every write transaction anyway;
+//! - **connections**: SQLite gets one writer connection plus a pool of readers (WAL journal, so
+//!   readers never block the writer and "database is locked" cannot happen); PostgreSQL one pool;
+//! - **migrations**: `migrations/sqlite` or `migrations/postgres`.
+
+use crate::{
+    ConfirmHold, EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, ShowtimeFilter,
+    ShowtimeSummary, Store,
+};
+use async_trait::async_trait;
+use marquee_domain::account::{Email, Role, User};
+use marquee_domain::catalog::{Event, EventKind, Hall, HallLayout, SectionKind, Showtime, Venue};
+use marquee_domain::clock::{from_millis, to_millis};
+use marquee_domain::ids::{
+    EventId, HallId, HoldId, OrderId, SectionId, ShowtimeId, TicketId, UserId, VenueId,
+};
+use marquee_domain::inventory::{
+    Hold, HoldSelection, HoldStatus, Order, OrderStatus, Ticket, effective_status,
+};
+use marquee_domain::money::Money;
+use marquee_domain::{Error, Result};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Rows per multi-row INSERT when creating tickets (15 columns: well under both backends'
+/// limits on bind parameters).
+const TICKET_INSERT_CHUNK: usize = 400;
+/// How often a transaction that lost a deadlock or serialization race is retried.
+const MAX_CONTENTION_RETRIES: u32 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::invalid("database URL must start with sqlite:// or postgres://"))
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection limits.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Connections of the pool (PostgreSQL) or of the reader pool (SQLite).
+    pub max_connections: u32,
+    /// How long a request waits for a connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(30) }
+    }
+}
+
+pub struct SqlStore {
+    backend: Backend,
+    /// Reads go here. On PostgreSQL it is the same pool as `write`.
+    read: AnyPool,
+    /// Every write transaction goes here. On SQLite it has exactly one connection.
+    write: AnyPool,
+}
+
+impl SqlStore {
+    /// Connects to `sqlite://PATH` (creating the file and its folder) or `postgres://…`.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        match backend {
+            Backend::Sqlite => {
+                let url = prepare_sqlite_url(url)?;
+                let pool = |max| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(options.acquire_timeout)
+                        .after_connect(|connection, _| {
+                            Box::pin(async move {
+                                for pragma in [
+                                    "PRAGMA journal_mode = WAL",
+                                    // FULL: a purchase the client was told about survives power loss.
+                                    "PRAGMA synchronous = FULL",
+                                    "PRAGMA foreign_keys = ON",
+                                    "PRAGMA busy_timeout = 10000",
+                                ] {
+                                    sqlx::query(pragma).execute(&mut *connection).await?;
+                                }
+                                Ok(())
+                            })
+                        })
+                };
+                let write = pool(1).connect(&url).await.map_err(db)?;
+                let read = pool(options.max_connections.max(1)).connect(&url).await.map_err(db)?;
+                Ok(Self { backend, read, write })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect(url)
+                    .await
+                    .map_err(db)?;
+                Ok(Self { backend, read: pool.clone(), write: pool })
+            }
+        }
+    }
+
+    /// Applies pending migrations (safe to run from many nodes at once on PostgreSQL: sqlx
+    /// takes an advisory lock).
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.write).await.map_err(|e| Error::internal(format!("migration failed: {e}")))
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already excludes others.
+    fn lock_rows(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Runs a write transaction again when it lost a deadlock or serialization race.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut retries = 0;
+        loop {
+            match attempt().await {
+                Err(Error::Contention) if retries < MAX_CONTENTION_RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(retries))).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// Adds `mode=rwc` (create if missing) and creates the database file's folder.
+fn prepare_sqlite_url(url: &str) -> Result<String> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(Error::invalid(
+            "SQLite needs a file path: sqlite://PATH (an in-memory database cannot have readers and a writer)",
+        ));
+    }
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::internal(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    })
+}
+
+/// Maps driver errors into the domain's error story.
+fn db(error: sqlx::Error) -> Error {
+    if let Some(database_error) = error.as_database_error() {
+        // 40001 serialization failure, 40P01 deadlock detected: retry the transaction.
+        if matches!(database_error.code().as_deref(), Some("40001" | "40P01")) {
+            return Error::Contention;
+        }
+    }
+    Error::internal(error)
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| e.is_unique_violation())
+}
+
+/// `$first, $first+1, …` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A value bound to a dynamically built statement.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// A statement built at run time, with numbered placeholders for its values.
+#[derive(Default)]
+struct DynamicQuery {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl DynamicQuery {
+    fn new(sql: &str) -> Self {
+        Self { sql: sql.to_owned(), args: Vec::new() }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Binds a value and returns its placeholder.
+    fn text(&mut self, value: impl Into<String>) -> String {
+        self.args.push(Arg::Text(value.into()));
+        format!("${}", self.args.len())
+    }
+
+    fn int(&mut self, value: i64) -> String {
+        self.args.push(Arg::Int(value));
+        format!("${}", self.args.len())
+    }
+
+    fn build(&self) -> sqlx::query::Query<'static, Any, AnyArguments> {
+        let mut query = sqlx::query(AssertSqlSafe(self.sql.clone()));
+        for arg in &self.args {
+            query = match arg {
+                Arg::Text(value) => query.bind(value.clone()),
+                Arg::Int(value) => query.bind(*value),
+            };
+        }
+        query
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(fragment: &str) -> String {
+    let escaped = fragment.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{}%", escaped.to_lowercase())
+}
+
+/// The SQL that is true for a ticket that can be taken at `$now_placeholder`.
+fn takeable(now_placeholder: &str) -> String {
+    format!("(status = 'available' OR (status = 'held' AND hold_expires_at <= {now_placeholder}))")
+}
+
+const TICKET_COLUMNS: &str = "t.id, t.showtime_id, t.section_id, t.section_name, t.row_label, t.number, \
+     t.label, t.category, t.price_amount, t.row_index, t.column_index, t.status, t.hold_expires_at, \
+     sh.currency";
+
+fn ticket_from_row(row: &AnyRow, now: OffsetDateTime) -> Result<Ticket> {
+    let status: String = row.try_get("status").map_err(db)?;
+    let hold_expires_at: Option<i64> = row.try_get("hold_expires_at").map_err(db)?;
+    Ok(Ticket {
+        id: TicketId::from_raw(row.try_get::<String, _>("id").map_err(db)?),
+        showtime_id: ShowtimeId::from_raw(row.try_get::<String, _>("showtime_id").map_err(db)?),
+        section_id: SectionId::from_raw(row.try_get::<String, _>("section_id").map_err(db)?),
+        section: row.try_get("section_name").map_err(db)?,
+        row: row.try_get("row_label").map_err(db)?,
+        number: int_u32(row, "number")?,
+        label: row.try_get("label").map_err(db)?,
+        category: row.try_get("category").map_err(db)?,
+        price: Money::new(
+            row.try_get("price_amount").map_err(db)?,
+            row.try_get::<String, _>("currency").map_err(db)?,
+        ),
+        status: effective_status(&status, hold_expires_at.map(from_millis), now),
+        row_index: int_u32(row, "row_index")?,
+        column_index: int_u32(row, "column_index")?,
+    })
+}
+
+fn int_u32(row: &AnyRow, column: &str) -> Result<u32> {
+    let value: i64 = row.try_get(column).map_err(db)?;
+    u32::try_from(value).map_err(|_| Error::internal(format!("{column} out of range: {value}")))
+}
+
+fn instant(row: &AnyRow, column: &str) -> Result<OffsetDateTime> {
+    Ok(from_millis(row.try_get(column).map_err(db)?))
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: UserId::from_raw(row.try_get::<String, _>("id").map_err(db)?),
+        email: Email::from_trusted(row.try_get("email").map_err(db)?),
+        role: Role::parse(&row.try_get::<String, _>("role").map_err(db)?)?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.kind, e.title, e.synopsis, e.poster_url, e.genres, e.runtime_minutes, \
+     e.rating, e.artist, e.published, e.created_at";
+
+fn event_from_row(row: &AnyRow) -> Result<Event> {
+    let genres: String = row.try_get("genres").map_err(db)?;
+    Ok(Event {
+        id: EventId::from_raw(row.try_get::<String, _>("id").map_err(db)?),
+        kind: EventKind::parse(&row.try_get::<String, _>("kind").map_err(db)?)?,
+        title: row.try_get("title").map_err(db)?,
+        synopsis: row.try_get("synopsis").map_err(db)?,
+        poster_url: row.try_get("poster_url").map_err(db)?,
+        genres: genres.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect(),
+        runtime_minutes: row.try_get("runtime_minutes").map_err(db)?,
+        rating: row.try_get("rating").map_err(db)?,
+        artist: row.try_get("artist").map_err(db)?,
+        published: row.try_get::<i64, _>("published").map_err(db)? != 0,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+const SHOWTIME_SUMMARY_SELECT: &str = "SELECT sh.id, sh.event_id, sh.hall_id, sh.starts_at, sh.on_sale_from, \
+     sh.on_sale_until, sh.currency, sh.prices, e.title AS event_title, v.id AS venue_id, v.name AS venue_name, \
+     v.city, v.time_zone, h.name AS hall_name, \
+     (SELECT COUNT(*) FROM tickets t WHERE t.showtime_id = sh.id) AS seats_total, \
+     (SELECT COUNT(*) FROM tickets t WHERE t.showtime_id = sh.id AND \
+        (t.status = 'available' OR (t.status = 'held' AND t.hold_expires_at <= $1))) AS seats_available \
+     FROM showtimes sh JOIN events e ON e.id = sh.event_id JOIN halls h ON h.id = sh.hall_id \
+     JOIN venues v ON v.id = h.venue_id";
+
+fn showtime_summary_from_row(row: &AnyRow) -> Result<ShowtimeSummary> {
+    let prices: String = row.try_get("prices").map_err(db)?;
+    let prices: BTreeMap<String, i64> =
+        serde_json::from_str(&prices).map_err(|e| Error::internal(format!("bad prices JSON: {e}")))?;
+    let currency: String = row.try_get("currency").map_err(db)?;
+    let price_from = prices.values().min().map(|amount| Money::new(*amount, currency.clone()));
+    Ok(ShowtimeSummary {
+        showtime: Showtime {
+            id: ShowtimeId::from_raw(row.try_get::<String, _>("id").map_err(db)?),
+            event_id: EventId::from_raw(row.try_get::<String, _>("event_id").map_err(db)?),
+            hall_id: HallId::from_raw(row.try_get::<String, _>("hall_id").map_err(db)?),
+            starts_at: instant(row, "starts_at")?,
+            on_sale_from: instant(row, "on_sale_from")?,
+            on_sale_until: instant(row, "on_sale_until")?,
+            currency,
+            prices,
+        },
+        event_title: row.try_get("event_title").map_err(db)?,
+        venue_id: VenueId::from_raw(row.try_get::<String, _>("venue_id").map_err(db)?),
+        venue_name: row.try_get("venue_name").map_err(db)?,
+        city: row.try_get("city").map_err(db)?,
+        time_zone: row.try_get("time_zone").map_err(db)?,
+        hall_name: row.try_get("hall_name").map_err(db)?,
+        seats_available: row.try_get("seats_available").map_err(db)?,
+        seats_total: row.try_get("seats_total").map_err(db)?,
+        price_from,
+    })
+}
+
+/// Adds the conditions shared by every public catalog read: published, upcoming, on sale.
+fn push_on_sale(query: &mut DynamicQuery, now: &str) {
+    query.push(&format!(
+        " WHERE e.published = 1 AND sh.starts_at > {now} AND sh.on_sale_from <= {now} AND sh.on_sale_until > {now}"
+    ));
+}
+
+fn push_city_and_date(query: &mut DynamicQuery, city: Option<&str>, date: Option<time::Date>) {
+    if let Some(city) = city {
+        let city = query.text(city.to_lowercase());
+        query.push(&format!(" AND LOWER(v.city) = {city}"));
+    }
+    if let Some(date) = date {
+        let start = date.midnight().assume_utc();
+        let from = query.int(to_millis(start));
+        let until = query.int(to_millis(start + time::Duration::days(1)));
+        query.push(&format!(" AND sh.starts_at >= {from} AND sh.starts_at < {until}"));
+    }
+}
+
+impl SqlStore {
+    async fn hold_tickets(
+        &self,
+        executor: impl sqlx::Executor<'_, Database = Any>,
+        hold_id: &HoldId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Ticket>> {
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id \
+             JOIN showtimes sh ON sh.id = t.showtime_id WHERE hi.hold_id = $1 ORDER BY t.position"
+        );
+        let rows =
+            sqlx::query(AssertSqlSafe(sql)).bind(hold_id.as_str()).fetch_all(executor).await.map_err(db)?;
+        // A ticket of this hold counts as held by it only while the hold is what holds it; the
+        // effective status already says "available" once the hold expired.
+        rows.iter().map(|row| ticket_from_row(row, now)).collect()
+    }
+
+    async fn load_hold(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        id: &HoldId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Hold>> {
+        let row = sqlx::query(
+            "SELECT id, user_id, showtime_id, status, created_at, expires_at, order_id FROM holds WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let expires_at = instant(&row, "expires_at")?;
+        let stored: String = row.try_get("status").map_err(db)?;
+        let status = HoldStatus::effective(&stored, expires_at, now)?;
+        let mut tickets = self.hold_tickets(&mut *connection, id, now).await?;
+        if status == HoldStatus::Active {
+            // Still ours: show them as held even to a reader whose clock is a hair behind.
+            for ticket in &mut tickets {
+                ticket.status = marquee_domain::inventory::TicketStatus::Held;
+            }
+        }
+        Ok(Some(Hold {
+            id: id.clone(),
+            user_id: UserId::from_raw(row.try_get::<String, _>("user_id").map_err(db)?),
+            showtime_id: ShowtimeId::from_raw(row.try_get::<String, _>("showtime_id").map_err(db)?),
+            status,
+            created_at: instant(&row, "created_at")?,
+            expires_at,
+            order_id: row.try_get::<Option<String>, _>("order_id").map_err(db)?.map(OrderId::from_raw),
+            tickets,
+        }))
+    }
+
+    async fn load_orders(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        rows: Vec<AnyRow>,
+    ) -> Result<Vec<Order>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> =
+            rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<_, _>>().map_err(db)?;
+        let sql = format!(
+            "SELECT oi.order_id, {TICKET_COLUMNS} FROM order_items oi JOIN tickets t ON t.id = oi.ticket_id \
+             JOIN showtimes sh ON sh.id = t.showtime_id WHERE oi.order_id IN ({}) ORDER BY t.position",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in &ids {
+            query = query.bind(id.clone());
+        }
+        let ticket_rows = query.fetch_all(&mut *connection).await.map_err(db)?;
+        // Sold tickets are sold whatever the clock says.
+        let mut tickets: BTreeMap<String, Vec<Ticket>> = BTreeMap::new();
+        for row in &ticket_rows {
+            let order_id: String = row.try_get("order_id").map_err(db)?;
+            tickets.entry(order_id).or_default().push(ticket_from_row(row, OffsetDateTime::UNIX_EPOCH)?);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id").map_err(db)?;
+                Ok(Order {
+                    tickets: tickets.remove(&id).unwrap_or_default(),
+                    id: OrderId::from_raw(id),
+                    user_id: UserId::from_raw(row.try_get::<String, _>("user_id").map_err(db)?),
+                    showtime_id: ShowtimeId::from_raw(row.try_get::<String, _>("showtime_id").map_err(db)?),
+                    hold_id: HoldId::from_raw(row.try_get::<String, _>("hold_id").map_err(db)?),
+                    status: OrderStatus::parse(&row.try_get::<String, _>("status").map_err(db)?)?,
+                    total: Money::new(
+                        row.try_get("total_amount").map_err(db)?,
+                        row.try_get::<String, _>("currency").map_err(db)?,
+                    ),
+                    payment_reference: row.try_get("payment_reference").map_err(db)?,
+                    created_at: instant(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Picks the ticket ids a selection asks for, locking them on PostgreSQL.
+    async fn select_tickets_for_hold(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        hold: &NewHold,
+    ) -> Result<Vec<String>> {
+        let now = to_millis(hold.now);
+        match &hold.selection {
+            HoldSelection::Tickets(ids) => {
+                let mut sorted: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+                sorted.sort();
+                let sql = format!(
+                    "SELECT id FROM tickets WHERE showtime_id = $1 AND id IN ({}) ORDER BY id{}",
+                    placeholders(2, sorted.len()),
+                    self.lock_rows()
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(hold.showtime_id.as_str());
+                for id in &sorted {
+                    query = query.bind(id.clone());
+                }
+                let found: BTreeSet<String> = query
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(db)?
+                    .iter()
+                    .map(|row| row.try_get("id"))
+                    .collect::<Result<_, _>>()
+                    .map_err(db)?;
+                let unknown: Vec<TicketId> = sorted
+                    .iter()
+                    .filter(|id| !found.contains(*id))
+                    .cloned()
+                    .map(TicketId::from_raw)
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(Error::UnknownTickets { ticket_ids: unknown });
+                }
+                Ok(sorted)
+            }
+            HoldSelection::Quantity { section, quantity } => {
+                let section_id: Option<String> = sqlx::query(
+                    "SELECT section_id FROM tickets WHERE showtime_id = $1 AND (section_id = $2 OR LOWER(section_name) = LOWER($2)) LIMIT 1",
+                )
+                .bind(hold.showtime_id.as_str())
+                .bind(section.trim())
+                .fetch_optional(&mut *connection)
+                .await
+                .map_err(db)?
+                .map(|row| row.try_get("section_id"))
+                .transpose()
+                .map_err(db)?;
+                let section_id = section_id
+                    .ok_or_else(|| Error::invalid(format!("the showtime has no section {section:?}")))?;
+                let pick = |lock: &str| {
+                    let sql = format!(
+                        "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
+                         ORDER BY position LIMIT $4{lock}",
+                        takeable("$3")
+                    );
+                    sqlx::query(AssertSqlSafe(sql))
+                        .bind(section_id.clone())
+                        .bind(hold.showtime_id.as_str())
+                        .bind(now)
+                        .bind(i64::from(*quantity))
+                };
+                let rows = match self.backend {
+                    Backend::Sqlite => pick("").fetch_all(&mut *connection).await.map_err(db)?,
+                    Backend::Postgres => {
+                        // Skip places other buyers are taking right now; only if that leaves too
+                        // few, wait for them (they may roll back) before saying "sold out".
+                        let rows =
+                            pick(" FOR UPDATE SKIP LOCKED").fetch_all(&mut *connection).await.map_err(db)?;
+                        if rows.len() < *quantity as usize {
+                            pick(" FOR UPDATE").fetch_all(&mut *connection).await.map_err(db)?
+                        } else {
+                            rows
+                        }
+                    }
+                };
+                if rows.len() < *quantity as usize {
+                    return Err(Error::NotEnoughPlaces {
+                        requested: *quantity,
+                        available: rows.len() as u32,
+                    });
+                }
+                let mut ids: Vec<String> =
+                    rows.iter().map(|row| row.try_get("id")).collect::<Result<_, _>>().map_err(db)?;
+                ids.sort();
+                Ok(ids)
+            }
+        }
+    }
+
+    async fn create_hold_once(&self, hold: &NewHold) -> Result<Hold> {
+        let now = to_millis(hold.now);
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let window = sqlx::query("SELECT on_sale_from, on_sale_until FROM showtimes WHERE id = $1")
+            .bind(hold.showtime_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(Error::NotFound("showtime"))?;
+        let (from, until): (i64, i64) =
+            (window.try_get("on_sale_from").map_err(db)?, window.try_get("on_sale_until").map_err(db)?);
+        if !(from <= now && now < until) {
+            return Err(Error::NotOnSale);
+        }
+
+        let ids = self.select_tickets_for_hold(&mut tx, hold).await?;
+        let sql = format!(
+            "UPDATE tickets SET status = 'held', hold_id = $1, hold_expires_at = $2 \
+             WHERE id IN ({}) AND {} RETURNING id",
+            placeholders(4, ids.len()),
+            takeable("$3")
+        );
+        let mut query =
+            sqlx::query(AssertSqlSafe(sql)).bind(hold.id.as_str()).bind(to_millis(hold.expires_at)).bind(now);
+        for id in &ids {
+            query = query.bind(id.clone());
+        }
+        let taken: BTreeSet<String> = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()
+            .map_err(db)?;
+        if taken.len() != ids.len() {
+            // All or nothing: dropping the transaction rolls back the tickets we did take.
+            let unavailable =
+                ids.into_iter().filter(|id| !taken.contains(id)).map(TicketId::from_raw).collect();
+            return Err(Error::TicketsUnavailable { ticket_ids: unavailable });
+        }
+
+        sqlx::query(
+            "INSERT INTO holds (id, user_id, showtime_id, status, created_at, expires_at) VALUES ($1, $2, $3, 'active', $4, $5)",
+        )
+        .bind(hold.id.as_str())
+        .bind(hold.user_id.as_str())
+        .bind(hold.showtime_id.as_str())
+        .bind(now)
+        .bind(to_millis(hold.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let sql = format!(
+            "INSERT INTO hold_items (hold_id, ticket_id) VALUES {}",
+            (0..ids.len()).map(|i| format!("($1, ${})", i + 2)).collect::<Vec<_>>().join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(hold.id.as_str());
+        for id in &ids {
+            query = query.bind(id.clone());
+        }
+        query.execute(&mut *tx).await.map_err(db)?;
+        let created = self.load_hold(&mut tx, &hold.id, hold.now).await?.ok_or(Error::NotFound("hold"))?;
+        tx.commit().await.map_err(db)?;
+        Ok(created)
+    }
+
+    async fn release_hold_once(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let sql = format!("SELECT status FROM holds WHERE id = $1{}", self.lock_rows());
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(Error::NotFound("hold"))?;
+        let status: String = row.try_get("status").map_err(db)?;
+        match status.as_str() {
+            "purchased" => return Err(Error::HoldNotActive { status: "purchased" }),
+            "active" => {
+                sqlx::query(
+                    "UPDATE tickets SET status = 'available', hold_id = NULL, hold_expires_at = NULL \
+                     WHERE hold_id = $1 AND status = 'held'",
+                )
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                sqlx::query(
+                    "UPDATE holds SET status = CASE WHEN expires_at <= $2 THEN 'expired' ELSE 'released' END \
+                     WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .bind(to_millis(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            _ => {}
+        }
+        let hold = self.load_hold(&mut tx, id, now).await?.ok_or(Error::NotFound("hold"))?;
+        tx.commit().await.map_err(db)?;
+        Ok(hold)
+    }
+
+    async fn confirm_hold_once(&self, confirm: &ConfirmHold) -> Result<Order> {
+        let now = to_millis(confirm.now);
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let sql = format!("SELECT user_id, showtime_id, status FROM holds WHERE id = $1{}", self.lock_rows());
+        let hold = sqlx::query(AssertSqlSafe(sql))
+            .bind(confirm.hold_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(Error::NotFound("hold"))?;
+        if hold.try_get::<String, _>("user_id").map_err(db)? != confirm.user_id.as_str() {
+            return Err(Error::NotFound("hold"));
+        }
+        let showtime_id: String = hold.try_get("showtime_id").map_err(db)?;
+        match hold.try_get::<String, _>("status").map_err(db)?.as_str() {
+            "active" => {}
+            "expired" => return Err(Error::HoldExpired),
+            "purchased" => return Err(Error::HoldNotActive { status: "purchased" }),
+            _ => return Err(Error::HoldNotActive { status: "released" }),
+        }
+        let wanted: i64 = sqlx::query("SELECT COUNT(*) AS n FROM hold_items WHERE hold_id = $1")
+            .bind(confirm.hold_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?
+            .try_get("n")
+            .map_err(db)?;
+        // Sell exactly the tickets this hold still holds; if anyone took one after the hold
+        // expired, sell nothing.
+        let sold = sqlx::query(
+            "UPDATE tickets SET status = 'sold', order_id = $1, hold_expires_at = NULL \
+             WHERE hold_id = $2 AND status = 'held' AND id IN (SELECT ticket_id FROM hold_items WHERE hold_id = $2)",
+        )
+        .bind(confirm.order_id.as_str())
+        .bind(confirm.hold_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if sold != wanted as u64 {
+            return Err(Error::HoldExpired);
+        }
+        let total: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(price_amount), 0) AS BIGINT) AS total FROM tickets WHERE order_id = $1",
+        )
+        .bind(confirm.order_id.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?
+        .try_get("total")
+        .map_err(db)?;
+        if total != confirm.payment.amount.amount {
+            return Err(Error::invalid("the price of the held tickets changed; nothing was sold"));
+        }
+        sqlx::query(
+            "INSERT INTO orders (id, user_id, showtime_id, hold_id, status, total_amount, currency, \
+             payment_provider, payment_reference, created_at) VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7, $8, $9)",
+        )
+        .bind(confirm.order_id.as_str())
+        .bind(confirm.user_id.as_str())
+        .bind(showtime_id)
+        .bind(confirm.hold_id.as_str())
+        .bind(total)
+        .bind(confirm.payment.amount.currency.clone())
+        .bind(confirm.payment.provider.clone())
+        .bind(confirm.payment.reference.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO order_items (order_id, ticket_id, price_amount, live) \
+             SELECT $1, id, price_amount, 1 FROM tickets WHERE order_id = $1",
+        )
+        .bind(confirm.order_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO payments (id, order_id, provider, reference, amount, currency, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'captured', $7)",
+        )
+        .bind(format!("pay_{}", confirm.order_id.as_str().trim_start_matches("ord_")))
+        .bind(confirm.order_id.as_str())
+        .bind(confirm.payment.provider.clone())
+        .bind(confirm.payment.reference.clone())
+        .bind(confirm.payment.amount.amount)
+        .bind(confirm.payment.amount.currency.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("UPDATE holds SET status = 'purchased', order_id = $1 WHERE id = $2")
+            .bind(confirm.order_id.as_str())
+            .bind(confirm.hold_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
+            .bind(confirm.order_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let order = self.load_orders(&mut tx, vec![row]).await?.pop().ok_or(Error::NotFound("order"))?;
+        tx.commit().await.map_err(db)?;
+        Ok(order)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &User, password_hash: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(user.id.as_str())
+        .bind(user.email.as_str())
+        .bind(password_hash)
+        .bind(user.role.as_str())
+        .bind(to_millis(user.created_at))
+        .execute(&self.write)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { Error::EmailTaken } else { db(e) })?;
+        Ok(())
+    }
+
+    async fn user_credentials(&self, email: &Email) -> Result<Option<(User, String)>> {
+        let row =
+            sqlx::query("SELECT id, email, role, created_at, password_hash FROM users WHERE email = $1")
+                .bind(email.as_str())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?;
+        row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash").map_err(db)?))).transpose()
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: &UserId,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user_id.as_str())
+        .bind(to_millis(now))
+        .bind(to_millis(expires_at))
+        .execute(&self.write)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.role, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(to_millis(now))
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.write)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_venue(&self, venue: &Venue) -> Result<()> {
+        sqlx::query("INSERT INTO venues (id, name, city, time_zone) VALUES ($1, $2, $3, $4)")
+            .bind(venue.id.as_str())
+            .bind(venue.name.clone())
+            .bind(venue.city.clone())
+            .bind(venue.time_zone.clone())
+            .execute(&self.write)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_hall(&self, hall: &Hall) -> Result<()> {
+        let layout = serde_json::to_string(&hall.layout).map_err(Error::internal)?;
+        let mut tx = self.write.begin().await.map_err(db)?;
+        sqlx::query("INSERT INTO halls (id, venue_id, name, layout) VALUES ($1, $2, $3, $4)")
+            .bind(hall.id.as_str())
+            .bind(hall.venue_id.as_str())
+            .bind(hall.name.clone())
+            .bind(layout)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for (position, section) in hall.layout.sections.iter().enumerate() {
+            let kind = match section.kind {
+                SectionKind::Seated { .. } => "seated",
+                SectionKind::GeneralAdmission { .. } => "general_admission",
+            };
+            sqlx::query(
+                "INSERT INTO sections (id, hall_id, position, name, kind) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(SectionId::generate().into_string())
+            .bind(hall.id.as_str())
+            .bind(position as i64)
+            .bind(section.name.trim().to_owned())
+            .bind(kind)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_event(&self, event: &Event) -> Result<()> {
+        let genres = format!(",{},", event.genres.join(","));
+        sqlx::query(
+            "INSERT INTO events (id, kind, title, synopsis, poster_url, genres, runtime_minutes, rating, artist, \
+             published, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(event.id.as_str())
+        .bind(event.kind.as_str())
+        .bind(event.title.clone())
+        .bind(event.synopsis.clone())
+        .bind(event.poster_url.clone())
+        .bind(genres)
+        .bind(event.runtime_minutes)
+        .bind(event.rating.clone())
+        .bind(event.artist.clone())
+        .bind(i64::from(event.published))
+        .bind(to_millis(event.created_at))
+        .execute(&self.write)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_showtime(&self, showtime: &Showtime) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let hall = sqlx::query("SELECT layout FROM halls WHERE id = $1")
+            .bind(showtime.hall_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(Error::NotFound("hall"))?;
+        let layout: HallLayout = serde_json::from_str(&hall.try_get::<String, _>("layout").map_err(db)?)
+            .map_err(|e| Error::internal(format!("bad layout JSON: {e}")))?;
+        let section_rows = sqlx::query("SELECT id, name FROM sections WHERE hall_id = $1 ORDER BY position")
+            .bind(showtime.hall_id.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        let sections: Vec<(String, String)> = section_rows
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db)?;
+        let prices = serde_json::to_string(&showtime.prices).map_err(Error::internal)?;
+        sqlx::query(
+            "INSERT INTO showtimes (id, event_id, hall_id, starts_at, on_sale_from, on_sale_until, currency, prices, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(showtime.id.as_str())
+        .bind(showtime.event_id.as_str())
+        .bind(showtime.hall_id.as_str())
+        .bind(to_millis(showtime.starts_at))
+        .bind(to_millis(showtime.on_sale_from))
+        .bind(to_millis(showtime.on_sale_until))
+        .bind(showtime.currency.clone())
+        .bind(prices)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+
+        let places = layout.places();
+        for (chunk_index, chunk) in places.chunks(TICKET_INSERT_CHUNK).enumerate() {
+            let mut query = DynamicQuery::new(
+                "INSERT INTO tickets (id, showtime_id, section_id, section_name, row_label, number, label, category, \
+                 price_amount, position, row_index, column_index) VALUES ",
+            );
+            let showtime_id = query.text(showtime.id.as_str());
+            for (offset, place) in chunk.iter().enumerate() {
+                let (section_id, section_name) = sections
+                    .get(place.section_index)
+                    .ok_or_else(|| Error::internal("layout and sections disagree"))?;
+                let price = *showtime
+                    .prices
+                    .get(&place.category)
+                    .ok_or_else(|| Error::invalid(format!("no price for category {:?}", place.category)))?;
+                let values = [
+                    query.text(TicketId::generate().into_string()),
+                    showtime_id.clone(),
+                    query.text(section_id.clone()),
+                    query.text(section_name.clone()),
+                    match &place.row {
+                        Some(row) => query.text(row.clone()),
+                        None => "NULL".to_owned(),
+                    },
+                    query.int(i64::from(place.number)),
+                    query.text(place.label.clone()),
+                    query.text(place.category.clone()),
+                    query.int(price),
+                    query.int((chunk_index * TICKET_INSERT_CHUNK + offset) as i64),
+                    query.int(i64::from(place.row_index)),
+                    query.int(i64::from(place.column_index)),
+                ];
+                if offset > 0 {
+                    query.push(", ");
+                }
+                query.push(&format!("({})", values.join(", ")));
+            }
+            query.build().execute(&mut *tx).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn catalog_is_empty(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM events").fetch_one(&self.read).await.map_err(db)?;
+        Ok(row.try_get::<i64, _>("n").map_err(db)? == 0)
+    }
+
+    async fn list_events(&self, filter: &EventFilter, now: OffsetDateTime) -> Result<Vec<EventSummary>> {
+        let mut query = DynamicQuery::new(&format!(
+            "SELECT {EVENT_COLUMNS}, MIN(sh.starts_at) AS next_starts_at FROM events e \
+             JOIN showtimes sh ON sh.event_id = e.id JOIN halls h ON h.id = sh.hall_id JOIN venues v ON v.id = h.venue_id"
+        ));
+        let now = query.int(to_millis(now));
+        push_on_sale(&mut query, &now);
+        if let Some(kind) = filter.kind {
+            let kind = query.text(kind.as_str());
+            query.push(&format!(" AND e.kind = {kind}"));
+        }
+        if let Some(text) = filter.query.as_deref().filter(|q| !q.trim().is_empty()) {
+            let pattern = query.text(like_pattern(text.trim()));
+            query.push(&format!(" AND LOWER(e.title) LIKE {pattern} ESCAPE '\\'"));
+        }
+        if let Some(genre) = &filter.genre {
+            let pattern = query.text(like_pattern(&format!(",{},", genre.trim())));
+            query.push(&format!(" AND e.genres LIKE {pattern} ESCAPE '\\'"));
+        }
+        push_city_and_date(&mut query, filter.city.as_deref(), filter.date);
+        if let Some((title, id)) = &filter.after {
+            let title = query.text(title.clone());
+            let id = query.text(id.as_str());
+            query.push(&format!(" AND (e.title > {title} OR (e.title = {title} AND e.id > {id}))"));
+        }
+        let limit = query.int(i64::from(filter.limit));
+        query.push(&format!(" GROUP BY e.id ORDER BY e.title, e.id LIMIT {limit}"));
+        let rows = query.build().fetch_all(&self.read).await.map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(EventSummary {
+                    event: event_from_row(row)?,
+                    next_starts_at: instant(row, "next_starts_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_event(&self, id: &EventId) -> Result<Option<Event>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.id = $1");
+        let row =
+            sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(&self.read).await.map_err(db)?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn list_showtimes(
+        &self,
+        filter: &ShowtimeFilter,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ShowtimeSummary>> {
+        let mut query = DynamicQuery::new(SHOWTIME_SUMMARY_SELECT);
+        let now = query.int(to_millis(now));
+        push_on_sale(&mut query, &now);
+        if let Some(event_id) = &filter.event_id {
+            let event_id = query.text(event_id.as_str());
+            query.push(&format!(" AND sh.event_id = {event_id}"));
+        }
+        push_city_and_date(&mut query, filter.city.as_deref(), filter.date);
+        let limit = query.int(i64::from(filter.limit));
+        query.push(&format!(" ORDER BY sh.starts_at, sh.id LIMIT {limit}"));
+        let rows = query.build().fetch_all(&self.read).await.map_err(db)?;
+        rows.iter().map(showtime_summary_from_row).collect()
+    }
+
+    async fn get_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<Option<ShowtimeSummary>> {
+        let sql = format!("{SHOWTIME_SUMMARY_SELECT} WHERE sh.id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_millis(now))
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(showtime_summary_from_row).transpose()
+    }
+
+    async fn seat_map(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<Vec<Ticket>> {
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets t JOIN showtimes sh ON sh.id = t.showtime_id \
+             WHERE t.showtime_id = $1 ORDER BY t.position"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(showtime_id.as_str())
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?;
+        rows.iter().map(|row| ticket_from_row(row, now)).collect()
+    }
+
+    async fn get_ticket(&self, id: &TicketId, now: OffsetDateTime) -> Result<Option<Ticket>> {
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets t JOIN showtimes sh ON sh.id = t.showtime_id WHERE t.id = $1"
+        );
+        let row =
+            sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(&self.read).await.map_err(db)?;
+        row.map(|row| ticket_from_row(&row, now)).transpose()
+    }
+
+    async fn inventory_counts(
+        &self,
+        showtime_id: &ShowtimeId,
+        now: OffsetDateTime,
+    ) -> Result<InventoryCounts> {
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN status = 'sold' THEN 1 ELSE 0 END), 0) AS sold, \
+               COALESCE(SUM(CASE WHEN status = 'held' AND hold_expires_at > $2 THEN 1 ELSE 0 END), 0) AS held, \
+               COUNT(*) AS total \
+             FROM tickets WHERE showtime_id = $1",
+        )
+        .bind(showtime_id.as_str())
+        .bind(to_millis(now))
+        .fetch_one(&self.read)
+        .await
+        .map_err(db)?;
+        let sold: i64 = row.try_get("sold").map_err(db)?;
+        let held: i64 = row.try_get("held").map_err(db)?;
+        let total: i64 = row.try_get("total").map_err(db)?;
+        Ok(InventoryCounts { available: total - sold - held, held, sold })
+    }
+
+    async fn create_hold(&self, hold: &NewHold) -> Result<Hold> {
+        self.retrying(|| self.create_hold_once(hold)).await
+    }
+
+    async fn get_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Option<Hold>> {
+        let mut connection = self.read.acquire().await.map_err(db)?;
+        self.load_hold(&mut connection, id, now).await
+    }
+
+    async fn release_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
+        self.retrying(|| self.release_hold_once(id, now)).await
+    }
+
+    async fn confirm_hold(&self, confirm: &ConfirmHold) -> Result<Order> {
+        self.retrying(|| self.confirm_hold_once(confirm)).await
+    }
+
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>> {
+        let mut connection = self.read.acquire().await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self.load_orders(&mut connection, vec![row]).await?.pop())
+    }
+
+    async fn list_orders(
+        &self,
+        user_id: &UserId,
+        limit: u32,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>> {
+        let mut connection = self.read.acquire().await.map_err(db)?;
+        let mut query = DynamicQuery::new("SELECT * FROM orders WHERE user_id = ");
+        let user = query.text(user_id.as_str());
+        query.push(&user);
+        if let Some(before) = before {
+            let before = query.text(before.as_str());
+            query.push(&format!(" AND id < {before}"));
+        }
+        let limit = query.int(i64::from(limit));
+        query.push(&format!(" ORDER BY id DESC LIMIT {limit}"));
+        let rows = query.build().fetch_all(&mut *connection).await.map_err(db)?;
+        self.load_orders(&mut connection, rows).await
+    }
+
+    async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64> {
+        let now = to_millis(now);
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let freed = sqlx::query(
+            "UPDATE tickets SET status = 'available', hold_id = NULL, hold_expires_at = NULL \
+             WHERE status = 'held' AND hold_expires_at <= $1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        sqlx::query("UPDATE holds SET status = 'expired' WHERE status = 'active' AND expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(freed)
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        user_id: &UserId,
+        key: &str,
+        request_hash: &str,
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<IdempotencyClaim> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at) \
+             VALUES ($1, $2, $3, 'in_progress', $4) ON CONFLICT (user_id, key) DO NOTHING",
+        )
+        .bind(user_id.as_str())
+        .bind(key)
+        .bind(request_hash)
+        .bind(to_millis(now))
+        .execute(&self.write)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
+        let row = sqlx::query(
+            "SELECT request_hash, status, response_status, response_body FROM idempotency_keys \
+             WHERE user_id = $1 AND key = $2",
+        )
+        .bind(user_id.as_str())
+        .bind(key)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db)?
+        .ok_or(Error::Contention)?;
+        if row.try_get::<String, _>("request_hash").map_err(db)? != request_hash {
+            return Ok(IdempotencyClaim::Mismatch);
+        }
+        if row.try_get::<String, _>("status").map_err(db)? == "done" {
+            let status: i64 = row.try_get("response_status").map_err(db)?;
+            return Ok(IdempotencyClaim::Replay {
+                status: u16::try_from(status).map_err(Error::internal)?,
+                body: row.try_get("response_body").map_err(db)?,
+            });
+        }
+        let taken_over = sqlx::query(
+            "UPDATE idempotency_keys SET created_at = $3 \
+             WHERE user_id = $1 AND key = $2 AND status = 'in_progress' AND created_at < $4",
+        )
+        .bind(user_id.as_str())
+        .bind(key)
+        .bind(to_millis(now))
+        .bind(to_millis(stale_before))
+        .execute(&self.write)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(if taken_over == 1 { IdempotencyClaim::Claimed } else { IdempotencyClaim::InProgress })
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        user_id: &UserId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = 'done', response_status = $3, response_body = $4 \
+             WHERE user_id = $1 AND key = $2",
+        )
+        .bind(user_id.as_str())
+        .bind(key)
+        .bind(i64::from(status))
+        .bind(body)
+        .execute(&self.write)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn abandon_idempotency_key(&self, user_id: &UserId, key: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status = 'in_progress'",
+        )
+        .bind(user_id.as_str())
+        .bind(key)
+        .execute(&self.write)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}

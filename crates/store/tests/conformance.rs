@@ -1,0 +1,563 @@
+//! The storage conformance suite: every test runs against SQLite and against PostgreSQL, each
+//! in a fresh database, and both backends must give the same answers.
+
+use marquee_domain::Error;
+use marquee_domain::account::{Email, Role, User};
+use marquee_domain::catalog::{
+    Event, EventKind, Hall, HallLayout, RowLayout, SeatOverride, SectionKind, SectionLayout, Showtime, Venue,
+};
+use marquee_domain::ids::{EventId, HallId, HoldId, OrderId, ShowtimeId, TicketId, UserId, VenueId};
+use marquee_domain::inventory::{HoldSelection, HoldStatus, TicketStatus};
+use marquee_domain::money::Money;
+use marquee_store::testing::TestDatabase;
+use marquee_store::{
+    Backend, ConfirmHold, EventFilter, IdempotencyClaim, NewHold, PaymentRecord, ShowtimeFilter, SqlStore,
+    Store,
+};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const NOW: OffsetDateTime = datetime!(2030-03-01 12:00 UTC);
+
+/// Runs each listed test once per backend, in its own database.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::run(marquee_store::Backend::Sqlite, super::$name).await }) *
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::run(marquee_store::Backend::Postgres, super::$name).await }) *
+        }
+    };
+}
+
+conformance!(
+    accounts_have_unique_emails_and_expiring_sessions,
+    a_showtime_has_one_ticket_per_seat_and_ga_place,
+    the_catalog_lists_published_events_on_sale_with_filters_and_pages,
+    a_hold_takes_all_requested_tickets_or_none,
+    tickets_of_an_expired_hold_are_available_again_at_once,
+    a_quantity_hold_takes_free_places_of_a_section,
+    holds_refuse_unknown_tickets_and_showtimes_not_on_sale,
+    confirming_a_hold_sells_its_tickets_exactly_once,
+    a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed,
+    releasing_a_hold_frees_its_tickets,
+    the_sweeper_frees_expired_holds,
+    idempotency_keys_replay_and_refuse_mismatches,
+    racing_holds_never_share_a_ticket,
+);
+
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Arc<SqlStore>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(database) = TestDatabase::new(backend).await else { return };
+    let store = Arc::new(database.store().await);
+    test(store.clone()).await;
+    store.close().await;
+    database.drop_database().await;
+}
+
+/// A small cinema: "Stalls" with rows A (5 standard seats, seat 1 accessible) and B (5 premium),
+/// and a GA "Floor" of 20 places; one showtime on sale at [`NOW`].
+struct Fixture {
+    event: Event,
+    showtime: Showtime,
+}
+
+async fn fixture(store: &SqlStore, title: &str, city: &str, genres: &[&str]) -> Fixture {
+    let venue = Venue {
+        id: VenueId::generate(),
+        name: format!("{city} Palace"),
+        city: city.into(),
+        time_zone: "Europe/Berlin".into(),
+    };
+    store.create_venue(&venue).await.unwrap();
+    let row = |label: &str, category: &str| RowLayout {
+        label: label.into(),
+        category: category.into(),
+        seats: 5,
+        first_number: 1,
+        gaps_after: vec![],
+        overrides: vec![],
+    };
+    let mut row_a = row("A", "standard");
+    row_a.overrides.push(SeatOverride { number: 1, category: "accessible".into() });
+    let layout = HallLayout {
+        sections: vec![
+            SectionLayout {
+                name: "Stalls".into(),
+                kind: SectionKind::Seated { rows: vec![row_a, row("B", "premium")] },
+            },
+            SectionLayout {
+                name: "Floor".into(),
+                kind: SectionKind::GeneralAdmission { capacity: 20, category: "floor".into() },
+            },
+        ],
+    };
+    let categories = layout.validate().unwrap();
+    let hall = Hall { id: HallId::generate(), venue_id: venue.id.clone(), name: "Hall 1".into(), layout };
+    store.create_hall(&hall).await.unwrap();
+    let event = Event {
+        id: EventId::generate(),
+        kind: EventKind::Movie,
+        title: title.into(),
+        synopsis: "A test film.".into(),
+        poster_url: None,
+        genres: genres.iter().map(|g| g.to_string()).collect(),
+        runtime_minutes: Some(120),
+        rating: Some("PG".into()),
+        artist: None,
+        published: true,
+        created_at: NOW,
+    };
+    store.create_event(&event).await.unwrap();
+    let showtime = Showtime {
+        id: ShowtimeId::generate(),
+        event_id: event.id.clone(),
+        hall_id: hall.id.clone(),
+        starts_at: NOW + Duration::days(2),
+        on_sale_from: NOW - Duration::hours(1),
+        on_sale_until: NOW + Duration::days(2),
+        currency: "EUR".into(),
+        prices: [("standard", 1000), ("premium", 1500), ("accessible", 800), ("floor", 500)]
+            .into_iter()
+            .map(|(c, p)| (c.to_string(), p))
+            .collect(),
+    };
+    showtime.validate(&categories).unwrap();
+    store.create_showtime(&showtime).await.unwrap();
+    Fixture { event, showtime }
+}
+
+async fn user(store: &SqlStore, email: &str) -> User {
+    let user = User {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        role: Role::Customer,
+        created_at: NOW,
+    };
+    store.create_user(&user, "hash").await.unwrap();
+    user
+}
+
+async fn seat_ids(store: &SqlStore, showtime: &ShowtimeId) -> Vec<TicketId> {
+    store
+        .seat_map(showtime, NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.row.is_some())
+        .map(|t| t.id)
+        .collect()
+}
+
+fn new_hold(user: &User, showtime: &ShowtimeId, selection: HoldSelection, now: OffsetDateTime) -> NewHold {
+    NewHold {
+        id: HoldId::generate(),
+        user_id: user.id.clone(),
+        showtime_id: showtime.clone(),
+        selection,
+        now,
+        expires_at: now + Duration::minutes(10),
+    }
+}
+
+fn confirm(hold: &marquee_domain::inventory::Hold, now: OffsetDateTime) -> ConfirmHold {
+    ConfirmHold {
+        order_id: OrderId::generate(),
+        hold_id: hold.id.clone(),
+        user_id: hold.user_id.clone(),
+        payment: PaymentRecord {
+            provider: "test".into(),
+            reference: format!("ch_{}", hold.id),
+            amount: hold.total().unwrap(),
+        },
+        now,
+    }
+}
+
+async fn accounts_have_unique_emails_and_expiring_sessions(store: Arc<SqlStore>) {
+    let ada = user(&store, "ada@example.com").await;
+    let again = User { id: UserId::generate(), ..ada.clone() };
+    assert!(matches!(store.create_user(&again, "x").await, Err(Error::EmailTaken)));
+
+    let (found, hash) = store.user_credentials(&ada.email).await.unwrap().unwrap();
+    assert_eq!((found.id, hash.as_str()), (ada.id.clone(), "hash"));
+    assert!(store.user_credentials(&Email::parse("nobody@example.com").unwrap()).await.unwrap().is_none());
+
+    store.create_session("token-hash", &ada.id, NOW, NOW + Duration::hours(1)).await.unwrap();
+    assert_eq!(store.session_user("token-hash", NOW).await.unwrap().map(|u| u.id), Some(ada.id.clone()));
+    assert!(store.session_user("token-hash", NOW + Duration::hours(1)).await.unwrap().is_none(), "expired");
+    store.delete_session("token-hash").await.unwrap();
+    assert!(store.session_user("token-hash", NOW).await.unwrap().is_none(), "logged out");
+}
+
+async fn a_showtime_has_one_ticket_per_seat_and_ga_place(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &["crime"]).await;
+    let map = store.seat_map(&fixture.showtime.id, NOW).await.unwrap();
+    assert_eq!(map.len(), 10 + 20);
+    assert!(map.iter().all(|t| t.status == TicketStatus::Available));
+    assert_eq!(map[0].label, "Stalls A1");
+    assert_eq!((map[0].category.as_str(), map[0].price.clone()), ("accessible", Money::new(800, "EUR")));
+    assert_eq!(map[5].price, Money::new(1500, "EUR"));
+    assert_eq!(map[10].row, None);
+    assert_eq!(map[10].price, Money::new(500, "EUR"));
+
+    let summary = store.get_showtime(&fixture.showtime.id, NOW).await.unwrap().unwrap();
+    assert_eq!((summary.seats_available, summary.seats_total), (30, 30));
+    assert_eq!(summary.price_from, Some(Money::new(500, "EUR")));
+    let ticket = store.get_ticket(&map[3].id, NOW).await.unwrap().unwrap();
+    assert_eq!(ticket, map[3]);
+    assert!(store.get_ticket(&TicketId::generate(), NOW).await.unwrap().is_none());
+}
+
+async fn the_catalog_lists_published_events_on_sale_with_filters_and_pages(store: Arc<SqlStore>) {
+    let heat = fixture(&store, "Heat", "Berlin", &["crime", "thriller"]).await;
+    fixture(&store, "Amélie", "Paris", &["comedy"]).await;
+    fixture(&store, "Alien", "Berlin", &["sci-fi"]).await;
+
+    let list = |filter: EventFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_events(&EventFilter { limit: 10, ..filter }, NOW)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.event.title)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(EventFilter::default()).await, ["Alien", "Amélie", "Heat"]);
+    assert_eq!(list(EventFilter { query: Some("EA".into()), ..Default::default() }).await, ["Heat"]);
+    assert_eq!(
+        list(EventFilter { query: Some("%".into()), ..Default::default() }).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(list(EventFilter { genre: Some("thriller".into()), ..Default::default() }).await, ["Heat"]);
+    assert_eq!(
+        list(EventFilter { city: Some("berlin".into()), ..Default::default() }).await,
+        ["Alien", "Heat"]
+    );
+    let day = (NOW + Duration::days(2)).date();
+    assert_eq!(list(EventFilter { date: Some(day), ..Default::default() }).await.len(), 3);
+    assert!(list(EventFilter { date: Some(NOW.date()), ..Default::default() }).await.is_empty());
+    assert!(list(EventFilter { kind: Some(EventKind::Concert), ..Default::default() }).await.is_empty());
+
+    let first_page = store.list_events(&EventFilter { limit: 2, ..Default::default() }, NOW).await.unwrap();
+    let last = &first_page[1].event;
+    let after = Some((last.title.clone(), last.id.clone()));
+    let second_page =
+        store.list_events(&EventFilter { limit: 2, after, ..Default::default() }, NOW).await.unwrap();
+    assert_eq!(second_page.iter().map(|s| s.event.title.as_str()).collect::<Vec<_>>(), ["Heat"]);
+
+    // After sales close nothing is listed.
+    assert!(
+        store
+            .list_events(&EventFilter { limit: 10, ..Default::default() }, NOW + Duration::days(3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let showtimes = store
+        .list_showtimes(
+            &ShowtimeFilter { event_id: Some(heat.event.id.clone()), limit: 10, ..Default::default() },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(showtimes.len(), 1);
+    assert_eq!((showtimes[0].city.as_str(), showtimes[0].hall_name.as_str()), ("Berlin", "Hall 1"));
+    assert_eq!(store.get_event(&heat.event.id).await.unwrap().unwrap(), heat.event);
+}
+
+async fn a_hold_takes_all_requested_tickets_or_none(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let (ada, bob) = (user(&store, "ada@example.com").await, user(&store, "bob@example.com").await);
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+
+    let first = new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[0..2].to_vec()), NOW);
+    let hold = store.create_hold(&first).await.unwrap();
+    assert_eq!(hold.status, HoldStatus::Active);
+    assert_eq!(hold.tickets.len(), 2);
+    assert_eq!(hold.total().unwrap(), Money::new(1800, "EUR"));
+
+    let overlapping = new_hold(&bob, &fixture.showtime.id, HoldSelection::Tickets(seats[1..3].to_vec()), NOW);
+    match store.create_hold(&overlapping).await {
+        Err(Error::TicketsUnavailable { ticket_ids }) => assert_eq!(ticket_ids, vec![seats[1].clone()]),
+        other => panic!("expected TicketsUnavailable, got {other:?}"),
+    }
+    let third = store.get_ticket(&seats[2], NOW).await.unwrap().unwrap();
+    assert_eq!(third.status, TicketStatus::Available, "a refused hold takes nothing");
+    assert!(store.get_hold(&overlapping.id, NOW).await.unwrap().is_none());
+    let counts = store.inventory_counts(&fixture.showtime.id, NOW).await.unwrap();
+    assert_eq!((counts.available, counts.held, counts.sold), (28, 2, 0));
+}
+
+async fn tickets_of_an_expired_hold_are_available_again_at_once(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let (ada, bob) = (user(&store, "ada@example.com").await, user(&store, "bob@example.com").await);
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let held = store
+        .create_hold(&new_hold(
+            &ada,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[0].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+
+    let later = NOW + Duration::minutes(10);
+    assert_eq!(store.get_ticket(&seats[0], later).await.unwrap().unwrap().status, TicketStatus::Available);
+    assert_eq!(store.get_hold(&held.id, later).await.unwrap().unwrap().status, HoldStatus::Expired);
+    let taken = store
+        .create_hold(&new_hold(
+            &bob,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[0].clone()]),
+            later,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(taken.tickets[0].id, seats[0]);
+}
+
+async fn a_quantity_hold_takes_free_places_of_a_section(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let quantity = |quantity| HoldSelection::Quantity { section: "floor".into(), quantity };
+    let mut taken = BTreeSet::new();
+    for _ in 0..2 {
+        let hold = store.create_hold(&new_hold(&ada, &fixture.showtime.id, quantity(8), NOW)).await.unwrap();
+        assert!(hold.tickets.iter().all(|t| t.section == "Floor"));
+        taken.extend(hold.tickets.into_iter().map(|t| t.id));
+    }
+    assert_eq!(taken.len(), 16, "no place given twice");
+    match store.create_hold(&new_hold(&ada, &fixture.showtime.id, quantity(5), NOW)).await {
+        Err(Error::NotEnoughPlaces { requested: 5, available: 4 }) => {}
+        other => panic!("expected NotEnoughPlaces, got {other:?}"),
+    }
+    let unknown = HoldSelection::Quantity { section: "Balcony".into(), quantity: 1 };
+    assert!(matches!(
+        store.create_hold(&new_hold(&ada, &fixture.showtime.id, unknown, NOW)).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+async fn holds_refuse_unknown_tickets_and_showtimes_not_on_sale(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let stranger = TicketId::generate();
+    let selection = HoldSelection::Tickets(vec![seats[0].clone(), stranger.clone()]);
+    match store.create_hold(&new_hold(&ada, &fixture.showtime.id, selection.clone(), NOW)).await {
+        Err(Error::UnknownTickets { ticket_ids }) => assert_eq!(ticket_ids, vec![stranger]),
+        other => panic!("expected UnknownTickets, got {other:?}"),
+    }
+    let closed = NOW + Duration::days(2);
+    let one = HoldSelection::Tickets(vec![seats[0].clone()]);
+    assert!(matches!(
+        store.create_hold(&new_hold(&ada, &fixture.showtime.id, one.clone(), closed)).await,
+        Err(Error::NotOnSale)
+    ));
+    let nowhere = ShowtimeId::generate();
+    assert!(matches!(
+        store.create_hold(&new_hold(&ada, &nowhere, one, NOW)).await,
+        Err(Error::NotFound("showtime"))
+    ));
+}
+
+async fn confirming_a_hold_sells_its_tickets_exactly_once(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let hold = store
+        .create_hold(&new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[4..6].to_vec()), NOW))
+        .await
+        .unwrap();
+    let order = store.confirm_hold(&confirm(&hold, NOW)).await.unwrap();
+    assert_eq!(order.total, Money::new(2500, "EUR"));
+    assert_eq!(order.tickets.iter().map(|t| t.id.clone()).collect::<Vec<_>>(), seats[4..6].to_vec());
+    assert!(order.tickets.iter().all(|t| t.status == TicketStatus::Sold));
+
+    assert!(matches!(
+        store.confirm_hold(&confirm(&hold, NOW)).await,
+        Err(Error::HoldNotActive { status: "purchased" })
+    ));
+    let after = store.get_hold(&hold.id, NOW).await.unwrap().unwrap();
+    assert_eq!((after.status, after.order_id.as_ref()), (HoldStatus::Purchased, Some(&order.id)));
+    assert!(matches!(store.release_hold(&hold.id, NOW).await, Err(Error::HoldNotActive { .. })));
+    // Sold stays sold long after the hold would have expired.
+    let much_later = NOW + Duration::days(1);
+    assert_eq!(store.get_ticket(&seats[4], much_later).await.unwrap().unwrap().status, TicketStatus::Sold);
+    assert_eq!(store.get_order(&order.id).await.unwrap().unwrap(), order);
+    assert_eq!(store.list_orders(&ada.id, 10, None).await.unwrap(), vec![order]);
+    let counts = store.inventory_counts(&fixture.showtime.id, much_later).await.unwrap();
+    assert_eq!((counts.available, counts.held, counts.sold), (28, 0, 2));
+
+    // Another user's confirmation attempt for this hold finds nothing.
+    let mut foreign = confirm(&hold, NOW);
+    foreign.user_id = UserId::generate();
+    assert!(matches!(store.confirm_hold(&foreign).await, Err(Error::NotFound("hold"))));
+}
+
+async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let (ada, bob) = (user(&store, "ada@example.com").await, user(&store, "bob@example.com").await);
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let slow = store
+        .create_hold(&new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[0..2].to_vec()), NOW))
+        .await
+        .unwrap();
+    let later = NOW + Duration::minutes(11);
+    store
+        .create_hold(&new_hold(
+            &bob,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[1].clone()]),
+            later,
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(store.confirm_hold(&confirm(&slow, later)).await, Err(Error::HoldExpired)));
+    assert_eq!(store.get_ticket(&seats[0], later).await.unwrap().unwrap().status, TicketStatus::Available);
+    assert_eq!(store.get_ticket(&seats[1], later).await.unwrap().unwrap().status, TicketStatus::Held);
+
+    // A hold that expired but whose tickets nobody took can still be paid for.
+    let lucky = store
+        .create_hold(&new_hold(
+            &ada,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[3].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    assert!(store.confirm_hold(&confirm(&lucky, later)).await.is_ok());
+}
+
+async fn releasing_a_hold_frees_its_tickets(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let hold = store
+        .create_hold(&new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[0..3].to_vec()), NOW))
+        .await
+        .unwrap();
+    let released = store.release_hold(&hold.id, NOW).await.unwrap();
+    assert_eq!(released.status, HoldStatus::Released);
+    assert!(released.tickets.iter().all(|t| t.status == TicketStatus::Available));
+    assert_eq!(store.release_hold(&hold.id, NOW).await.unwrap().status, HoldStatus::Released, "idempotent");
+    assert!(matches!(
+        store.confirm_hold(&confirm(&hold, NOW)).await,
+        Err(Error::HoldNotActive { status: "released" })
+    ));
+    assert!(matches!(store.release_hold(&HoldId::generate(), NOW).await, Err(Error::NotFound("hold"))));
+}
+
+async fn the_sweeper_frees_expired_holds(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let old = store
+        .create_hold(&new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[0..2].to_vec()), NOW))
+        .await
+        .unwrap();
+    let later = NOW + Duration::minutes(5);
+    let fresh = store
+        .create_hold(&new_hold(
+            &ada,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[2].clone()]),
+            later,
+        ))
+        .await
+        .unwrap();
+    let sweep_time = NOW + Duration::minutes(12);
+    assert_eq!(store.sweep_expired_holds(sweep_time).await.unwrap(), 2);
+    assert_eq!(store.get_hold(&old.id, NOW).await.unwrap().unwrap().status, HoldStatus::Expired);
+    assert_eq!(store.get_hold(&fresh.id, sweep_time).await.unwrap().unwrap().status, HoldStatus::Active);
+    assert_eq!(store.sweep_expired_holds(sweep_time).await.unwrap(), 0);
+}
+
+async fn idempotency_keys_replay_and_refuse_mismatches(store: Arc<SqlStore>) {
+    let ada = user(&store, "ada@example.com").await;
+    let stale = NOW - Duration::minutes(1);
+    let claim = |key: &'static str, hash: &'static str, now| {
+        let store = store.clone();
+        let ada = ada.id.clone();
+        async move { store.claim_idempotency_key(&ada, key, hash, now, now - Duration::minutes(1)).await.unwrap() }
+    };
+    assert_eq!(claim("k1", "h1", NOW).await, IdempotencyClaim::Claimed);
+    assert_eq!(claim("k1", "h1", NOW).await, IdempotencyClaim::InProgress);
+    assert_eq!(claim("k1", "other", NOW).await, IdempotencyClaim::Mismatch);
+    store.finish_idempotency_key(&ada.id, "k1", 201, "{\"ok\":true}").await.unwrap();
+    assert_eq!(
+        claim("k1", "h1", NOW).await,
+        IdempotencyClaim::Replay { status: 201, body: "{\"ok\":true}".into() }
+    );
+
+    // A claim abandoned by a crashed node is taken over once stale; an abandoned one at once.
+    assert_eq!(claim("k2", "h", NOW).await, IdempotencyClaim::Claimed);
+    assert_eq!(claim("k2", "h", NOW + Duration::minutes(2)).await, IdempotencyClaim::Claimed);
+    store.abandon_idempotency_key(&ada.id, "k2").await.unwrap();
+    assert_eq!(claim("k2", "h", NOW).await, IdempotencyClaim::Claimed);
+    let _ = stale;
+    // Keys are per user.
+    let bob = user(&store, "bob@example.com").await;
+    assert_eq!(
+        store.claim_idempotency_key(&bob.id, "k1", "h1", NOW, stale).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
+}
+
+async fn racing_holds_never_share_a_ticket(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let mut users = Vec::new();
+    for i in 0..8 {
+        users.push(user(&store, &format!("racer{i}@example.com")).await);
+    }
+    // 64 attempts at overlapping pairs of 10 seats, plus quantity holds on the floor.
+    let mut tasks = Vec::new();
+    for attempt in 0..64usize {
+        let store = store.clone();
+        let user = users[attempt % users.len()].clone();
+        let showtime = fixture.showtime.id.clone();
+        let selection = if attempt % 4 == 3 {
+            HoldSelection::Quantity { section: "Floor".into(), quantity: 3 }
+        } else {
+            let first = attempt % (seats.len() - 1);
+            HoldSelection::Tickets(vec![seats[first].clone(), seats[first + 1].clone()])
+        };
+        tasks.push(tokio::spawn(async move {
+            store.create_hold(&new_hold(&user, &showtime, selection, NOW)).await
+        }));
+    }
+    let mut held = Vec::new();
+    let mut floor_places = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(hold) => {
+                floor_places += hold.tickets.iter().filter(|t| t.section == "Floor").count();
+                held.extend(hold.tickets.into_iter().map(|t| t.id));
+            }
+            Err(Error::TicketsUnavailable { .. } | Error::NotEnoughPlaces { .. }) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    let unique: BTreeSet<_> = held.iter().cloned().collect();
+    assert_eq!(unique.len(), held.len(), "a ticket was given to two holds");
+    let counts = store.inventory_counts(&fixture.showtime.id, NOW).await.unwrap();
+    assert_eq!(counts.held as usize, held.len(), "every taken ticket belongs to a successful hold");
+    assert_eq!(floor_places, 18, "16 attempts at 3 of 20 floor places: exactly 6 succeed");
+    assert!(held.len() - floor_places >= 6, "pairs of 10 seats: at least 3 disjoint pairs win");
+}
