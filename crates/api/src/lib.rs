@@ -1,1 +1,174 @@
-//! placeholder
+//! Marquee's HTTP API.
+//!
+//! # Layout
+//! - [`app`]: the router with every route, its middleware, and the OpenAPI document.
+//! - [`routes`]: thin handlers, one module per area (seed API, catalog, inventory, accounts).
+//! - [`booking`]: the purchase flow between handlers, the store and the payment gateway.
+//! - [`auth`], [`idempotency`]: cross-cutting request handling.
+//! - [`error`]: every failure as an RFC 9457 problem document.
+//! - [`dto`]: request and response bodies.
+//! - [`demo`]: the demo catalog loaded into an empty database.
+
+pub mod auth;
+pub mod booking;
+pub mod demo;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use booking::Booking;
+use marquee_domain::clock::Clock;
+use marquee_domain::inventory::HoldPolicy;
+use marquee_domain::payment::PaymentGateway;
+use marquee_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub const TAG_SEED: &str = "seed API";
+pub const TAG_CATALOG: &str = "catalog";
+pub const TAG_INVENTORY: &str = "holds and orders";
+pub const TAG_ACCOUNTS: &str = "accounts";
+pub const TAG_SYSTEM: &str = "system";
+
+/// Limits and lifetimes of the API, from configuration.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub hold_policy: HoldPolicy,
+    /// How long a login token stays valid.
+    pub session_ttl: time::Duration,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered 408.
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            hold_policy: HoldPolicy::default(),
+            session_ttl: time::Duration::days(7),
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub booking: Booking,
+    pub config: Arc<ApiConfig>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        gateway: Arc<dyn PaymentGateway>,
+        clock: Arc<dyn Clock>,
+        config: ApiConfig,
+    ) -> Self {
+        let booking =
+            Booking { store: store.clone(), gateway, clock: clock.clone(), policy: config.hold_policy };
+        Self { store, clock, booking, config: Arc::new(config) }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Marquee", description = "Ticket booking: browse movies and concerts, hold seats, buy tickets."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = TAG_SEED, description = "The original design sheet's API"),
+        (name = TAG_CATALOG, description = "What is on, where, and which seats are free"),
+        (name = TAG_INVENTORY, description = "Holding seats and paying for them"),
+        (name = TAG_ACCOUNTS, description = "Registration and login"),
+        (name = TAG_SYSTEM, description = "Health and API description"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The router and the OpenAPI document describing it, built from the same route list so the
+/// document cannot miss a route.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use routes::{accounts, catalog, inventory, seed, system};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(seed::movie_list))
+        .routes(routes!(seed::movie))
+        .routes(routes!(seed::ticket_price))
+        .routes(routes!(seed::buy_ticket))
+        .routes(routes!(catalog::list_events))
+        .routes(routes!(catalog::get_event))
+        .routes(routes!(catalog::list_showtimes))
+        .routes(routes!(catalog::get_showtime))
+        .routes(routes!(catalog::seat_map))
+        .routes(routes!(inventory::create_hold))
+        .routes(routes!(inventory::get_hold, inventory::release_hold))
+        .routes(routes!(inventory::create_order, inventory::list_orders))
+        .routes(routes!(inventory::get_order))
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::me))
+        .routes(routes!(system::healthz))
+        .split_for_parts()
+}
+
+/// The whole application, ready to serve.
+pub fn app(state: AppState) -> Router {
+    let (router, openapi) = router();
+    let openapi = Arc::new(openapi);
+    let max_body_bytes = state.config.max_body_bytes;
+    let request_timeout = state.config.request_timeout;
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
+        )
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Tidies expired holds every `every`, until the task is dropped. Correctness never
+/// depends on it: expired holds free their tickets the moment they expire.
+pub async fn run_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.sweep_expired_holds(clock.now()).await {
+            Ok(0) => {}
+            Ok(freed) => tracing::info!(freed, "swept expired holds"),
+            Err(error) => tracing::warn!(%error, "sweeping expired holds failed"),
+        }
+    }
+}

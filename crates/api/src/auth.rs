@@ -1,0 +1,108 @@
+//! Authentication: password hashing, session tokens, and the [`AuthUser`] extractor.
+//!
+//! Passwords are hashed with Argon2id on the blocking pool (hashing takes tens of
+//! milliseconds of CPU by design). Session tokens are 256 random bits, given to the client
+//! once and stored only as their SHA-256 hash, so a leaked database holds no usable token.
+
+use crate::AppState;
+use crate::error::ApiError;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use marquee_domain::account::{Password, User};
+use marquee_domain::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
+
+/// A hash to verify against when the email is unknown, so that "no such user" takes as long
+/// as "wrong password" and the two cannot be told apart by timing.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    Argon2::default()
+        .hash_password(b"marquee-dummy-password")
+        .map(|hash| hash.to_string())
+        .unwrap_or_default()
+});
+
+pub async fn hash_password(password: Password) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.expose().as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| Error::internal(format!("hashing failed: {e}")))
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+/// Checks a password against a stored hash, or against a dummy hash when `hash` is `None`.
+pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+        let matched = Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok();
+        Ok(matched)
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+/// A new bearer token (256 random bits, base64url).
+pub fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What is stored for a token: its SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+/// The authenticated user of a request; 401 without a valid, unexpired session token.
+pub struct AuthUser(pub User);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers).ok_or(Error::Unauthenticated)?;
+        let user = state
+            .store
+            .session_user(&token_hash(token), state.clock.now())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        Ok(AuthUser(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_verifies_against_its_own_hash_only() {
+        let hash = hash_password(Password::parse("correct horse".into()).unwrap()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await.unwrap());
+        assert!(!verify_password("wrong horse!".into(), Some(hash)).await.unwrap());
+        assert!(!verify_password("anything at all".into(), None).await.unwrap());
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_stored_hashed() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43, "32 bytes in base64url");
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), a);
+    }
+}

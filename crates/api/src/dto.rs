@@ -1,0 +1,432 @@
+//! What goes over the wire: request bodies (`…In`) and response bodies (`…Out`).
+//!
+//! Instants are RFC 3339 strings in UTC; money is `{amount, currency}` in minor units.
+
+use marquee_domain::account::{Role, User};
+use marquee_domain::catalog::{Event, EventKind};
+use marquee_domain::inventory::{Hold, HoldStatus, Order, OrderStatus, Ticket, TicketStatus};
+use marquee_domain::money::Money;
+use marquee_store::{EventSummary, ShowtimeSummary};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsIn {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// At least 10 characters, at most 1024 bytes.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserOut {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.as_str().to_owned(),
+            role: user.role,
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterOut {
+    pub user: UserOut,
+    /// Bearer token for the `Authorization` header.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginOut {
+    /// Bearer token for the `Authorization` header.
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Catalog listing filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventListQuery {
+    /// Title contains this text (case-insensitive).
+    pub q: Option<String>,
+    /// Has this genre, e.g. `drama`.
+    pub genre: Option<String>,
+    /// Plays in this city.
+    pub city: Option<String>,
+    /// Plays on this day (`YYYY-MM-DD`, UTC).
+    pub date: Option<String>,
+    /// `movie` or `concert` (only on `/api/v1/events`).
+    pub kind: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShowtimeListQuery {
+    pub event_id: Option<String>,
+    pub city: Option<String>,
+    /// `YYYY-MM-DD`, UTC.
+    pub date: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderListQuery {
+    /// 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventOut {
+    pub id: String,
+    pub kind: EventKind,
+    pub title: String,
+    pub synopsis: String,
+    pub poster_url: Option<String>,
+    pub genres: Vec<String>,
+    pub runtime_minutes: Option<i64>,
+    pub rating: Option<String>,
+    pub artist: Option<String>,
+}
+
+impl From<&Event> for EventOut {
+    fn from(event: &Event) -> Self {
+        Self {
+            id: event.id.to_string(),
+            kind: event.kind,
+            title: event.title.clone(),
+            synopsis: event.synopsis.clone(),
+            poster_url: event.poster_url.clone(),
+            genres: event.genres.clone(),
+            runtime_minutes: event.runtime_minutes,
+            rating: event.rating.clone(),
+            artist: event.artist.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventListItem {
+    #[serde(flatten)]
+    pub event: EventOut,
+    /// Start of the next showtime on sale.
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_starts_at: OffsetDateTime,
+}
+
+impl From<&EventSummary> for EventListItem {
+    fn from(summary: &EventSummary) -> Self {
+        Self { event: EventOut::from(&summary.event), next_starts_at: summary.next_starts_at }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub items: Vec<EventListItem>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A showtime as listed under its event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShowtimeBrief {
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    /// Venue name.
+    pub venue: String,
+    pub city: String,
+    /// Hall name.
+    pub hall: String,
+    pub seats_available: i64,
+    pub price_from: Option<Money>,
+}
+
+impl From<&ShowtimeSummary> for ShowtimeBrief {
+    fn from(s: &ShowtimeSummary) -> Self {
+        Self {
+            id: s.showtime.id.to_string(),
+            starts_at: s.showtime.starts_at,
+            venue: s.venue_name.clone(),
+            city: s.city.clone(),
+            hall: s.hall_name.clone(),
+            seats_available: s.seats_available,
+            price_from: s.price_from.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub event: EventOut,
+    /// Upcoming showtimes on sale, by start time.
+    pub showtimes: Vec<ShowtimeBrief>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VenueOut {
+    pub id: String,
+    pub name: String,
+    pub city: String,
+    /// IANA time zone of the venue.
+    pub time_zone: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryPrice {
+    pub category: String,
+    pub price: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShowtimeOut {
+    pub id: String,
+    pub event_id: String,
+    pub event_title: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub on_sale_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub on_sale_until: OffsetDateTime,
+    pub venue: VenueOut,
+    pub hall: String,
+    pub seats_available: i64,
+    pub seats_total: i64,
+    pub price_from: Option<Money>,
+    pub prices: Vec<CategoryPrice>,
+}
+
+impl From<&ShowtimeSummary> for ShowtimeOut {
+    fn from(s: &ShowtimeSummary) -> Self {
+        Self {
+            id: s.showtime.id.to_string(),
+            event_id: s.showtime.event_id.to_string(),
+            event_title: s.event_title.clone(),
+            starts_at: s.showtime.starts_at,
+            on_sale_from: s.showtime.on_sale_from,
+            on_sale_until: s.showtime.on_sale_until,
+            venue: VenueOut {
+                id: s.venue_id.to_string(),
+                name: s.venue_name.clone(),
+                city: s.city.clone(),
+                time_zone: s.time_zone.clone(),
+            },
+            hall: s.hall_name.clone(),
+            seats_available: s.seats_available,
+            seats_total: s.seats_total,
+            price_from: s.price_from.clone(),
+            prices: s
+                .showtime
+                .prices
+                .iter()
+                .map(|(category, amount)| CategoryPrice {
+                    category: category.clone(),
+                    price: Money::new(*amount, s.showtime.currency.clone()),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShowtimePage {
+    pub items: Vec<ShowtimeOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketOut {
+    pub id: String,
+    pub showtime_id: String,
+    pub section_id: String,
+    pub section: String,
+    /// `null` in a general-admission section.
+    pub row: Option<String>,
+    /// Seat number, or place number in a GA section.
+    pub number: u32,
+    pub label: String,
+    pub category: String,
+    pub price: Money,
+    pub status: TicketStatus,
+    /// Drawing position on the seat map: row within the section...
+    pub row_index: u32,
+    /// ...and column, counting aisles.
+    pub column_index: u32,
+}
+
+impl From<&Ticket> for TicketOut {
+    fn from(t: &Ticket) -> Self {
+        Self {
+            id: t.id.to_string(),
+            showtime_id: t.showtime_id.to_string(),
+            section_id: t.section_id.to_string(),
+            section: t.section.clone(),
+            row: t.row.clone(),
+            number: t.number,
+            label: t.label.clone(),
+            category: t.category.clone(),
+            price: t.price.clone(),
+            status: t.status,
+            row_index: t.row_index,
+            column_index: t.column_index,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatMapOut {
+    pub showtime_id: String,
+    pub available: i64,
+    pub held: i64,
+    pub sold: i64,
+    /// Every ticket of the showtime in seat-map order.
+    pub tickets: Vec<TicketOut>,
+}
+
+/// The seed API's price lookup.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketPriceOut {
+    pub ticket_id: String,
+    pub showtime_id: String,
+    /// Human seat label, e.g. "Stalls A7".
+    pub seat: String,
+    pub category: String,
+    pub price: Money,
+    pub status: TicketStatus,
+}
+
+/// Either `ticket_ids` (exact seats) or `section` + `quantity` (any free places of a section).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldIn {
+    pub showtime_id: String,
+    #[serde(default)]
+    pub ticket_ids: Option<Vec<String>>,
+    /// Section id or name.
+    #[serde(default)]
+    pub section: Option<String>,
+    #[serde(default)]
+    pub quantity: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldOut {
+    pub id: String,
+    pub showtime_id: String,
+    pub status: HoldStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub total: Option<Money>,
+    /// The order it became, once purchased.
+    pub order_id: Option<String>,
+    pub tickets: Vec<TicketOut>,
+}
+
+impl From<&Hold> for HoldOut {
+    fn from(hold: &Hold) -> Self {
+        Self {
+            id: hold.id.to_string(),
+            showtime_id: hold.showtime_id.to_string(),
+            status: hold.status,
+            created_at: hold.created_at,
+            expires_at: hold.expires_at,
+            total: hold.total().ok(),
+            order_id: hold.order_id.as_ref().map(ToString::to_string),
+            tickets: hold.tickets.iter().map(TicketOut::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderIn {
+    pub hold_id: String,
+    /// A token from the payment provider (test gateway: `tok_visa`, `tok_chargeDeclined`).
+    #[schema(example = "tok_visa")]
+    pub payment_token: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuyTicketIn {
+    /// A token from the payment provider (test gateway: `tok_visa`, `tok_chargeDeclined`).
+    #[schema(example = "tok_visa")]
+    pub payment_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderOut {
+    pub id: String,
+    pub status: OrderStatus,
+    pub showtime_id: String,
+    pub hold_id: String,
+    pub total: Money,
+    /// The payment provider's reference of the charge.
+    pub payment_reference: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub ticket_ids: Vec<String>,
+}
+
+impl From<&Order> for OrderOut {
+    fn from(order: &Order) -> Self {
+        Self {
+            id: order.id.to_string(),
+            status: order.status,
+            showtime_id: order.showtime_id.to_string(),
+            hold_id: order.hold_id.to_string(),
+            total: order.total.clone(),
+            payment_reference: order.payment_reference.clone(),
+            created_at: order.created_at,
+            ticket_ids: order.tickets.iter().map(|t| t.id.to_string()).collect(),
+        }
+    }
+}
+
+/// An order with its tickets: the answer to a purchase and to an order lookup.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurchaseOut {
+    pub order: OrderOut,
+    pub tickets: Vec<TicketOut>,
+}
+
+impl From<&Order> for PurchaseOut {
+    fn from(order: &Order) -> Self {
+        Self { order: OrderOut::from(order), tickets: order.tickets.iter().map(TicketOut::from).collect() }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<PurchaseOut>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthOut {
+    pub status: String,
+    pub database: String,
+}

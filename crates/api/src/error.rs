@@ -1,0 +1,205 @@
+//! Errors as RFC 9457 problem documents.
+//!
+//! Each domain error maps to exactly one HTTP status and a stable `code` that clients can
+//! branch on. Internal errors are logged with their cause and returned opaque.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use marquee_domain::Error;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The media type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A rule of the domain said no.
+    Domain(Error),
+    /// The request itself is malformed: unparsable JSON, a bad query parameter or header.
+    BadRequest(String),
+    /// The body could not be read (too large, wrong media type): the rejection's own status.
+    Rejected { status: StatusCode, detail: String },
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError::Domain(error)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let detail = rejection.body_text();
+        match status {
+            // Syntax errors and type mismatches are both the client's malformed request.
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => ApiError::BadRequest(detail),
+            status => ApiError::Rejected { status, detail },
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+/// The problem document (RFC 9457) every error response carries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `tickets_unavailable`.
+    pub code: String,
+    /// Tickets concerned, for `tickets_unavailable` and `unknown_tickets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_ids: Option<Vec<String>>,
+}
+
+impl ApiError {
+    /// Status, code and extra members of the problem document.
+    fn parts(&self) -> (StatusCode, &'static str, Option<Value>) {
+        use StatusCode as S;
+        match self {
+            ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad_request", None),
+            ApiError::Rejected { status, .. } => (*status, "request_rejected", None),
+            ApiError::Domain(error) => match error {
+                Error::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "invalid_request", None),
+                Error::NotFound(_) => (S::NOT_FOUND, "not_found", None),
+                Error::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", None),
+                Error::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials", None),
+                Error::EmailTaken => (S::CONFLICT, "email_taken", None),
+                Error::TicketsUnavailable { ticket_ids } => {
+                    (S::CONFLICT, "tickets_unavailable", Some(json!({ "ticket_ids": ticket_ids })))
+                }
+                Error::UnknownTickets { ticket_ids } => {
+                    (S::UNPROCESSABLE_ENTITY, "unknown_tickets", Some(json!({ "ticket_ids": ticket_ids })))
+                }
+                Error::NotEnoughPlaces { requested, available } => (
+                    S::CONFLICT,
+                    "not_enough_places",
+                    Some(json!({ "requested": requested, "available": available })),
+                ),
+                Error::NotOnSale => (S::CONFLICT, "not_on_sale", None),
+                Error::HoldExpired => (S::GONE, "hold_expired", None),
+                Error::HoldNotActive { .. } => (S::CONFLICT, "hold_not_active", None),
+                Error::PaymentDeclined { .. } => (S::PAYMENT_REQUIRED, "payment_declined", None),
+                Error::InvalidPaymentToken => (S::UNPROCESSABLE_ENTITY, "invalid_payment_token", None),
+                Error::PaymentUnavailable(_) => (S::SERVICE_UNAVAILABLE, "payment_unavailable", None),
+                Error::IdempotencyKeyReused => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", None),
+                Error::IdempotencyInProgress => (S::CONFLICT, "idempotency_in_progress", None),
+                Error::Contention => (S::SERVICE_UNAVAILABLE, "contention", None),
+                Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", None),
+            },
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest(detail) | ApiError::Rejected { detail, .. } => detail.clone(),
+            ApiError::Domain(Error::Internal(_)) => "an internal error occurred; it has been logged".into(),
+            ApiError::Domain(Error::PaymentUnavailable(_)) => {
+                "the payment provider is unavailable; nothing was charged".into()
+            }
+            ApiError::Domain(error) => error.to_string(),
+        }
+    }
+
+    /// The status and the problem document, as stored for idempotent replays.
+    pub fn to_problem(&self) -> (StatusCode, Value) {
+        let (status, code, extra) = self.parts();
+        if let ApiError::Domain(Error::Internal(cause) | Error::PaymentUnavailable(cause)) = self {
+            tracing::error!(%cause, code, "request failed");
+        }
+        let mut body = json!({
+            "type": format!("urn:marquee:problem:{code}"),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": self.detail(),
+            "code": code,
+        });
+        if let (Some(Value::Object(extra)), Value::Object(body)) = (extra, &mut body) {
+            body.extend(extra);
+        }
+        (status, body)
+    }
+}
+
+/// A JSON response with the problem media type (also used to replay stored errors).
+pub fn problem_response(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.to_problem();
+        problem_response(status, body)
+    }
+}
+
+/// Unknown routes answer with a problem document too.
+pub async fn not_found() -> ApiError {
+    ApiError::Domain(Error::NotFound("route"))
+}
+
+pub async fn method_not_allowed() -> Response {
+    let error =
+        ApiError::Rejected { status: StatusCode::METHOD_NOT_ALLOWED, detail: "method not allowed".into() };
+    error.into_response()
+}
+
+/// Turns a panic into an opaque 500 problem (the panic itself is logged by the hook).
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Domain(Error::internal("handler panicked")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marquee_domain::ids::TicketId;
+
+    #[test]
+    fn each_domain_error_has_one_status_and_code() {
+        let unavailable =
+            ApiError::from(Error::TicketsUnavailable { ticket_ids: vec![TicketId::from_raw("tkt_1")] });
+        let (status, body) = unavailable.to_problem();
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["code"], "tickets_unavailable");
+        assert_eq!(body["ticket_ids"], json!(["tkt_1"]));
+        assert_eq!(ApiError::from(Error::HoldExpired).to_problem().0, StatusCode::GONE);
+        assert_eq!(
+            ApiError::from(Error::PaymentDeclined { reason: "x".into() }).to_problem().0,
+            StatusCode::PAYMENT_REQUIRED
+        );
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let (status, body) = ApiError::from(Error::internal("password=hunter2 at db")).to_problem();
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.to_string().contains("hunter2"));
+    }
+}

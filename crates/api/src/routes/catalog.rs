@@ -1,0 +1,160 @@
+//! The catalog: events, showtimes and seat maps (public, no login needed).
+
+use super::{decode_event_cursor, encode_event_cursor, page_size, parse_date};
+use crate::dto::{
+    EventDetail, EventListItem, EventListQuery, EventOut, EventPage, SeatMapOut, ShowtimeBrief,
+    ShowtimeListQuery, ShowtimeOut, ShowtimePage, TicketOut,
+};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Path, Query};
+use crate::{AppState, TAG_CATALOG};
+use axum::Json;
+use axum::extract::State;
+use marquee_domain::catalog::{Event, EventKind};
+use marquee_domain::ids::{EventId, ShowtimeId};
+use marquee_domain::{Error, Result};
+use marquee_store::{EventFilter, ShowtimeFilter};
+
+/// Lists events (movies and concerts) with upcoming showtimes on sale, by title.
+#[utoipa::path(get, path = "/api/v1/events", tag = TAG_CATALOG, params(EventListQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventPage),
+        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    Query(query): Query<EventListQuery>,
+) -> Result<Json<EventPage>, ApiError> {
+    let kind = query
+        .kind
+        .as_deref()
+        .map(EventKind::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    event_page(&state, query, kind).await.map(Json)
+}
+
+/// One event with its upcoming showtimes on sale.
+#[utoipa::path(get, path = "/api/v1/events/{event_id}", tag = TAG_CATALOG,
+    params(("event_id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The event", body = EventDetail),
+        (status = 404, description = "No such published event", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_event(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+) -> Result<Json<EventDetail>, ApiError> {
+    event_detail(&state, &EventId::from_raw(event_id), None).await.map(Json)
+}
+
+/// Upcoming showtimes on sale, by start time.
+#[utoipa::path(get, path = "/api/v1/showtimes", tag = TAG_CATALOG, params(ShowtimeListQuery),
+    responses(
+        (status = 200, description = "Showtimes", body = ShowtimePage),
+        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_showtimes(
+    State(state): State<AppState>,
+    Query(query): Query<ShowtimeListQuery>,
+) -> Result<Json<ShowtimePage>, ApiError> {
+    let filter = ShowtimeFilter {
+        event_id: query.event_id.map(EventId::from_raw),
+        city: query.city,
+        date: parse_date(query.date.as_deref())?,
+        limit: page_size(query.limit)?,
+    };
+    let showtimes = state.store.list_showtimes(&filter, state.clock.now()).await?;
+    Ok(Json(ShowtimePage { items: showtimes.iter().map(ShowtimeOut::from).collect() }))
+}
+
+/// One showtime: where, when, prices and what is left.
+#[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}", tag = TAG_CATALOG,
+    params(("showtime_id" = String, Path, description = "Showtime id")),
+    responses(
+        (status = 200, description = "The showtime", body = ShowtimeOut),
+        (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_showtime(
+    State(state): State<AppState>,
+    Path(showtime_id): Path<String>,
+) -> Result<Json<ShowtimeOut>, ApiError> {
+    let showtime = state
+        .store
+        .get_showtime(&ShowtimeId::from_raw(showtime_id), state.clock.now())
+        .await?
+        .ok_or(Error::NotFound("showtime"))?;
+    Ok(Json(ShowtimeOut::from(&showtime)))
+}
+
+/// The seat map: every ticket of the showtime with its section, row, seat, category, price
+/// and status (`available`, `held`, `sold`).
+#[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}/seats", tag = TAG_CATALOG,
+    params(("showtime_id" = String, Path, description = "Showtime id")),
+    responses(
+        (status = 200, description = "The seat map", body = SeatMapOut),
+        (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn seat_map(
+    State(state): State<AppState>,
+    Path(showtime_id): Path<String>,
+) -> Result<Json<SeatMapOut>, ApiError> {
+    let showtime_id = ShowtimeId::from_raw(showtime_id);
+    let tickets = state.store.seat_map(&showtime_id, state.clock.now()).await?;
+    if tickets.is_empty() {
+        return Err(Error::NotFound("showtime").into());
+    }
+    let count = |status| tickets.iter().filter(|t| t.status == status).count() as i64;
+    use marquee_domain::inventory::TicketStatus as S;
+    Ok(Json(SeatMapOut {
+        showtime_id: showtime_id.to_string(),
+        available: count(S::Available),
+        held: count(S::Held),
+        sold: count(S::Sold),
+        tickets: tickets.iter().map(TicketOut::from).collect(),
+    }))
+}
+
+/// A page of the catalog; shared by `/api/v1/events` and the seed API's `/movie/list`.
+pub async fn event_page(
+    state: &AppState,
+    query: EventListQuery,
+    kind: Option<EventKind>,
+) -> Result<EventPage, ApiError> {
+    let limit = page_size(query.limit)?;
+    let filter = EventFilter {
+        kind,
+        query: query.q,
+        genre: query.genre,
+        city: query.city,
+        date: parse_date(query.date.as_deref())?,
+        limit,
+        after: query.cursor.as_deref().map(decode_event_cursor).transpose()?,
+    };
+    let events = state.store.list_events(&filter, state.clock.now()).await?;
+    let next_cursor = (events.len() == limit as usize)
+        .then(|| events.last().map(|last| encode_event_cursor(&last.event.title, &last.event.id)))
+        .flatten();
+    Ok(EventPage { items: events.iter().map(EventListItem::from).collect(), next_cursor })
+}
+
+/// An event with its showtimes; `kind` restricts it (the seed API's `/movie/{id}` only
+/// knows movies). Unpublished events do not exist for the public.
+pub async fn event_detail(
+    state: &AppState,
+    id: &EventId,
+    kind: Option<EventKind>,
+) -> Result<EventDetail, ApiError> {
+    let event: Event = state
+        .store
+        .get_event(id)
+        .await?
+        .filter(|event| event.published && kind.is_none_or(|kind| event.kind == kind))
+        .ok_or(Error::NotFound("event"))?;
+    let filter = ShowtimeFilter { event_id: Some(id.clone()), limit: 500, ..Default::default() };
+    let showtimes = state.store.list_showtimes(&filter, state.clock.now()).await?;
+    Ok(EventDetail {
+        event: EventOut::from(&event),
+        showtimes: showtimes.iter().map(ShowtimeBrief::from).collect(),
+    })
+}

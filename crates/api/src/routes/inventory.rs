@@ -1,0 +1,149 @@
+//! Holds and orders: reserve seats, pay, see what you bought. Login required; another
+//! user's hold or order is "not found".
+
+use super::page_size;
+use crate::auth::AuthUser;
+use crate::dto::{HoldIn, HoldOut, OrderIn, OrderListQuery, OrderPage, PurchaseOut};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::{AppState, TAG_INVENTORY};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use marquee_domain::Error;
+use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
+use marquee_domain::inventory::HoldSelection;
+
+/// Holds tickets for the caller, all or none, until `expires_at`. Give either `ticket_ids`
+/// or `section` and `quantity` (general admission or best available).
+#[utoipa::path(post, path = "/api/v1/holds", tag = TAG_INVENTORY, request_body = HoldIn, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses(
+        (status = 201, description = "Held", body = HoldOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Some tickets are held or sold (named in `ticket_ids`), not enough places, or not on sale", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad selection: empty, duplicates, too many, unknown tickets", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_hold(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    key: IdempotencyKey,
+    Json(body): Json<HoldIn>,
+) -> Response {
+    let request = ("create_hold", &body);
+    idempotency::run(&state, &user, key, request, StatusCode::CREATED, || async {
+        let selection = match (&body.ticket_ids, &body.section, body.quantity) {
+            (Some(ids), None, None) => HoldSelection::Tickets(ids.iter().map(TicketId::from_raw).collect()),
+            (None, Some(section), Some(quantity)) => {
+                HoldSelection::Quantity { section: section.clone(), quantity }
+            }
+            _ => return Err(Error::invalid("give either ticket_ids, or section and quantity").into()),
+        };
+        let showtime_id = ShowtimeId::from_raw(body.showtime_id.clone());
+        let hold = state.booking.hold(&user, showtime_id, selection).await?;
+        Ok(HoldOut::from(&hold))
+    })
+    .await
+}
+
+/// One of the caller's holds.
+#[utoipa::path(get, path = "/api/v1/holds/{hold_id}", tag = TAG_INVENTORY, security(("bearer" = [])),
+    params(("hold_id" = String, Path, description = "Hold id")),
+    responses(
+        (status = 200, description = "The hold", body = HoldOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such hold of yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_hold(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(hold_id): Path<String>,
+) -> Result<axum::Json<HoldOut>, ApiError> {
+    let hold = state.booking.own_hold(&user, &HoldId::from_raw(hold_id)).await?;
+    Ok(axum::Json(HoldOut::from(&hold)))
+}
+
+/// Releases one of the caller's holds; its tickets are available again at once.
+#[utoipa::path(delete, path = "/api/v1/holds/{hold_id}", tag = TAG_INVENTORY, security(("bearer" = [])),
+    params(("hold_id" = String, Path, description = "Hold id")),
+    responses(
+        (status = 200, description = "Released (or already released or expired)", body = HoldOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such hold of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already purchased", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn release_hold(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(hold_id): Path<String>,
+) -> Result<axum::Json<HoldOut>, ApiError> {
+    let hold = state.booking.release(&user, &HoldId::from_raw(hold_id)).await?;
+    Ok(axum::Json(HoldOut::from(&hold)))
+}
+
+/// Pays for a hold with a payment provider token and confirms the order.
+#[utoipa::path(post, path = "/api/v1/orders", tag = TAG_INVENTORY, request_body = OrderIn, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first answer and never charges twice")),
+    responses(
+        (status = 201, description = "Paid and confirmed", body = PurchaseOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "Payment declined; the hold is kept until it expires", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such hold of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Hold released or already purchased; or the same key is still in progress", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Hold expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown payment token, card number sent, or key reused with another request", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_order(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    key: IdempotencyKey,
+    Json(body): Json<OrderIn>,
+) -> Response {
+    let request = ("create_order", &body);
+    idempotency::run(&state, &user, key, request, StatusCode::CREATED, || async {
+        let order = state
+            .booking
+            .purchase(&user, &HoldId::from_raw(body.hold_id.clone()), &body.payment_token)
+            .await?;
+        Ok(PurchaseOut::from(&order))
+    })
+    .await
+}
+
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/api/v1/orders", tag = TAG_INVENTORY, security(("bearer" = [])), params(OrderListQuery),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderPage),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<OrderListQuery>,
+) -> Result<axum::Json<OrderPage>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let before = query.cursor.map(OrderId::from_raw);
+    let orders = state.store.list_orders(&user.id, limit, before.as_ref()).await?;
+    let next_cursor =
+        (orders.len() == limit as usize).then(|| orders.last().map(|o| o.id.to_string())).flatten();
+    Ok(axum::Json(OrderPage { items: orders.iter().map(PurchaseOut::from).collect(), next_cursor }))
+}
+
+/// One of the caller's orders with its tickets.
+#[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = TAG_INVENTORY, security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order", body = PurchaseOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order of yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(order_id): Path<String>,
+) -> Result<axum::Json<PurchaseOut>, ApiError> {
+    let order = state.booking.own_order(&user, &OrderId::from_raw(order_id)).await?;
+    Ok(axum::Json(PurchaseOut::from(&order)))
+}

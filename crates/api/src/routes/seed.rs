@@ -1,0 +1,102 @@
+//! The design sheet's original API, kept exactly as named:
+//! `GET /movie/list`, `GET /movie/{movieID}`, `GET /ticket/{ticketID}/price`,
+//! `POST /ticket/{ticketID}`.
+
+use super::catalog::{event_detail, event_page};
+use crate::auth::AuthUser;
+use crate::dto::{BuyTicketIn, EventDetail, EventListQuery, EventPage, PurchaseOut, TicketPriceOut};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::{AppState, TAG_SEED};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use marquee_domain::Error;
+use marquee_domain::catalog::EventKind;
+use marquee_domain::ids::{EventId, TicketId};
+
+/// Movies with upcoming showtimes on sale. Filters: `q` (title), `genre`, `city`, `date`.
+#[utoipa::path(get, path = "/movie/list", tag = TAG_SEED, params(EventListQuery),
+    responses(
+        (status = 200, description = "A page of movies", body = EventPage),
+        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn movie_list(
+    State(state): State<AppState>,
+    Query(query): Query<EventListQuery>,
+) -> Result<axum::Json<EventPage>, ApiError> {
+    event_page(&state, query, Some(EventKind::Movie)).await.map(axum::Json)
+}
+
+/// A movie with its upcoming showtimes.
+#[utoipa::path(get, path = "/movie/{movie_id}", tag = TAG_SEED,
+    params(("movie_id" = String, Path, description = "Movie (event) id")),
+    responses(
+        (status = 200, description = "The movie", body = EventDetail),
+        (status = 404, description = "No such movie", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn movie(
+    State(state): State<AppState>,
+    Path(movie_id): Path<String>,
+) -> Result<axum::Json<EventDetail>, ApiError> {
+    event_detail(&state, &EventId::from_raw(movie_id), Some(EventKind::Movie)).await.map(axum::Json)
+}
+
+/// A ticket's price and current status.
+#[utoipa::path(get, path = "/ticket/{ticket_id}/price", tag = TAG_SEED,
+    params(("ticket_id" = String, Path, description = "Ticket id")),
+    responses(
+        (status = 200, description = "Price and status", body = TicketPriceOut),
+        (status = 404, description = "No such ticket", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ticket_price(
+    State(state): State<AppState>,
+    Path(ticket_id): Path<String>,
+) -> Result<axum::Json<TicketPriceOut>, ApiError> {
+    let ticket = state
+        .store
+        .get_ticket(&TicketId::from_raw(ticket_id), state.clock.now())
+        .await?
+        .ok_or(Error::NotFound("ticket"))?;
+    Ok(axum::Json(TicketPriceOut {
+        ticket_id: ticket.id.to_string(),
+        showtime_id: ticket.showtime_id.to_string(),
+        seat: ticket.label,
+        category: ticket.category,
+        price: ticket.price,
+        status: ticket.status,
+    }))
+}
+
+/// Buys one ticket in one step: hold, pay, confirm.
+#[utoipa::path(post, path = "/ticket/{ticket_id}", tag = TAG_SEED, request_body = BuyTicketIn, security(("bearer" = [])),
+    params(
+        ("ticket_id" = String, Path, description = "Ticket id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first answer and never charges twice"),
+    ),
+    responses(
+        (status = 201, description = "Bought", body = PurchaseOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "Payment declined; the ticket is released", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The ticket is held or sold, or not on sale", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown payment token, card number sent, or key reused with another request", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn buy_ticket(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    key: IdempotencyKey,
+    Path(ticket_id): Path<String>,
+    Json(body): Json<BuyTicketIn>,
+) -> Response {
+    let request = ("buy_ticket", &ticket_id, &body);
+    idempotency::run(&state, &user, key, request, StatusCode::CREATED, || async {
+        let order = state
+            .booking
+            .buy_ticket(&user, &TicketId::from_raw(ticket_id.clone()), &body.payment_token)
+            .await?;
+        Ok(PurchaseOut::from(&order))
+    })
+    .await
+}
