@@ -1,0 +1,153 @@
+//! Bad input gets a clear problem document with the right status, and changes nothing.
+
+use crate::helpers::{TestApp, read};
+use crate::on_both_backends;
+use reqwest::StatusCode;
+use serde_json::json;
+
+on_both_backends!(
+    bad_requests_get_problem_documents_and_change_nothing,
+    the_openapi_document_covers_every_route,
+);
+
+async fn bad_requests_get_problem_documents_and_change_nothing(app: &TestApp) {
+    let showtime = app.showtime("Heat").await;
+    let seats = app.seat_ids(&showtime).await;
+    let ada = app.user().await;
+
+    // Malformed JSON.
+    let response = app
+        .client
+        .post(app.url("/api/v1/holds"))
+        .bearer_auth(&ada.token)
+        .header("content-type", "application/json")
+        .body("{\"showtime_id\": ")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["status"], 400);
+    assert!(body["type"].as_str().unwrap().starts_with("urn:marquee:problem:"));
+    // Wrong types and unknown fields (a raw card number has no field to go in).
+    let (status, _) =
+        app.post(Some(&ada), "/api/v1/holds", json!({"showtime_id": 5, "ticket_ids": "x"}), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app
+        .post(Some(&ada), &format!("/ticket/{}", seats[0]), json!({"card_number": "4242424242424242"}), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Unknown ids.
+    assert_eq!(app.get(None, "/movie/evt_nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(None, "/ticket/tkt_nope/price").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(None, "/api/v1/showtimes/sho_nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(None, "/api/v1/showtimes/sho_nope/seats").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(Some(&ada), "/api/v1/holds/hld_nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(Some(&ada), "/api/v1/orders/ord_nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(None, "/no/such/route").await.0, StatusCode::NOT_FOUND);
+    let (status, _) =
+        app.post(Some(&ada), "/ticket/tkt_nope", json!({"payment_token": "tok_visa"}), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post(Some(&ada), "/api/v1/holds", json!({"showtime_id": "sho_nope", "ticket_ids": [seats[0]]}), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = app
+        .post(
+            Some(&ada),
+            "/api/v1/holds",
+            json!({"showtime_id": showtime.id, "ticket_ids": [seats[0], "tkt_nope"]}),
+            None,
+        )
+        .await;
+    assert_eq!((status, body["ticket_ids"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(["tkt_nope"])));
+
+    // Bad quantities and selections.
+    for body in [
+        json!({"showtime_id": showtime.id, "ticket_ids": []}),
+        json!({"showtime_id": showtime.id, "ticket_ids": [seats[0], seats[0]]}),
+        json!({"showtime_id": showtime.id, "ticket_ids": seats[0..11]}),
+        json!({"showtime_id": showtime.id, "section": "Floor", "quantity": 0}),
+        json!({"showtime_id": showtime.id, "section": "Nowhere", "quantity": 1}),
+        json!({"showtime_id": showtime.id, "section": "Floor"}),
+        json!({"showtime_id": showtime.id, "ticket_ids": [seats[0]], "section": "Floor", "quantity": 1}),
+    ] {
+        let (status, problem) = app.post(Some(&ada), "/api/v1/holds", body.clone(), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {problem}");
+    }
+    let (status, _) = app
+        .post(
+            Some(&ada),
+            "/api/v1/holds",
+            json!({"showtime_id": showtime.id, "section": "Floor", "quantity": -1}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Bad query parameters and headers.
+    for path in [
+        "/movie/list?limit=0",
+        "/movie/list?limit=1000",
+        "/movie/list?date=tomorrow",
+        "/movie/list?cursor=%25%25",
+        "/api/v1/events?kind=opera",
+    ] {
+        assert_eq!(app.get(None, path).await.0, StatusCode::BAD_REQUEST, "{path}");
+    }
+    let long_key = "k".repeat(300);
+    let (status, _) = app
+        .post(
+            Some(&ada),
+            &format!("/ticket/{}", seats[0]),
+            json!({"payment_token": "tok_visa"}),
+            Some(&long_key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // No login.
+    let (status, _) = app
+        .post(None, "/api/v1/holds", json!({"showtime_id": showtime.id, "ticket_ids": [seats[0]]}), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Too large a body.
+    let huge = json!({"showtime_id": showtime.id, "ticket_ids": vec!["tkt_x".repeat(20); 5000]});
+    let (status, _) = app.post(Some(&ada), "/api/v1/holds", huge, None).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Nothing of the above changed anything.
+    let map = app.get_json(&format!("/api/v1/showtimes/{}/seats", showtime.id)).await;
+    assert_eq!((map["held"].as_i64(), map["sold"].as_i64()), (Some(0), Some(0)));
+    assert!(app.gateway.charges().is_empty());
+}
+
+async fn the_openapi_document_covers_every_route(app: &TestApp) {
+    let document = app.get_json("/openapi.json").await;
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = document["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/movie/list", "get"),
+        ("/movie/{movie_id}", "get"),
+        ("/ticket/{ticket_id}/price", "get"),
+        ("/ticket/{ticket_id}", "post"),
+        ("/api/v1/events", "get"),
+        ("/api/v1/events/{event_id}", "get"),
+        ("/api/v1/showtimes", "get"),
+        ("/api/v1/showtimes/{showtime_id}", "get"),
+        ("/api/v1/showtimes/{showtime_id}/seats", "get"),
+        ("/api/v1/holds", "post"),
+        ("/api/v1/holds/{hold_id}", "get"),
+        ("/api/v1/holds/{hold_id}", "delete"),
+        ("/api/v1/orders", "post"),
+        ("/api/v1/orders", "get"),
+        ("/api/v1/orders/{order_id}", "get"),
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/me", "get"),
+        ("/healthz", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+    }
+}

@@ -1,0 +1,269 @@
+//! A real Marquee server on a random port, on a fresh database, with a manual clock and the
+//! test payment gateway, plus typed helpers to talk HTTP to it.
+
+use marquee_api::{ApiConfig, AppState};
+use marquee_domain::catalog::{
+    Event, EventKind, Hall, HallLayout, RowLayout, SectionKind, SectionLayout, Showtime, Venue,
+};
+use marquee_domain::clock::ManualClock;
+use marquee_domain::ids::{EventId, HallId, ShowtimeId, VenueId};
+use marquee_domain::payment::TestGateway;
+use marquee_store::testing::TestDatabase;
+use marquee_store::{Backend, SqlStore, Store};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+/// Where the manual clock starts.
+pub const START: OffsetDateTime = datetime!(2030-05-01 10:00 UTC);
+
+/// Runs each listed test once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                if let Some(app) = $crate::helpers::TestApp::spawn(marquee_store::Backend::Sqlite).await {
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }) *
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                if let Some(app) = $crate::helpers::TestApp::spawn(marquee_store::Backend::Postgres).await {
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }) *
+        }
+    };
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub gateway: Arc<TestGateway>,
+    pub store: Arc<SqlStore>,
+    database: TestDatabase,
+    server: tokio::task::JoinHandle<()>,
+    users: AtomicU64,
+}
+
+/// A logged-in user of the test app.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub email: String,
+    pub token: String,
+}
+
+/// A showtime of the test catalog: a 50-seat "Stalls" (rows A–E of 10; row E premium) and a
+/// 30-place GA "Floor", on sale from an hour before [`START`].
+pub struct TestShowtime {
+    pub event_id: EventId,
+    pub id: ShowtimeId,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        let database = TestDatabase::new(backend).await?;
+        let store = Arc::new(database.store().await);
+        let clock = Arc::new(ManualClock::new(START));
+        let gateway = Arc::new(TestGateway::new());
+        let state = AppState::new(store.clone(), gateway.clone(), clock.clone(), ApiConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, marquee_api::app(state)).await.expect("serve");
+        });
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+        Some(Self { address, client, clock, gateway, store, database, server, users: AtomicU64::new(0) })
+    }
+
+    pub async fn stop(self) {
+        self.server.abort();
+        self.store.close().await;
+        self.database.drop_database().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Creates the test catalog's venue, hall, movie and showtime.
+    pub async fn showtime(&self, title: &str) -> TestShowtime {
+        let venue = Venue {
+            id: VenueId::generate(),
+            name: "Test Palace".into(),
+            city: "Berlin".into(),
+            time_zone: "Europe/Berlin".into(),
+        };
+        self.store.create_venue(&venue).await.unwrap();
+        let rows = ["A", "B", "C", "D", "E"]
+            .into_iter()
+            .map(|label| RowLayout {
+                label: label.into(),
+                category: if label == "E" { "premium" } else { "standard" }.into(),
+                seats: 10,
+                first_number: 1,
+                gaps_after: vec![5],
+                overrides: vec![],
+            })
+            .collect();
+        let layout = HallLayout {
+            sections: vec![
+                SectionLayout { name: "Stalls".into(), kind: SectionKind::Seated { rows } },
+                SectionLayout {
+                    name: "Floor".into(),
+                    kind: SectionKind::GeneralAdmission { capacity: 30, category: "floor".into() },
+                },
+            ],
+        };
+        let categories = layout.validate().unwrap();
+        let hall = Hall { id: HallId::generate(), venue_id: venue.id, name: "Hall 1".into(), layout };
+        self.store.create_hall(&hall).await.unwrap();
+        let event = Event {
+            id: EventId::generate(),
+            kind: EventKind::Movie,
+            title: title.into(),
+            synopsis: "A test film.".into(),
+            poster_url: None,
+            genres: vec!["drama".into()],
+            runtime_minutes: Some(100),
+            rating: Some("PG".into()),
+            artist: None,
+            published: true,
+            created_at: START,
+        };
+        self.store.create_event(&event).await.unwrap();
+        let showtime = Showtime {
+            id: ShowtimeId::generate(),
+            event_id: event.id.clone(),
+            hall_id: hall.id,
+            starts_at: START + Duration::days(1),
+            on_sale_from: START - Duration::hours(1),
+            on_sale_until: START + Duration::days(1),
+            currency: "EUR".into(),
+            prices: [("standard", 1200), ("premium", 1800), ("floor", 900)]
+                .into_iter()
+                .map(|(c, p)| (c.into(), p))
+                .collect(),
+        };
+        showtime.validate(&categories).unwrap();
+        self.store.create_showtime(&showtime).await.unwrap();
+        TestShowtime { event_id: event.id, id: showtime.id }
+    }
+
+    /// Registers a new user and returns their token.
+    pub async fn user(&self) -> TestUser {
+        let n = self.users.fetch_add(1, Ordering::Relaxed);
+        let email = format!("user{n}@example.com");
+        let response = self
+            .client
+            .post(self.url("/api/v1/auth/register"))
+            .json(&json!({ "email": email, "password": "correct horse battery" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        TestUser { email, token: body["token"].as_str().unwrap().to_owned() }
+    }
+
+    /// Ids of the showtime's seated tickets, in seat-map order.
+    pub async fn seat_ids(&self, showtime: &TestShowtime) -> Vec<String> {
+        let map = self.get_json(&format!("/api/v1/showtimes/{}/seats", showtime.id)).await;
+        map["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| !t["row"].is_null())
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn get(&self, user: Option<&TestUser>, path: &str) -> (StatusCode, Value) {
+        let mut request = self.client.get(self.url(path));
+        if let Some(user) = user {
+            request = request.bearer_auth(&user.token);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn delete(&self, user: &TestUser, path: &str) -> (StatusCode, Value) {
+        read(self.client.delete(self.url(path)).bearer_auth(&user.token).send().await.unwrap()).await
+    }
+
+    /// POSTs JSON as `user`, with an optional Idempotency-Key.
+    pub async fn post(
+        &self,
+        user: Option<&TestUser>,
+        path: &str,
+        body: Value,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(user) = user {
+            request = request.bearer_auth(&user.token);
+        }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn hold(
+        &self,
+        user: &TestUser,
+        showtime: &TestShowtime,
+        ticket_ids: &[String],
+    ) -> (StatusCode, Value) {
+        self.post(
+            Some(user),
+            "/api/v1/holds",
+            json!({ "showtime_id": showtime.id, "ticket_ids": ticket_ids }),
+            None,
+        )
+        .await
+    }
+
+    pub async fn pay(
+        &self,
+        user: &TestUser,
+        hold_id: &str,
+        token: &str,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        self.post(Some(user), "/api/v1/orders", json!({ "hold_id": hold_id, "payment_token": token }), key)
+            .await
+    }
+}
+
+/// Status and body (JSON, or `null` for an empty body); problem bodies must carry their media type.
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let text = response.text().await.unwrap();
+    if status.is_client_error() || status.is_server_error() {
+        assert_eq!(content_type, "application/problem+json", "{status} must be a problem document: {text}");
+    }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real server on a random port, spoken to over HTTP, on SQLite and
+//! on PostgreSQL (every test runs once per backend, each on a fresh database).
+
+mod helpers;
+
+mod accounts;
+mod errors;
+mod purchase;
+mod races;
