@@ -35,6 +35,7 @@ impl Booking {
         self.policy.check(&selection)?;
         let now = self.clock.now();
         let hold = NewHold {
+            max_held_per_user: self.policy.max_held_per_user,
             id: HoldId::generate(),
             user_id: user.id.clone(),
             showtime_id,

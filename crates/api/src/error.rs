@@ -96,6 +96,16 @@ impl ApiError {
                     Some(json!({ "requested": requested, "available": available })),
                 ),
                 Error::NotOnSale => (S::CONFLICT, "not_on_sale", None),
+                Error::Conflict(_) => (S::CONFLICT, "conflict", None),
+                Error::HoldLimitReached { limit } => {
+                    (S::CONFLICT, "hold_limit", Some(json!({ "limit": limit })))
+                }
+                Error::TooManyRequests { retry_after_secs } => (
+                    S::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    Some(json!({ "retry_after": retry_after_secs })),
+                ),
+                Error::Forbidden(_) => (S::FORBIDDEN, "forbidden", None),
                 Error::HoldExpired => (S::GONE, "hold_expired", None),
                 Error::HoldNotActive { .. } => (S::CONFLICT, "hold_not_active", None),
                 Error::PaymentDeclined { .. } => (S::PAYMENT_REQUIRED, "payment_declined", None),
@@ -142,6 +152,7 @@ impl ApiError {
 
 /// A JSON response with the problem media type (also used to replay stored errors).
 pub fn problem_response(status: StatusCode, body: Value) -> Response {
+    let retry_after = body.get("retry_after").and_then(Value::as_u64);
     let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     if status == StatusCode::UNAUTHORIZED {
@@ -149,6 +160,9 @@ pub fn problem_response(status: StatusCode, body: Value) -> Response {
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

@@ -45,6 +45,8 @@ pub struct User {
     pub email: Email,
     pub role: Role,
     pub created_at: OffsetDateTime,
+    /// Set when an admin disabled the account: it can no longer log in or use its tokens.
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 /// An email address, trimmed and lower-cased so that one mailbox is one account.

@@ -41,6 +41,22 @@ pub enum Error {
     #[error("only {available} places are available in this section, {requested} requested")]
     NotEnoughPlaces { requested: u32, available: u32 },
 
+    /// The change would break what is already sold or held (e.g. a layout under sales).
+    #[error("{0}")]
+    Conflict(String),
+
+    /// The user already holds as many tickets of this showtime as one user may.
+    #[error("you may hold at most {limit} tickets of this showtime at once")]
+    HoldLimitReached { limit: u32 },
+
+    /// Too many attempts; try again after `retry_after_secs`.
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+
+    /// The caller is logged in but lacks the role for this.
+    #[error("this needs the {0} role")]
+    Forbidden(&'static str),
+
     /// The showtime is not (or no longer) on sale.
     #[error("this showtime is not on sale")]
     NotOnSale,

@@ -74,11 +74,14 @@ pub struct HoldPolicy {
     pub ttl: Duration,
     /// Most tickets one hold may take.
     pub max_tickets: u32,
+    /// Most tickets of one showtime one user may hold at once, across holds: one client
+    /// cannot hoard a show's seats by opening hold after hold.
+    pub max_held_per_user: u32,
 }
 
 impl Default for HoldPolicy {
     fn default() -> Self {
-        Self { ttl: Duration::minutes(10), max_tickets: 10 }
+        Self { ttl: Duration::minutes(10), max_tickets: 10, max_held_per_user: 20 }
     }
 }
 
@@ -241,7 +244,7 @@ mod tests {
 
     #[test]
     fn hold_selections_respect_the_limits() {
-        let policy = HoldPolicy { ttl: Duration::minutes(10), max_tickets: 2 };
+        let policy = HoldPolicy { ttl: Duration::minutes(10), max_tickets: 2, max_held_per_user: 4 };
         let ids = |n: usize| (0..n).map(|_| TicketId::generate()).collect::<Vec<_>>();
         assert!(policy.check(&HoldSelection::Tickets(ids(2))).is_ok());
         assert!(policy.check(&HoldSelection::Tickets(ids(3))).is_err());

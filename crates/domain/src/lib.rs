@@ -6,6 +6,7 @@
 //! - [`catalog`]: events (movies, concerts), venues, halls and their seat layouts, showtimes.
 //! - [`inventory`]: tickets, holds, orders and the rules that keep a seat sold at most once.
 //! - [`account`]: users, validated emails and passwords.
+//! - [`audit`]: the append-only record of who did what.
 //! - [`payment`]: the [`payment::PaymentGateway`] interface and the built-in test gateway.
 //! - [`clock`]: injectable time, so expiry can be tested without sleeping.
 //! - [`error`]: the one error enum every layer speaks.
@@ -14,6 +15,7 @@
 //! redefines a rule that lives here.
 
 pub mod account;
+pub mod audit;
 pub mod catalog;
 pub mod clock;
 pub mod error;

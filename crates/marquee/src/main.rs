@@ -54,6 +54,9 @@ struct Config {
     /// Most tickets in one hold.
     #[arg(long, env = "MARQUEE_MAX_TICKETS_PER_HOLD", default_value_t = 10, global = true)]
     max_tickets_per_hold: u32,
+    /// Most tickets of one showtime one user may hold at once.
+    #[arg(long, env = "MARQUEE_MAX_HELD_TICKETS_PER_SHOWTIME", default_value_t = 20, global = true)]
+    max_held_tickets_per_showtime: u32,
     /// How long a login token stays valid, in hours.
     #[arg(long, env = "MARQUEE_SESSION_TTL_HOURS", default_value_t = 168, global = true)]
     session_ttl_hours: u32,
@@ -76,6 +79,7 @@ impl Config {
             hold_policy: HoldPolicy {
                 ttl: time::Duration::seconds(i64::from(self.hold_ttl_secs)),
                 max_tickets: self.max_tickets_per_hold,
+                max_held_per_user: self.max_held_tickets_per_showtime,
             },
             session_ttl: time::Duration::hours(i64::from(self.session_ttl_hours)),
             max_body_bytes: self.max_body_bytes,

@@ -2,7 +2,9 @@
 //! PostgreSQL (many stateless Marquee nodes on one database).
 //!
 //! # Layout
-//! - [`Store`] (this file): every operation the service needs, in domain types.
+//! - [`Store`] (this file): every operation the public service needs, in domain types.
+//! - [`AdminStore`] ([`admin`]): box-office administration, reports, users, audit log and
+//!   login throttling.
 //! - [`sql`]: the implementation. Both backends share one implementation on sqlx's `Any`
 //!   driver; the few places where they differ (row locks, the single SQLite writer) are
 //!   decided by [`sql::Backend`]. Each backend has its own migrations (`migrations/sqlite`,
@@ -14,8 +16,11 @@
 //! overlapping holds), on SQLite every write goes through one writer connection (WAL, so
 //! readers never wait). A partial unique index forbids a ticket in two live orders.
 
+pub mod admin;
 pub mod sql;
 pub mod testing;
+
+pub use admin::{AdminStore, AuditFilter, CategorySales};
 
 use async_trait::async_trait;
 use marquee_domain::Result;
@@ -55,6 +60,8 @@ pub struct EventSummary {
 #[derive(Clone, Debug)]
 pub struct ShowtimeSummary {
     pub showtime: Showtime,
+    /// Set once an admin cancelled it: nothing more is sold.
+    pub cancelled_at: Option<OffsetDateTime>,
     pub event_title: String,
     pub venue_id: VenueId,
     pub venue_name: String,
@@ -87,6 +94,8 @@ pub struct InventoryCounts {
 /// A hold to create.
 #[derive(Clone, Debug)]
 pub struct NewHold {
+    /// Most tickets of this showtime the user may hold at once, across all live holds.
+    pub max_held_per_user: u32,
     pub id: HoldId,
     pub user_id: UserId,
     pub showtime_id: ShowtimeId,
@@ -126,8 +135,10 @@ pub enum IdempotencyClaim {
     InProgress,
 }
 
+/// The whole storage interface: the operations of the public service ([`Store`]'s own
+/// methods) plus box-office administration and security bookkeeping ([`AdminStore`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AdminStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres").
     fn backend(&self) -> Backend;
 

@@ -3,6 +3,7 @@
 
 use marquee_domain::Error;
 use marquee_domain::account::{Email, Role, User};
+use marquee_domain::audit::AuditEntry;
 use marquee_domain::catalog::{
     Event, EventKind, Hall, HallLayout, RowLayout, SeatOverride, SectionKind, SectionLayout, Showtime, Venue,
 };
@@ -11,8 +12,8 @@ use marquee_domain::inventory::{HoldSelection, HoldStatus, TicketStatus};
 use marquee_domain::money::Money;
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
-    Backend, ConfirmHold, EventFilter, IdempotencyClaim, NewHold, PaymentRecord, ShowtimeFilter, SqlStore,
-    Store,
+    AdminStore, AuditFilter, Backend, CategorySales, ConfirmHold, EventFilter, IdempotencyClaim, NewHold,
+    PaymentRecord, ShowtimeFilter, SqlStore, Store,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -49,6 +50,14 @@ conformance!(
     the_sweeper_frees_expired_holds,
     idempotency_keys_replay_and_refuse_mismatches,
     racing_holds_never_share_a_ticket,
+    a_user_may_hold_only_so_many_tickets_of_a_showtime,
+    admins_change_roles_and_disabling_ends_sessions,
+    login_failures_are_counted_per_key_and_forgotten,
+    the_audit_log_is_appended_and_filtered_newest_first,
+    a_layout_changes_only_while_nothing_is_sold_or_held,
+    price_changes_spare_sold_tickets,
+    cancelled_showtimes_sell_nothing_and_deleting_needs_no_sales,
+    the_sales_report_counts_by_category,
 );
 
 async fn run<F, Fut>(backend: Backend, test: F)
@@ -141,6 +150,7 @@ async fn user(store: &SqlStore, email: &str) -> User {
         email: Email::parse(email).unwrap(),
         role: Role::Customer,
         created_at: NOW,
+        disabled_at: None,
     };
     store.create_user(&user, "hash").await.unwrap();
     user
@@ -159,6 +169,7 @@ async fn seat_ids(store: &SqlStore, showtime: &ShowtimeId) -> Vec<TicketId> {
 
 fn new_hold(user: &User, showtime: &ShowtimeId, selection: HoldSelection, now: OffsetDateTime) -> NewHold {
     NewHold {
+        max_held_per_user: 1000,
         id: HoldId::generate(),
         user_id: user.id.clone(),
         showtime_id: showtime.clone(),
@@ -560,4 +571,243 @@ async fn racing_holds_never_share_a_ticket(store: Arc<SqlStore>) {
     assert_eq!(counts.held as usize, held.len(), "every taken ticket belongs to a successful hold");
     assert_eq!(floor_places, 18, "16 attempts at 3 of 20 floor places: exactly 6 succeed");
     assert!(held.len() - floor_places >= 6, "pairs of 10 seats: at least 3 disjoint pairs win");
+}
+
+async fn a_user_may_hold_only_so_many_tickets_of_a_showtime(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let capped = |selection, now| NewHold {
+        max_held_per_user: 3,
+        ..new_hold(&ada, &fixture.showtime.id, selection, now)
+    };
+    store.create_hold(&capped(HoldSelection::Tickets(seats[0..2].to_vec()), NOW)).await.unwrap();
+    let too_many = capped(HoldSelection::Tickets(seats[2..4].to_vec()), NOW);
+    assert!(matches!(store.create_hold(&too_many).await, Err(Error::HoldLimitReached { limit: 3 })));
+    store.create_hold(&capped(HoldSelection::Tickets(vec![seats[2].clone()]), NOW)).await.unwrap();
+    // Expired holds do not count.
+    let later = NOW + Duration::minutes(11);
+    store.create_hold(&capped(HoldSelection::Tickets(seats[5..8].to_vec()), later)).await.unwrap();
+}
+
+async fn admins_change_roles_and_disabling_ends_sessions(store: Arc<SqlStore>) {
+    let ada = user(&store, "ada@example.com").await;
+    user(&store, "bob@example.com").await;
+    assert_eq!(store.set_user_role(&ada.id, Role::Admin).await.unwrap().role, Role::Admin);
+    assert!(matches!(
+        store.set_user_role(&UserId::generate(), Role::Admin).await,
+        Err(Error::NotFound("user"))
+    ));
+    let page = store.list_users(1, None).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(store.list_users(10, Some(&page[0].id)).await.unwrap().len(), 1);
+
+    store.create_session("ada-token", &ada.id, NOW, NOW + Duration::hours(1)).await.unwrap();
+    let disabled = store.set_user_disabled(&ada.id, true, NOW).await.unwrap();
+    assert_eq!(disabled.disabled_at, Some(NOW));
+    assert!(store.session_user("ada-token", NOW).await.unwrap().is_none(), "sessions end at once");
+    assert!(store.user_credentials(&ada.email).await.unwrap().is_none(), "cannot log in");
+    store.create_session("late-token", &ada.id, NOW, NOW + Duration::hours(1)).await.unwrap();
+    assert!(
+        store.session_user("late-token", NOW).await.unwrap().is_none(),
+        "no session of a disabled user works"
+    );
+    let enabled = store.set_user_disabled(&ada.id, false, NOW).await.unwrap();
+    assert_eq!(enabled.disabled_at, None);
+    assert!(store.user_credentials(&ada.email).await.unwrap().is_some());
+}
+
+async fn login_failures_are_counted_per_key_and_forgotten(store: Arc<SqlStore>) {
+    let forget = NOW - Duration::minutes(15);
+    assert_eq!(store.login_failures("email:a").await.unwrap(), (0, None));
+    assert_eq!(store.record_login_failure("email:a", NOW, forget).await.unwrap(), 1);
+    assert_eq!(store.record_login_failure("email:a", NOW, forget).await.unwrap(), 2);
+    assert_eq!(store.record_login_failure("ip:1.2.3.4", NOW, forget).await.unwrap(), 1);
+    assert_eq!(store.login_failures("email:a").await.unwrap(), (2, Some(NOW)));
+    let much_later = NOW + Duration::hours(1);
+    assert_eq!(
+        store.record_login_failure("email:a", much_later, much_later - Duration::minutes(15)).await.unwrap(),
+        1
+    );
+    store.clear_login_failures("email:a").await.unwrap();
+    assert_eq!(store.login_failures("email:a").await.unwrap(), (0, None));
+}
+
+async fn the_audit_log_is_appended_and_filtered_newest_first(store: Arc<SqlStore>) {
+    let ada = user(&store, "ada@example.com").await;
+    for (action, actor) in
+        [("login.succeeded", Some(&ada)), ("login.failed", None), ("showtime.create", Some(&ada))]
+    {
+        store
+            .append_audit(&AuditEntry {
+                id: AuditEntry::new_id(),
+                at: NOW,
+                actor_id: actor.map(|u| u.id.clone()),
+                actor_email: actor.map(|u| u.email.as_str().to_owned()),
+                ip: Some("127.0.0.1".into()),
+                action: action.into(),
+                target: None,
+                details: "{}".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let all = store.list_audit(&AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["showtime.create", "login.failed", "login.succeeded"]
+    );
+    let by_ada = store
+        .list_audit(&AuditFilter { limit: 10, actor_id: Some(ada.id.clone()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_ada.len(), 2);
+    let failed = store
+        .list_audit(&AuditFilter { limit: 10, action: Some("login.failed".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    let older = store
+        .list_audit(&AuditFilter { limit: 10, before: Some(all[0].id.clone()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 2);
+}
+
+async fn a_layout_changes_only_while_nothing_is_sold_or_held(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let hall = store.get_hall(&fixture.showtime.hall_id).await.unwrap().unwrap();
+    let mut smaller = hall.layout.clone();
+    smaller.sections.truncate(1);
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let hold = store
+        .create_hold(&new_hold(
+            &ada,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[0].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(store.replace_hall_layout(&hall.id, &smaller, NOW).await, Err(Error::Conflict(_))));
+    store.release_hold(&hold.id, NOW).await.unwrap();
+    store.replace_hall_layout(&hall.id, &smaller, NOW).await.unwrap();
+    assert_eq!(
+        store.seat_map(&fixture.showtime.id, NOW).await.unwrap().len(),
+        10,
+        "tickets follow the new layout"
+    );
+    assert_eq!(store.get_hall(&hall.id).await.unwrap().unwrap().layout, smaller);
+    assert!(matches!(
+        store.replace_hall_layout(&HallId::generate(), &smaller, NOW).await,
+        Err(Error::NotFound("hall"))
+    ));
+}
+
+async fn price_changes_spare_sold_tickets(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let hold = store
+        .create_hold(&new_hold(
+            &ada,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[1].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    store.confirm_hold(&confirm(&hold, NOW)).await.unwrap();
+    let mut prices = fixture.showtime.prices.clone();
+    prices.insert("standard".into(), 2000);
+    store.update_showtime_prices(&fixture.showtime.id, &prices).await.unwrap();
+    assert_eq!(
+        store.get_ticket(&seats[1], NOW).await.unwrap().unwrap().price.amount,
+        1000,
+        "sold at the old price"
+    );
+    assert_eq!(store.get_ticket(&seats[2], NOW).await.unwrap().unwrap().price.amount, 2000);
+    let summary = store.get_showtime(&fixture.showtime.id, NOW).await.unwrap().unwrap();
+    assert_eq!(summary.showtime.prices["standard"], 2000);
+}
+
+async fn cancelled_showtimes_sell_nothing_and_deleting_needs_no_sales(store: Arc<SqlStore>) {
+    let sold = fixture(&store, "Heat", "Berlin", &[]).await;
+    let unsold = fixture(&store, "Alien", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &sold.showtime.id).await;
+    let hold = store
+        .create_hold(&new_hold(&ada, &sold.showtime.id, HoldSelection::Tickets(vec![seats[0].clone()]), NOW))
+        .await
+        .unwrap();
+    store.confirm_hold(&confirm(&hold, NOW)).await.unwrap();
+    assert!(matches!(store.delete_showtime(&sold.showtime.id, NOW).await, Err(Error::Conflict(_))));
+    store.cancel_showtime(&sold.showtime.id, NOW).await.unwrap();
+    let again = new_hold(&ada, &sold.showtime.id, HoldSelection::Tickets(vec![seats[1].clone()]), NOW);
+    assert!(matches!(store.create_hold(&again).await, Err(Error::NotOnSale)));
+    let listed = store.list_events(&EventFilter { limit: 10, ..Default::default() }, NOW).await.unwrap();
+    assert_eq!(listed.iter().map(|e| e.event.title.as_str()).collect::<Vec<_>>(), ["Alien"]);
+    assert!(store.get_showtime(&sold.showtime.id, NOW).await.unwrap().unwrap().cancelled_at.is_some());
+
+    // An expired hold does not stand in the way of deleting an unsold showtime.
+    let unsold_seats = seat_ids(&store, &unsold.showtime.id).await;
+    store
+        .create_hold(&new_hold(
+            &ada,
+            &unsold.showtime.id,
+            HoldSelection::Tickets(vec![unsold_seats[0].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(store.delete_showtime(&unsold.showtime.id, NOW).await, Err(Error::Conflict(_))));
+    store.delete_showtime(&unsold.showtime.id, NOW + Duration::minutes(11)).await.unwrap();
+    assert!(store.get_showtime(&unsold.showtime.id, NOW).await.unwrap().is_none());
+    assert!(store.seat_map(&unsold.showtime.id, NOW).await.unwrap().is_empty());
+    assert!(matches!(store.delete_showtime(&unsold.showtime.id, NOW).await, Err(Error::NotFound(_))));
+    assert_eq!(store.list_event_showtimes(&sold.event.id, NOW).await.unwrap().len(), 1);
+}
+
+async fn the_sales_report_counts_by_category(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    // Seats 0 (accessible) and 5, 6 (premium) sold; seat 1 (standard) held.
+    let hold = store
+        .create_hold(&new_hold(
+            &ada,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[0].clone(), seats[5].clone(), seats[6].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    store.confirm_hold(&confirm(&hold, NOW)).await.unwrap();
+    store
+        .create_hold(&new_hold(
+            &ada,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[1].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    let report = store.sales_report(&fixture.showtime.id, NOW).await.unwrap();
+    let row = |category: &str, sold, held, available, gross_amount| CategorySales {
+        category: category.into(),
+        sold,
+        held,
+        available,
+        gross_amount,
+    };
+    assert_eq!(
+        report,
+        vec![
+            row("accessible", 1, 0, 0, 800),
+            row("floor", 0, 0, 20, 0),
+            row("premium", 2, 0, 3, 3000),
+            row("standard", 0, 1, 3, 0),
+        ]
+    );
 }

@@ -28,7 +28,8 @@ pub async fn register(
     let password = Password::parse(body.password)?;
     let password_hash = auth::hash_password(password).await?;
     let now = state.clock.now();
-    let user = User { id: UserId::generate(), email, role: Role::Customer, created_at: now };
+    let user =
+        User { id: UserId::generate(), email, role: Role::Customer, created_at: now, disabled_at: None };
     state.store.create_user(&user, &password_hash).await?;
     let (token, _) = start_session(&state, &user, now).await?;
     Ok((StatusCode::CREATED, axum::Json(RegisterOut { user: UserOut::from(&user), token })))

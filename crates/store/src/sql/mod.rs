@@ -10,13 +10,17 @@
 //!   readers never block the writer and "database is locked" cannot happen); PostgreSQL one pool;
 //! - **migrations**: `migrations/sqlite` or `migrations/postgres`.
 
+mod admin;
+
 use crate::{
     ConfirmHold, EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, ShowtimeFilter,
     ShowtimeSummary, Store,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, Role, User};
-use marquee_domain::catalog::{Event, EventKind, Hall, HallLayout, SectionKind, Showtime, Venue};
+use marquee_domain::catalog::{
+    Event, EventKind, Hall, HallLayout, SectionKind, SectionLayout, Showtime, Venue,
+};
 use marquee_domain::clock::{from_millis, to_millis};
 use marquee_domain::ids::{
     EventId, HallId, HoldId, OrderId, SectionId, ShowtimeId, TicketId, UserId, VenueId,
@@ -28,7 +32,7 @@ use marquee_domain::money::Money;
 use marquee_domain::{Error, Result};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -316,8 +320,11 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         email: Email::from_trusted(row.try_get("email").map_err(db)?),
         role: Role::parse(&row.try_get::<String, _>("role").map_err(db)?)?,
         created_at: instant(row, "created_at")?,
+        disabled_at: row.try_get::<Option<i64>, _>("disabled_at").map_err(db)?.map(from_millis),
     })
 }
+
+const USER_COLUMNS: &str = "u.id, u.email, u.role, u.created_at, u.disabled_at";
 
 const EVENT_COLUMNS: &str = "e.id, e.kind, e.title, e.synopsis, e.poster_url, e.genres, e.runtime_minutes, \
      e.rating, e.artist, e.published, e.created_at";
@@ -340,7 +347,7 @@ fn event_from_row(row: &AnyRow) -> Result<Event> {
 }
 
 const SHOWTIME_SUMMARY_SELECT: &str = "SELECT sh.id, sh.event_id, sh.hall_id, sh.starts_at, sh.on_sale_from, \
-     sh.on_sale_until, sh.currency, sh.prices, e.title AS event_title, v.id AS venue_id, v.name AS venue_name, \
+     sh.on_sale_until, sh.currency, sh.prices, sh.cancelled_at, e.title AS event_title, v.id AS venue_id, v.name AS venue_name, \
      v.city, v.time_zone, h.name AS hall_name, \
      (SELECT COUNT(*) FROM tickets t WHERE t.showtime_id = sh.id) AS seats_total, \
      (SELECT COUNT(*) FROM tickets t WHERE t.showtime_id = sh.id AND \
@@ -365,6 +372,7 @@ fn showtime_summary_from_row(row: &AnyRow) -> Result<ShowtimeSummary> {
             currency,
             prices,
         },
+        cancelled_at: row.try_get::<Option<i64>, _>("cancelled_at").map_err(db)?.map(from_millis),
         event_title: row.try_get("event_title").map_err(db)?,
         venue_id: VenueId::from_raw(row.try_get::<String, _>("venue_id").map_err(db)?),
         venue_name: row.try_get("venue_name").map_err(db)?,
@@ -380,7 +388,8 @@ fn showtime_summary_from_row(row: &AnyRow) -> Result<ShowtimeSummary> {
 /// Adds the conditions shared by every public catalog read: published, upcoming, on sale.
 fn push_on_sale(query: &mut DynamicQuery, now: &str) {
     query.push(&format!(
-        " WHERE e.published = 1 AND sh.starts_at > {now} AND sh.on_sale_from <= {now} AND sh.on_sale_until > {now}"
+        " WHERE e.published = 1 AND sh.cancelled_at IS NULL AND sh.starts_at > {now} \
+         AND sh.on_sale_from <= {now} AND sh.on_sale_until > {now}"
     ));
 }
 
@@ -395,6 +404,73 @@ fn push_city_and_date(query: &mut DynamicQuery, city: Option<&str>, date: Option
         let until = query.int(to_millis(start + time::Duration::days(1)));
         query.push(&format!(" AND sh.starts_at >= {from} AND sh.starts_at < {until}"));
     }
+}
+
+/// How a section's kind is stored.
+fn section_kind(section: &SectionLayout) -> &'static str {
+    match section.kind {
+        SectionKind::Seated { .. } => "seated",
+        SectionKind::GeneralAdmission { .. } => "general_admission",
+    }
+}
+
+/// Creates one ticket per place of `layout` for `showtime`, priced by category, in chunks.
+async fn insert_tickets(
+    tx: &mut Transaction<'_, Any>,
+    showtime: &Showtime,
+    layout: &HallLayout,
+    hall_id: &HallId,
+) -> Result<()> {
+    let section_rows = sqlx::query("SELECT id, name FROM sections WHERE hall_id = $1 ORDER BY position")
+        .bind(hall_id.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db)?;
+    let sections: Vec<(String, String)> = section_rows
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db)?;
+    let places = layout.places();
+    for (chunk_index, chunk) in places.chunks(TICKET_INSERT_CHUNK).enumerate() {
+        let mut query = DynamicQuery::new(
+            "INSERT INTO tickets (id, showtime_id, section_id, section_name, row_label, number, label, category, \
+             price_amount, position, row_index, column_index) VALUES ",
+        );
+        let showtime_id = query.text(showtime.id.as_str());
+        for (offset, place) in chunk.iter().enumerate() {
+            let (section_id, section_name) = sections
+                .get(place.section_index)
+                .ok_or_else(|| Error::internal("layout and sections disagree"))?;
+            let price = *showtime
+                .prices
+                .get(&place.category)
+                .ok_or_else(|| Error::invalid(format!("no price for category {:?}", place.category)))?;
+            let values = [
+                query.text(TicketId::generate().into_string()),
+                showtime_id.clone(),
+                query.text(section_id.clone()),
+                query.text(section_name.clone()),
+                match &place.row {
+                    Some(row) => query.text(row.clone()),
+                    None => "NULL".to_owned(),
+                },
+                query.int(i64::from(place.number)),
+                query.text(place.label.clone()),
+                query.text(place.category.clone()),
+                query.int(price),
+                query.int((chunk_index * TICKET_INSERT_CHUNK + offset) as i64),
+                query.int(i64::from(place.row_index)),
+                query.int(i64::from(place.column_index)),
+            ];
+            if offset > 0 {
+                query.push(", ");
+            }
+            query.push(&format!("({})", values.join(", ")));
+        }
+        query.build().execute(&mut **tx).await.map_err(db)?;
+    }
+    Ok(())
 }
 
 impl SqlStore {
@@ -594,19 +670,44 @@ impl SqlStore {
     async fn create_hold_once(&self, hold: &NewHold) -> Result<Hold> {
         let now = to_millis(hold.now);
         let mut tx = self.write.begin().await.map_err(db)?;
-        let window = sqlx::query("SELECT on_sale_from, on_sale_until FROM showtimes WHERE id = $1")
-            .bind(hold.showtime_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("showtime"))?;
+        let window =
+            sqlx::query("SELECT on_sale_from, on_sale_until, cancelled_at FROM showtimes WHERE id = $1")
+                .bind(hold.showtime_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(Error::NotFound("showtime"))?;
         let (from, until): (i64, i64) =
             (window.try_get("on_sale_from").map_err(db)?, window.try_get("on_sale_until").map_err(db)?);
-        if !(from <= now && now < until) {
+        let cancelled: Option<i64> = window.try_get("cancelled_at").map_err(db)?;
+        if !(from <= now && now < until) || cancelled.is_some() {
             return Err(Error::NotOnSale);
         }
+        // One user's holds of a showtime are taken one at a time (PostgreSQL: the user row is
+        // the lock), so the per-user cap below cannot be raced past.
+        let sql = format!("SELECT id FROM users WHERE id = $1{}", self.lock_rows());
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(hold.user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let already_held: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM tickets t JOIN holds h ON h.id = t.hold_id \
+             WHERE t.showtime_id = $1 AND t.status = 'held' AND t.hold_expires_at > $2 AND h.user_id = $3",
+        )
+        .bind(hold.showtime_id.as_str())
+        .bind(now)
+        .bind(hold.user_id.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?
+        .try_get("n")
+        .map_err(db)?;
 
         let ids = self.select_tickets_for_hold(&mut tx, hold).await?;
+        if already_held + ids.len() as i64 > i64::from(hold.max_held_per_user) {
+            return Err(Error::HoldLimitReached { limit: hold.max_held_per_user });
+        }
         let sql = format!(
             "UPDATE tickets SET status = 'held', hold_id = $1, hold_expires_at = $2 \
              WHERE id IN ({}) AND {} RETURNING id",
@@ -832,12 +933,14 @@ impl Store for SqlStore {
     }
 
     async fn user_credentials(&self, email: &Email) -> Result<Option<(User, String)>> {
-        let row =
-            sqlx::query("SELECT id, email, role, created_at, password_hash FROM users WHERE email = $1")
-                .bind(email.as_str())
-                .fetch_optional(&self.read)
-                .await
-                .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.role, u.created_at, u.disabled_at, u.password_hash FROM users u \
+             WHERE u.email = $1 AND u.disabled_at IS NULL",
+        )
+        .bind(email.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?;
         row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash").map_err(db)?))).transpose()
     }
 
@@ -863,8 +966,8 @@ impl Store for SqlStore {
 
     async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>> {
         let row = sqlx::query(
-            "SELECT u.id, u.email, u.role, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
+            "SELECT u.id, u.email, u.role, u.created_at, u.disabled_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(token_hash)
         .bind(to_millis(now))
@@ -907,10 +1010,7 @@ impl Store for SqlStore {
             .await
             .map_err(db)?;
         for (position, section) in hall.layout.sections.iter().enumerate() {
-            let kind = match section.kind {
-                SectionKind::Seated { .. } => "seated",
-                SectionKind::GeneralAdmission { .. } => "general_admission",
-            };
+            let kind = section_kind(section);
             sqlx::query(
                 "INSERT INTO sections (id, hall_id, position, name, kind) VALUES ($1, $2, $3, $4, $5)",
             )
@@ -960,16 +1060,6 @@ impl Store for SqlStore {
             .ok_or(Error::NotFound("hall"))?;
         let layout: HallLayout = serde_json::from_str(&hall.try_get::<String, _>("layout").map_err(db)?)
             .map_err(|e| Error::internal(format!("bad layout JSON: {e}")))?;
-        let section_rows = sqlx::query("SELECT id, name FROM sections WHERE hall_id = $1 ORDER BY position")
-            .bind(showtime.hall_id.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let sections: Vec<(String, String)> = section_rows
-            .iter()
-            .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(db)?;
         let prices = serde_json::to_string(&showtime.prices).map_err(Error::internal)?;
         sqlx::query(
             "INSERT INTO showtimes (id, event_id, hall_id, starts_at, on_sale_from, on_sale_until, currency, prices, \
@@ -987,46 +1077,7 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-
-        let places = layout.places();
-        for (chunk_index, chunk) in places.chunks(TICKET_INSERT_CHUNK).enumerate() {
-            let mut query = DynamicQuery::new(
-                "INSERT INTO tickets (id, showtime_id, section_id, section_name, row_label, number, label, category, \
-                 price_amount, position, row_index, column_index) VALUES ",
-            );
-            let showtime_id = query.text(showtime.id.as_str());
-            for (offset, place) in chunk.iter().enumerate() {
-                let (section_id, section_name) = sections
-                    .get(place.section_index)
-                    .ok_or_else(|| Error::internal("layout and sections disagree"))?;
-                let price = *showtime
-                    .prices
-                    .get(&place.category)
-                    .ok_or_else(|| Error::invalid(format!("no price for category {:?}", place.category)))?;
-                let values = [
-                    query.text(TicketId::generate().into_string()),
-                    showtime_id.clone(),
-                    query.text(section_id.clone()),
-                    query.text(section_name.clone()),
-                    match &place.row {
-                        Some(row) => query.text(row.clone()),
-                        None => "NULL".to_owned(),
-                    },
-                    query.int(i64::from(place.number)),
-                    query.text(place.label.clone()),
-                    query.text(place.category.clone()),
-                    query.int(price),
-                    query.int((chunk_index * TICKET_INSERT_CHUNK + offset) as i64),
-                    query.int(i64::from(place.row_index)),
-                    query.int(i64::from(place.column_index)),
-                ];
-                if offset > 0 {
-                    query.push(", ");
-                }
-                query.push(&format!("({})", values.join(", ")));
-            }
-            query.build().execute(&mut *tx).await.map_err(db)?;
-        }
+        insert_tickets(&mut tx, showtime, &layout, &showtime.hall_id).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }
