@@ -10,6 +10,7 @@ on_both_backends!(
     the_readme_flow_lists_shows_holds_and_buys,
     the_seed_route_buys_one_ticket_and_a_second_buyer_gets_409,
     a_quantity_hold_takes_general_admission_places,
+    one_user_cannot_hoard_a_showtime,
     an_expired_hold_frees_its_seats_and_cannot_be_paid,
     a_retry_with_the_same_idempotency_key_makes_one_order_and_one_charge,
     a_declined_payment_sells_nothing_and_keeps_the_hold,
@@ -86,29 +87,39 @@ async fn the_seed_route_buys_one_ticket_and_a_second_buyer_gets_409(app: &TestAp
 
 async fn a_quantity_hold_takes_general_admission_places(app: &TestApp) {
     let showtime = app.showtime("Heat").await;
-    let ada = app.user().await;
-    let hold = |quantity: u32| {
-        app.post(
-            Some(&ada),
-            "/api/v1/holds",
-            json!({"showtime_id": showtime.id, "section": "Floor", "quantity": quantity}),
-            None,
-        )
+    let (ada, bob, carol) = (app.user().await, app.user().await, app.user().await);
+    let hold = |user: &TestUser, quantity: u32| {
+        let body = json!({"showtime_id": showtime.id, "section": "Floor", "quantity": quantity});
+        let user = user.clone();
+        async move { app.post(Some(&user), "/api/v1/holds", body, None).await }
     };
-    let (status, body) = hold(25).await;
+    let (status, body) = hold(&ada, 25).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "more than 10 per hold: {body}");
-    let (status, first) = hold(10).await;
+    let (status, first) = hold(&ada, 10).await;
     assert_eq!(status, StatusCode::CREATED);
     assert!(
         first["tickets"].as_array().unwrap().iter().all(|t| t["section"] == "Floor" && t["row"].is_null())
     );
-    hold(10).await;
-    hold(8).await;
-    let (status, body) = hold(3).await;
+    assert_eq!(hold(&bob, 10).await.0, StatusCode::CREATED);
+    assert_eq!(hold(&carol, 8).await.0, StatusCode::CREATED);
+    let (status, body) = hold(&carol, 3).await;
     assert_eq!((status, body["available"].as_u64()), (StatusCode::CONFLICT, Some(2)), "{body}");
     let (status, order) = app.pay(&ada, first["id"].as_str().unwrap(), "tok_visa", None).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(order["order"]["total"]["amount"], 9000);
+}
+
+async fn one_user_cannot_hoard_a_showtime(app: &TestApp) {
+    let showtime = app.showtime("Heat").await;
+    let ada = app.user().await;
+    let body = json!({"showtime_id": showtime.id, "section": "Floor", "quantity": 10});
+    assert_eq!(app.post(Some(&ada), "/api/v1/holds", body.clone(), None).await.0, StatusCode::CREATED);
+    assert_eq!(app.post(Some(&ada), "/api/v1/holds", body.clone(), None).await.0, StatusCode::CREATED);
+    let (status, problem) = app.post(Some(&ada), "/api/v1/holds", body, None).await;
+    assert_eq!(
+        (status, problem["code"].as_str(), problem["limit"].as_u64()),
+        (StatusCode::CONFLICT, Some("hold_limit"), Some(20))
+    );
 }
 
 async fn an_expired_hold_frees_its_seats_and_cannot_be_paid(app: &TestApp) {
