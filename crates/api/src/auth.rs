@@ -6,13 +6,14 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::security::SessionUser;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use marquee_domain::account::{Password, User};
+use marquee_domain::account::{Password, Role, User};
 use marquee_domain::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
@@ -74,6 +75,10 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The request-context middleware has usually looked the session up already.
+        if let Some(SessionUser(user)) = parts.extensions.get::<SessionUser>() {
+            return user.clone().map(AuthUser).ok_or(Error::Unauthenticated.into());
+        }
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthenticated)?;
         let user = state
             .store
@@ -81,6 +86,21 @@ impl FromRequestParts<AppState> for AuthUser {
             .await?
             .ok_or(Error::Unauthenticated)?;
         Ok(AuthUser(user))
+    }
+}
+
+/// An authenticated admin; 401 without a valid token, 403 for other roles.
+pub struct AdminUser(pub User);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
+        if user.role != Role::Admin {
+            return Err(Error::Forbidden("admin").into());
+        }
+        Ok(AdminUser(user))
     }
 }
 

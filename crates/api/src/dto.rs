@@ -216,6 +216,9 @@ pub struct ShowtimeOut {
     pub seats_total: i64,
     pub price_from: Option<Money>,
     pub prices: Vec<CategoryPrice>,
+    /// Set once the showtime was cancelled.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub cancelled_at: Option<OffsetDateTime>,
 }
 
 impl From<&ShowtimeSummary> for ShowtimeOut {
@@ -246,6 +249,7 @@ impl From<&ShowtimeSummary> for ShowtimeOut {
                     price: Money::new(*amount, s.showtime.currency.clone()),
                 })
                 .collect(),
+            cancelled_at: s.cancelled_at,
         }
     }
 }

@@ -4,11 +4,13 @@
 //! - [`app`]: the router with every route, its middleware, and the OpenAPI document.
 //! - [`routes`]: thin handlers, one module per area (seed API, catalog, inventory, accounts).
 //! - [`booking`]: the purchase flow between handlers, the store and the payment gateway.
-//! - [`auth`], [`idempotency`]: cross-cutting request handling.
+//! - [`auth`], [`idempotency`], [`security`], [`audit`]: cross-cutting request handling
+//!   (authentication and roles, safe retries, rate limits and throttling, the audit log).
 //! - [`error`]: every failure as an RFC 9457 problem document.
 //! - [`dto`]: request and response bodies.
 //! - [`demo`]: the demo catalog loaded into an empty database.
 
+pub mod audit;
 pub mod auth;
 pub mod booking;
 pub mod demo;
@@ -17,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod routes;
+pub mod security;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -51,6 +54,19 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Longest a request may take before it is answered 408.
     pub request_timeout: Duration,
+    /// Largest total size of a request's headers (431 beyond).
+    pub max_header_bytes: usize,
+    /// Write requests (POST/PUT/PATCH/DELETE) per minute per client address; `None`: no limit.
+    pub writes_per_minute_per_ip: Option<u32>,
+    /// Write requests per minute per logged-in user; `None`: no limit.
+    pub writes_per_minute_per_user: Option<u32>,
+    pub login_throttle: security::LoginThrottle,
+    /// Proxies whose `X-Forwarded-For` names the client (e.g. the load balancer).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Origins allowed to call the API from a browser (CORS); empty: none.
+    pub cors_origins: Vec<String>,
+    /// Served over TLS: adds `Strict-Transport-Security`.
+    pub tls: bool,
 }
 
 impl Default for ApiConfig {
@@ -60,6 +76,13 @@ impl Default for ApiConfig {
             session_ttl: time::Duration::days(7),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+            writes_per_minute_per_ip: Some(600),
+            writes_per_minute_per_user: Some(120),
+            login_throttle: security::LoginThrottle::default(),
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            tls: false,
         }
     }
 }
@@ -71,6 +94,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub booking: Booking,
     pub config: Arc<ApiConfig>,
+    pub limits: Arc<security::WriteLimits>,
 }
 
 impl AppState {
@@ -82,7 +106,11 @@ impl AppState {
     ) -> Self {
         let booking =
             Booking { store: store.clone(), gateway, clock: clock.clone(), policy: config.hold_policy };
-        Self { store, clock, booking, config: Arc::new(config) }
+        let limits = Arc::new(security::WriteLimits::new(
+            config.writes_per_minute_per_ip,
+            config.writes_per_minute_per_user,
+        ));
+        Self { store, clock, booking, config: Arc::new(config), limits }
     }
 }
 
@@ -135,27 +163,40 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::logout))
         .routes(routes!(accounts::me))
         .routes(routes!(system::healthz))
+        .merge(routes::admin::router())
         .split_for_parts()
 }
 
 /// The whole application, ready to serve.
+///
+/// Layers, outermost first: tracing, CORS (when configured), security headers, panic → 500,
+/// timeout, body limit, then the request context (client address, session, header size, write
+/// rate limits) in front of every route.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = router();
     let openapi = Arc::new(openapi);
-    let max_body_bytes = state.config.max_body_bytes;
-    let request_timeout = state.config.request_timeout;
-    router
+    let config = state.config.clone();
+    let router = router
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::request_context))
         .with_state(state)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(error::panic_response));
+    let router = security::with_security_headers(router, config.tls);
+    let router = match security::cors(&config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http())
 }
 
 /// Tidies expired holds every `every`, until the task is dropped. Correctness never
@@ -171,4 +212,16 @@ pub async fn run_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Du
             Err(error) => tracing::warn!(%error, "sweeping expired holds failed"),
         }
     }
+}
+
+/// Serves the application on `listener` until `shutdown` resolves, with each request's peer
+/// address available for rate limits and the audit log.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

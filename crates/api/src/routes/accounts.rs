@@ -4,13 +4,16 @@ use crate::auth::{self, AuthUser, bearer_token, token_hash};
 use crate::dto::{CredentialsIn, LoginOut, RegisterOut, UserOut};
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
-use crate::{AppState, TAG_ACCOUNTS};
+use crate::security::ClientIp;
+use crate::{AppState, TAG_ACCOUNTS, audit};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
+use marquee_domain::account::MAX_PASSWORD_BYTES;
 use marquee_domain::account::{Email, Password, Role, User};
 use marquee_domain::ids::UserId;
 use marquee_domain::{Error, Result};
+use serde_json::json;
 use time::OffsetDateTime;
 
 /// Creates an account and logs it in.
@@ -35,20 +38,28 @@ pub async fn register(
     Ok((StatusCode::CREATED, axum::Json(RegisterOut { user: UserOut::from(&user), token })))
 }
 
-/// Exchanges email and password for a bearer token.
+/// Exchanges email and password for a bearer token. Each login mints a new token; a token
+/// sent along with the login is revoked (rotation). Repeated failures are throttled per
+/// account and per address with doubling delays (429 with `Retry-After`).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = TAG_ACCOUNTS, request_body = CredentialsIn,
     responses(
         (status = 200, description = "Logged in", body = LoginOut),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
     Json(body): Json<CredentialsIn>,
 ) -> Result<axum::Json<LoginOut>, ApiError> {
+    let throttle = state.config.login_throttle;
+    let keys = throttle.keys(&body.email, ip);
+    throttle.check(&state, &keys).await?;
     // Malformed emails and oversized passwords get the same answer as wrong ones.
     let email = Email::parse(&body.email).ok();
     let found = match &email {
-        Some(email) if body.password.len() <= marquee_domain::account::MAX_PASSWORD_BYTES => {
+        Some(email) if body.password.len() <= MAX_PASSWORD_BYTES => {
             state.store.user_credentials(email).await?
         }
         _ => None,
@@ -57,10 +68,22 @@ pub async fn login(
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
-    let password = body.password.chars().take(marquee_domain::account::MAX_PASSWORD_BYTES).collect();
+    let password = body.password.chars().take(MAX_PASSWORD_BYTES).collect();
     let matched = auth::verify_password(password, hash).await?;
-    let user = user.filter(|_| matched).ok_or(Error::InvalidCredentials)?;
+    let Some(user) = user.filter(|_| matched) else {
+        throttle.record_failure(&state, &keys).await?;
+        let attempted: String = body.email.trim().to_lowercase().chars().take(254).collect();
+        audit::record(&state, None, ip, "login.failed", None, json!({ "email": attempted })).await;
+        return Err(Error::InvalidCredentials.into());
+    };
+    if let Some((account_key, _)) = keys.first() {
+        state.store.clear_login_failures(account_key).await?;
+    }
+    if let Some(previous) = bearer_token(&headers) {
+        state.store.delete_session(&token_hash(previous)).await?;
+    }
     let (token, expires_at) = start_session(&state, &user, state.clock.now()).await?;
+    audit::record(&state, Some(&user), ip, "login.succeeded", Some(user.id.as_str()), json!({})).await;
     Ok(axum::Json(LoginOut { token, expires_at }))
 }
 

@@ -7,13 +7,15 @@ use crate::dto::{HoldIn, HoldOut, OrderIn, OrderListQuery, OrderPage, PurchaseOu
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::{AppState, TAG_INVENTORY};
+use crate::security::ClientIp;
+use crate::{AppState, TAG_INVENTORY, audit};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use marquee_domain::Error;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::HoldSelection;
+use serde_json::json;
 
 /// Holds tickets for the caller, all or none, until `expires_at`. Give either `ticket_ids`
 /// or `section` and `quantity` (general admission or best available).
@@ -98,6 +100,7 @@ pub async fn release_hold(
 pub async fn create_order(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    ip: ClientIp,
     key: IdempotencyKey,
     Json(body): Json<OrderIn>,
 ) -> Response {
@@ -107,6 +110,8 @@ pub async fn create_order(
             .booking
             .purchase(&user, &HoldId::from_raw(body.hold_id.clone()), &body.payment_token)
             .await?;
+        let details = json!({ "total": order.total, "tickets": order.tickets.len(), "payment": order.payment_reference });
+        audit::record(&state, Some(&user), ip, "order.confirmed", Some(order.id.as_str()), details).await;
         Ok(PurchaseOut::from(&order))
     })
     .await

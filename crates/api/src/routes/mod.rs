@@ -2,6 +2,7 @@
 //! domain types, call one service or store operation, map the result to a response body.
 
 pub mod accounts;
+pub mod admin;
 pub mod catalog;
 pub mod inventory;
 pub mod seed;

@@ -8,13 +8,15 @@ use crate::dto::{BuyTicketIn, EventDetail, EventListQuery, EventPage, PurchaseOu
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::{AppState, TAG_SEED};
+use crate::security::ClientIp;
+use crate::{AppState, TAG_SEED, audit};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use marquee_domain::Error;
 use marquee_domain::catalog::EventKind;
 use marquee_domain::ids::{EventId, TicketId};
+use serde_json::json;
 
 /// Movies with upcoming showtimes on sale. Filters: `q` (title), `genre`, `city`, `date`.
 #[utoipa::path(get, path = "/movie/list", tag = TAG_SEED, params(EventListQuery),
@@ -86,6 +88,7 @@ pub async fn ticket_price(
 pub async fn buy_ticket(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    ip: ClientIp,
     key: IdempotencyKey,
     Path(ticket_id): Path<String>,
     Json(body): Json<BuyTicketIn>,
@@ -96,6 +99,8 @@ pub async fn buy_ticket(
             .booking
             .buy_ticket(&user, &TicketId::from_raw(ticket_id.clone()), &body.payment_token)
             .await?;
+        let details = json!({ "total": order.total, "tickets": order.tickets.len(), "payment": order.payment_reference });
+        audit::record(&state, Some(&user), ip, "order.confirmed", Some(order.id.as_str()), details).await;
         Ok(PurchaseOut::from(&order))
     })
     .await

@@ -71,16 +71,26 @@ pub struct TestShowtime {
 }
 
 impl TestApp {
+    /// The app with test limits: no write rate limits (race tests send hundreds of writes
+    /// from one address), everything else as in production.
+    pub fn test_config() -> ApiConfig {
+        ApiConfig { writes_per_minute_per_ip: None, writes_per_minute_per_user: None, ..ApiConfig::default() }
+    }
+
     pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, Self::test_config()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, config: ApiConfig) -> Option<Self> {
         let database = TestDatabase::new(backend).await?;
         let store = Arc::new(database.store().await);
         let clock = Arc::new(ManualClock::new(START));
         let gateway = Arc::new(TestGateway::new());
-        let state = AppState::new(store.clone(), gateway.clone(), clock.clone(), ApiConfig::default());
+        let state = AppState::new(store.clone(), gateway.clone(), clock.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            axum::serve(listener, marquee_api::app(state)).await.expect("serve");
+            marquee_api::serve(listener, state, std::future::pending()).await.expect("serve");
         });
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
         Some(Self { address, client, clock, gateway, store, database, server, users: AtomicU64::new(0) })
@@ -158,6 +168,39 @@ impl TestApp {
         showtime.validate(&categories).unwrap();
         self.store.create_showtime(&showtime).await.unwrap();
         TestShowtime { event_id: event.id, id: showtime.id }
+    }
+
+    /// Registers a user and makes them an admin (as `marquee admin create` would).
+    pub async fn admin(&self) -> TestUser {
+        let user = self.user().await;
+        let email = marquee_domain::account::Email::parse(&user.email).unwrap();
+        let (account, _) = self.store.user_credentials(&email).await.unwrap().unwrap();
+        marquee_store::AdminStore::set_user_role(
+            self.store.as_ref(),
+            &account.id,
+            marquee_domain::account::Role::Admin,
+        )
+        .await
+        .unwrap();
+        user
+    }
+
+    /// Sends any request as `user` (or anonymously) with an optional JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        user: Option<&TestUser>,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(user) = user {
+            request = request.bearer_auth(&user.token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.unwrap()).await
     }
 
     /// Registers a new user and returns their token.

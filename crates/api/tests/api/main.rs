@@ -4,6 +4,8 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod errors;
 mod purchase;
 mod races;
+mod security;

@@ -1,0 +1,600 @@
+//! Venues, halls and layouts, events and showtimes.
+
+use super::TAG_ADMIN;
+use crate::auth::AdminUser;
+use crate::dto::{EventOut, ShowtimeOut, VenueOut};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Json, Path};
+use crate::security::ClientIp;
+use crate::{AppState, audit};
+use axum::extract::State;
+use axum::http::StatusCode;
+use marquee_domain::catalog::{Event, EventKind, Hall, HallLayout, Showtime, Venue, parse_category};
+use marquee_domain::ids::{EventId, HallId, ShowtimeId, VenueId};
+use marquee_domain::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VenueIn {
+    pub name: String,
+    pub city: String,
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HallIn {
+    pub name: String,
+    pub layout: HallLayout,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HallOut {
+    pub id: String,
+    pub venue_id: String,
+    pub name: String,
+    /// Seats and GA places.
+    pub places: usize,
+    pub categories: Vec<String>,
+    pub layout: HallLayout,
+}
+
+impl HallOut {
+    fn from_hall(hall: &Hall) -> Result<Self> {
+        Ok(Self {
+            id: hall.id.to_string(),
+            venue_id: hall.venue_id.to_string(),
+            name: hall.name.clone(),
+            places: hall.layout.places().len(),
+            categories: hall.layout.validate()?.into_iter().collect(),
+            layout: hall.layout.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    pub kind: EventKind,
+    pub title: String,
+    #[serde(default)]
+    pub synopsis: String,
+    pub poster_url: Option<String>,
+    #[serde(default)]
+    pub genres: Vec<String>,
+    pub runtime_minutes: Option<i64>,
+    pub rating: Option<String>,
+    /// Required for concerts.
+    pub artist: Option<String>,
+    /// Listed publicly (default true).
+    #[serde(default = "default_true")]
+    pub published: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Changes to an event; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventPatch {
+    pub title: Option<String>,
+    pub synopsis: Option<String>,
+    pub poster_url: Option<String>,
+    pub genres: Option<Vec<String>>,
+    pub runtime_minutes: Option<i64>,
+    pub rating: Option<String>,
+    pub artist: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminEventOut {
+    #[serde(flatten)]
+    pub event: EventOut,
+    pub published: bool,
+}
+
+impl From<&Event> for AdminEventOut {
+    fn from(event: &Event) -> Self {
+        Self { event: EventOut::from(event), published: event.published }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShowtimeIn {
+    pub event_id: String,
+    pub hall_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    /// ISO 4217, e.g. `EUR`.
+    pub currency: String,
+    /// Price of every category of the hall, in minor units.
+    pub prices: BTreeMap<String, i64>,
+    /// Default: now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub on_sale_from: Option<OffsetDateTime>,
+    /// Default: the start.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub on_sale_until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PricesIn {
+    pub prices: BTreeMap<String, i64>,
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(Error::invalid(format!("{field} must have 1 to {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+fn time_zone(value: &str) -> Result<String> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b))
+        && !value.starts_with('/')
+        && !value.ends_with('/');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(Error::invalid("time_zone must be an IANA name like Europe/Berlin"))
+    }
+}
+
+fn genres(values: &[String]) -> Result<Vec<String>> {
+    if values.len() > 10 {
+        return Err(Error::invalid("at most 10 genres"));
+    }
+    values.iter().map(|genre| parse_category(&genre.trim().to_lowercase())).collect()
+}
+
+fn poster_url(value: Option<&str>) -> Result<Option<String>> {
+    value
+        .map(|url| {
+            let url = url.trim();
+            if url.len() <= 2000
+                && (url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+            {
+                Ok(url.to_owned())
+            } else {
+                Err(Error::invalid("poster_url must be an http(s) URL or a path"))
+            }
+        })
+        .transpose()
+}
+
+/// Checks the kind-specific rules of an event.
+fn check_event(event: &Event) -> Result<()> {
+    if event.synopsis.chars().count() > 5000 {
+        return Err(Error::invalid("synopsis must have at most 5000 characters"));
+    }
+    if let Some(minutes) = event.runtime_minutes
+        && !(1..=1000).contains(&minutes)
+    {
+        return Err(Error::invalid("runtime_minutes must be between 1 and 1000"));
+    }
+    if event.kind == EventKind::Concert && event.artist.as_deref().is_none_or(|a| a.trim().is_empty()) {
+        return Err(Error::invalid("a concert needs an artist"));
+    }
+    Ok(())
+}
+
+/// Every venue.
+#[utoipa::path(get, path = "/api/v1/admin/venues", tag = TAG_ADMIN, security(("bearer" = [])),
+    responses((status = 200, body = Vec<VenueOut>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_venues(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> Result<axum::Json<Vec<VenueOut>>, ApiError> {
+    let venues = state.store.list_venues().await?;
+    Ok(axum::Json(venues.iter().map(venue_out).collect()))
+}
+
+fn venue_out(venue: &Venue) -> VenueOut {
+    VenueOut {
+        id: venue.id.to_string(),
+        name: venue.name.clone(),
+        city: venue.city.clone(),
+        time_zone: venue.time_zone.clone(),
+    }
+}
+
+/// Creates a venue.
+#[utoipa::path(post, path = "/api/v1/admin/venues", tag = TAG_ADMIN, security(("bearer" = [])), request_body = VenueIn,
+    responses((status = 201, body = VenueOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn create_venue(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Json(body): Json<VenueIn>,
+) -> Result<(StatusCode, axum::Json<VenueOut>), ApiError> {
+    let venue = Venue {
+        id: VenueId::generate(),
+        name: text("name", &body.name, 200)?,
+        city: text("city", &body.city, 100)?,
+        time_zone: time_zone(body.time_zone.trim())?,
+    };
+    state.store.create_venue(&venue).await?;
+    audit::record(
+        &state,
+        Some(&admin),
+        ip,
+        "venue.create",
+        Some(venue.id.as_str()),
+        json!({ "name": venue.name }),
+    )
+    .await;
+    Ok((StatusCode::CREATED, axum::Json(venue_out(&venue))))
+}
+
+/// The halls of a venue.
+#[utoipa::path(get, path = "/api/v1/admin/venues/{venue_id}/halls", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("venue_id" = String, Path)),
+    responses((status = 200, body = Vec<HallOut>), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_halls(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(venue_id): Path<String>,
+) -> Result<axum::Json<Vec<HallOut>>, ApiError> {
+    let venue_id = VenueId::from_raw(venue_id);
+    state.store.get_venue(&venue_id).await?.ok_or(Error::NotFound("venue"))?;
+    let halls = state.store.list_halls(&venue_id).await?;
+    Ok(axum::Json(halls.iter().map(HallOut::from_hall).collect::<Result<_>>()?))
+}
+
+/// Creates a hall with its seat layout (sections, rows, seat numbers, categories, aisles,
+/// accessible seats, GA sections). Broken layouts are refused with the reason (422).
+#[utoipa::path(post, path = "/api/v1/admin/venues/{venue_id}/halls", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("venue_id" = String, Path)), request_body = HallIn,
+    responses((status = 201, body = HallOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid layout", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_hall(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(venue_id): Path<String>,
+    Json(body): Json<HallIn>,
+) -> Result<(StatusCode, axum::Json<HallOut>), ApiError> {
+    let venue_id = VenueId::from_raw(venue_id);
+    state.store.get_venue(&venue_id).await?.ok_or(Error::NotFound("venue"))?;
+    body.layout.validate()?;
+    let hall =
+        Hall { id: HallId::generate(), venue_id, name: text("name", &body.name, 100)?, layout: body.layout };
+    state.store.create_hall(&hall).await?;
+    let out = HallOut::from_hall(&hall)?;
+    audit::record(
+        &state,
+        Some(&admin),
+        ip,
+        "hall.create",
+        Some(hall.id.as_str()),
+        json!({ "name": hall.name, "places": out.places }),
+    )
+    .await;
+    Ok((StatusCode::CREATED, axum::Json(out)))
+}
+
+/// One hall with its layout.
+#[utoipa::path(get, path = "/api/v1/admin/halls/{hall_id}", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("hall_id" = String, Path)),
+    responses((status = 200, body = HallOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get_hall(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(hall_id): Path<String>,
+) -> Result<axum::Json<HallOut>, ApiError> {
+    let hall = state.store.get_hall(&HallId::from_raw(hall_id)).await?.ok_or(Error::NotFound("hall"))?;
+    Ok(axum::Json(HallOut::from_hall(&hall)?))
+}
+
+/// Replaces a hall's layout; its showtimes' tickets follow. Refused (409) while any showtime
+/// of the hall has sold or held tickets.
+#[utoipa::path(put, path = "/api/v1/admin/halls/{hall_id}/layout", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("hall_id" = String, Path)), request_body = HallLayout,
+    responses((status = 200, body = HallOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Showtimes of the hall have sales", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid layout", body = Problem, content_type = "application/problem+json")))]
+pub async fn replace_layout(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(hall_id): Path<String>,
+    Json(layout): Json<HallLayout>,
+) -> Result<axum::Json<HallOut>, ApiError> {
+    let hall_id = HallId::from_raw(hall_id);
+    let mut hall = state.store.get_hall(&hall_id).await?.ok_or(Error::NotFound("hall"))?;
+    // The store refuses (422) when a showtime of the hall lacks a price for a new category.
+    layout.validate()?;
+    state.store.replace_hall_layout(&hall_id, &layout, state.clock.now()).await?;
+    hall.layout = layout;
+    let out = HallOut::from_hall(&hall)?;
+    audit::record(
+        &state,
+        Some(&admin),
+        ip,
+        "hall.layout",
+        Some(hall_id.as_str()),
+        json!({ "places": out.places }),
+    )
+    .await;
+    Ok(axum::Json(out))
+}
+
+/// Every event, published or not.
+#[utoipa::path(get, path = "/api/v1/admin/events", tag = TAG_ADMIN, security(("bearer" = [])),
+    responses((status = 200, body = Vec<AdminEventOut>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> Result<axum::Json<Vec<AdminEventOut>>, ApiError> {
+    let events = state.store.list_all_events(1000, None).await?;
+    Ok(axum::Json(events.iter().map(AdminEventOut::from).collect()))
+}
+
+/// Creates a movie or a concert.
+#[utoipa::path(post, path = "/api/v1/admin/events", tag = TAG_ADMIN, security(("bearer" = [])), request_body = EventIn,
+    responses((status = 201, body = AdminEventOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn create_event(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Json(body): Json<EventIn>,
+) -> Result<(StatusCode, axum::Json<AdminEventOut>), ApiError> {
+    let event = Event {
+        id: EventId::generate(),
+        kind: body.kind,
+        title: text("title", &body.title, 200)?,
+        synopsis: body.synopsis.trim().to_owned(),
+        poster_url: poster_url(body.poster_url.as_deref())?,
+        genres: genres(&body.genres)?,
+        runtime_minutes: body.runtime_minutes,
+        rating: body.rating.as_deref().map(|r| text("rating", r, 16)).transpose()?,
+        artist: body.artist.as_deref().map(|a| text("artist", a, 200)).transpose()?,
+        published: body.published,
+        created_at: state.clock.now(),
+    };
+    check_event(&event)?;
+    state.store.create_event(&event).await?;
+    audit::record(
+        &state,
+        Some(&admin),
+        ip,
+        "event.create",
+        Some(event.id.as_str()),
+        json!({ "title": event.title }),
+    )
+    .await;
+    Ok((StatusCode::CREATED, axum::Json(AdminEventOut::from(&event))))
+}
+
+async fn event_of(state: &AppState, event_id: String) -> Result<Event> {
+    state.store.get_event(&EventId::from_raw(event_id)).await?.ok_or(Error::NotFound("event"))
+}
+
+/// Updates an event's details.
+#[utoipa::path(patch, path = "/api/v1/admin/events/{event_id}", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("event_id" = String, Path)), request_body = EventPatch,
+    responses((status = 200, body = AdminEventOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn update_event(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(event_id): Path<String>,
+    Json(patch): Json<EventPatch>,
+) -> Result<axum::Json<AdminEventOut>, ApiError> {
+    let mut event = event_of(&state, event_id).await?;
+    if let Some(title) = &patch.title {
+        event.title = text("title", title, 200)?;
+    }
+    if let Some(synopsis) = &patch.synopsis {
+        event.synopsis = synopsis.trim().to_owned();
+    }
+    if patch.poster_url.is_some() {
+        event.poster_url = poster_url(patch.poster_url.as_deref())?;
+    }
+    if let Some(list) = &patch.genres {
+        event.genres = genres(list)?;
+    }
+    if patch.runtime_minutes.is_some() {
+        event.runtime_minutes = patch.runtime_minutes;
+    }
+    if let Some(rating) = &patch.rating {
+        event.rating = Some(text("rating", rating, 16)?);
+    }
+    if let Some(artist) = &patch.artist {
+        event.artist = Some(text("artist", artist, 200)?);
+    }
+    check_event(&event)?;
+    state.store.update_event(&event).await?;
+    audit::record(
+        &state,
+        Some(&admin),
+        ip,
+        "event.update",
+        Some(event.id.as_str()),
+        json!({ "title": event.title }),
+    )
+    .await;
+    Ok(axum::Json(AdminEventOut::from(&event)))
+}
+
+async fn set_published(
+    state: &AppState,
+    admin: &marquee_domain::account::User,
+    ip: ClientIp,
+    event_id: String,
+    published: bool,
+) -> Result<AdminEventOut> {
+    let mut event = event_of(state, event_id).await?;
+    event.published = published;
+    state.store.update_event(&event).await?;
+    let action = if published { "event.publish" } else { "event.unpublish" };
+    audit::record(state, Some(admin), ip, action, Some(event.id.as_str()), json!({})).await;
+    Ok(AdminEventOut::from(&event))
+}
+
+/// Lists an event publicly again.
+#[utoipa::path(post, path = "/api/v1/admin/events/{event_id}/publish", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("event_id" = String, Path)),
+    responses((status = 200, body = AdminEventOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn publish_event(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(event_id): Path<String>,
+) -> Result<axum::Json<AdminEventOut>, ApiError> {
+    Ok(axum::Json(set_published(&state, &admin, ip, event_id, true).await?))
+}
+
+/// Hides an event from the public catalog (its tickets stay valid).
+#[utoipa::path(post, path = "/api/v1/admin/events/{event_id}/unpublish", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("event_id" = String, Path)),
+    responses((status = 200, body = AdminEventOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn unpublish_event(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(event_id): Path<String>,
+) -> Result<axum::Json<AdminEventOut>, ApiError> {
+    Ok(axum::Json(set_published(&state, &admin, ip, event_id, false).await?))
+}
+
+/// Every showtime of an event (past, cancelled and not yet on sale included).
+#[utoipa::path(get, path = "/api/v1/admin/events/{event_id}/showtimes", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("event_id" = String, Path)),
+    responses((status = 200, body = Vec<ShowtimeOut>), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn event_showtimes(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(event_id): Path<String>,
+) -> Result<axum::Json<Vec<ShowtimeOut>>, ApiError> {
+    let event = event_of(&state, event_id).await?;
+    let showtimes = state.store.list_event_showtimes(&event.id, state.clock.now()).await?;
+    Ok(axum::Json(showtimes.iter().map(ShowtimeOut::from).collect()))
+}
+
+/// Puts an event on in a hall: creates the showtime and one ticket per seat and GA place.
+#[utoipa::path(post, path = "/api/v1/admin/showtimes", tag = TAG_ADMIN, security(("bearer" = [])), request_body = ShowtimeIn,
+    responses((status = 201, body = ShowtimeOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event or hall", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing prices, bad window or currency", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_showtime(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Json(body): Json<ShowtimeIn>,
+) -> Result<(StatusCode, axum::Json<ShowtimeOut>), ApiError> {
+    let event = event_of(&state, body.event_id).await?;
+    let hall = state.store.get_hall(&HallId::from_raw(body.hall_id)).await?.ok_or(Error::NotFound("hall"))?;
+    let now = state.clock.now();
+    let showtime = Showtime {
+        id: ShowtimeId::generate(),
+        event_id: event.id,
+        hall_id: hall.id.clone(),
+        starts_at: body.starts_at,
+        on_sale_from: body.on_sale_from.unwrap_or(now),
+        on_sale_until: body.on_sale_until.unwrap_or(body.starts_at),
+        currency: body.currency.trim().to_owned(),
+        prices: body.prices,
+    };
+    showtime.validate(&hall.layout.validate()?)?;
+    state.store.create_showtime(&showtime).await?;
+    let summary = state.store.get_showtime(&showtime.id, now).await?.ok_or(Error::NotFound("showtime"))?;
+    let details = json!({ "event": summary.event_title, "hall": hall.name, "starts_at": summary.showtime.starts_at.unix_timestamp() });
+    audit::record(&state, Some(&admin), ip, "showtime.create", Some(showtime.id.as_str()), details).await;
+    Ok((StatusCode::CREATED, axum::Json(ShowtimeOut::from(&summary))))
+}
+
+/// Deletes a showtime that has sold nothing and holds nothing (409 otherwise: cancel it).
+#[utoipa::path(delete, path = "/api/v1/admin/showtimes/{showtime_id}", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has sales", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_showtime(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(showtime_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let showtime_id = ShowtimeId::from_raw(showtime_id);
+    state.store.delete_showtime(&showtime_id, state.clock.now()).await?;
+    audit::record(&state, Some(&admin), ip, "showtime.delete", Some(showtime_id.as_str()), json!({})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// New prices per category; tickets already sold keep the price that was paid.
+#[utoipa::path(put, path = "/api/v1/admin/showtimes/{showtime_id}/prices", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)), request_body = PricesIn,
+    responses((status = 200, body = ShowtimeOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn change_prices(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(showtime_id): Path<String>,
+    Json(body): Json<PricesIn>,
+) -> Result<axum::Json<ShowtimeOut>, ApiError> {
+    let now = state.clock.now();
+    let id = ShowtimeId::from_raw(showtime_id);
+    let summary = state.store.get_showtime(&id, now).await?.ok_or(Error::NotFound("showtime"))?;
+    let hall = state.store.get_hall(&summary.showtime.hall_id).await?.ok_or(Error::NotFound("hall"))?;
+    let changed = Showtime { prices: body.prices.clone(), ..summary.showtime.clone() };
+    changed.validate(&hall.layout.validate()?)?;
+    state.store.update_showtime_prices(&id, &body.prices).await?;
+    audit::record(
+        &state,
+        Some(&admin),
+        ip,
+        "showtime.prices",
+        Some(id.as_str()),
+        json!({ "prices": body.prices }),
+    )
+    .await;
+    let summary = state.store.get_showtime(&id, now).await?.ok_or(Error::NotFound("showtime"))?;
+    Ok(axum::Json(ShowtimeOut::from(&summary)))
+}
+
+/// Cancels a showtime: nothing more is sold and it leaves the catalog. Sold tickets stay
+/// sold until refunded.
+#[utoipa::path(post, path = "/api/v1/admin/showtimes/{showtime_id}/cancel", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)),
+    responses((status = 200, body = ShowtimeOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn cancel_showtime(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(showtime_id): Path<String>,
+) -> Result<axum::Json<ShowtimeOut>, ApiError> {
+    let now = state.clock.now();
+    let id = ShowtimeId::from_raw(showtime_id);
+    state.store.cancel_showtime(&id, now).await?;
+    audit::record(&state, Some(&admin), ip, "showtime.cancel", Some(id.as_str()), json!({})).await;
+    let summary = state.store.get_showtime(&id, now).await?.ok_or(Error::NotFound("showtime"))?;
+    Ok(axum::Json(ShowtimeOut::from(&summary)))
+}

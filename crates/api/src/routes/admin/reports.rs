@@ -1,0 +1,217 @@
+//! Sales reports per showtime and per event, as JSON and CSV.
+
+use super::TAG_ADMIN;
+use crate::AppState;
+use crate::auth::AdminUser;
+use crate::error::{ApiError, Problem};
+use crate::extract::Path;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use marquee_domain::ids::{EventId, ShowtimeId};
+use marquee_domain::money::Money;
+use marquee_domain::{Error, Result};
+use serde::Serialize;
+use std::fmt::Write;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryReport {
+    pub category: String,
+    pub sold: i64,
+    pub held: i64,
+    pub available: i64,
+    /// Revenue of live sales (refunds excluded).
+    pub gross: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShowtimeReport {
+    pub showtime_id: String,
+    pub event_title: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    pub venue: String,
+    pub hall: String,
+    pub categories: Vec<CategoryReport>,
+    pub sold: i64,
+    pub held: i64,
+    pub available: i64,
+    pub gross: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventReport {
+    pub event_id: String,
+    pub title: String,
+    pub showtimes: Vec<ShowtimeReport>,
+    pub sold: i64,
+    /// Revenue per currency.
+    pub gross: Vec<Money>,
+}
+
+async fn showtime_report_of(state: &AppState, id: &ShowtimeId) -> Result<ShowtimeReport> {
+    let now = state.clock.now();
+    let summary = state.store.get_showtime(id, now).await?.ok_or(Error::NotFound("showtime"))?;
+    let currency = summary.showtime.currency.clone();
+    let categories: Vec<CategoryReport> = state
+        .store
+        .sales_report(id, now)
+        .await?
+        .into_iter()
+        .map(|row| CategoryReport {
+            category: row.category,
+            sold: row.sold,
+            held: row.held,
+            available: row.available,
+            gross: Money::new(row.gross_amount, currency.clone()),
+        })
+        .collect();
+    let sum = |f: fn(&CategoryReport) -> i64| categories.iter().map(f).sum::<i64>();
+    Ok(ShowtimeReport {
+        showtime_id: id.to_string(),
+        event_title: summary.event_title.clone(),
+        starts_at: summary.showtime.starts_at,
+        venue: summary.venue_name.clone(),
+        hall: summary.hall_name.clone(),
+        sold: sum(|c| c.sold),
+        held: sum(|c| c.held),
+        available: sum(|c| c.available),
+        gross: Money::new(sum(|c| c.gross.amount), currency),
+        categories,
+    })
+}
+
+async fn event_report_of(state: &AppState, id: &EventId) -> Result<EventReport> {
+    let event = state.store.get_event(id).await?.ok_or(Error::NotFound("event"))?;
+    let mut showtimes = Vec::new();
+    for summary in state.store.list_event_showtimes(id, state.clock.now()).await? {
+        showtimes.push(showtime_report_of(state, &summary.showtime.id).await?);
+    }
+    let mut gross: Vec<Money> = Vec::new();
+    for report in &showtimes {
+        match gross.iter_mut().find(|m| m.currency == report.gross.currency) {
+            Some(total) => total.amount += report.gross.amount,
+            None => gross.push(report.gross.clone()),
+        }
+    }
+    Ok(EventReport {
+        event_id: id.to_string(),
+        title: event.title,
+        sold: showtimes.iter().map(|s| s.sold).sum(),
+        gross,
+        showtimes,
+    })
+}
+
+/// One CSV line per showtime and category.
+fn csv(reports: &[ShowtimeReport]) -> String {
+    let mut out = String::from(
+        "showtime_id,starts_at,event,venue,hall,category,sold,held,available,gross_amount,currency\n",
+    );
+    for report in reports {
+        let starts_at =
+            report.starts_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        for row in &report.categories {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{}",
+                report.showtime_id,
+                starts_at,
+                csv_field(&report.event_title),
+                csv_field(&report.venue),
+                csv_field(&report.hall),
+                row.category,
+                row.sold,
+                row.held,
+                row.available,
+                row.gross.amount,
+                row.gross.currency
+            );
+        }
+    }
+    out
+}
+
+/// Quotes a free-text CSV field, and defuses spreadsheet formulas.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_owned() };
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+fn csv_response(name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Sold, held and available tickets and gross revenue per category of one showtime.
+#[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/report", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)),
+    responses((status = 200, body = ShowtimeReport), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn showtime_report(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(showtime_id): Path<String>,
+) -> Result<axum::Json<ShowtimeReport>, ApiError> {
+    Ok(axum::Json(showtime_report_of(&state, &ShowtimeId::from_raw(showtime_id)).await?))
+}
+
+/// The showtime report as CSV.
+#[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/report.csv", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)),
+    responses((status = 200, body = String, content_type = "text/csv"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn showtime_report_csv(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(showtime_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let report = showtime_report_of(&state, &ShowtimeId::from_raw(showtime_id)).await?;
+    Ok(csv_response(&format!("sales-{}", report.showtime_id), csv(std::slice::from_ref(&report))))
+}
+
+/// Sales of every showtime of an event, with totals.
+#[utoipa::path(get, path = "/api/v1/admin/events/{event_id}/report", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("event_id" = String, Path)),
+    responses((status = 200, body = EventReport), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn event_report(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(event_id): Path<String>,
+) -> Result<axum::Json<EventReport>, ApiError> {
+    Ok(axum::Json(event_report_of(&state, &EventId::from_raw(event_id)).await?))
+}
+
+/// The event report as CSV.
+#[utoipa::path(get, path = "/api/v1/admin/events/{event_id}/report.csv", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("event_id" = String, Path)),
+    responses((status = 200, body = String, content_type = "text/csv"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn event_report_csv(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let report = event_report_of(&state, &EventId::from_raw(event_id)).await?;
+    Ok(csv_response(&format!("sales-{}", report.event_id), csv(&report.showtimes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("Heat, the \"movie\""), "\"Heat, the \"\"movie\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "\"'=HYPERLINK(1)\"");
+    }
+}

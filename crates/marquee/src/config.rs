@@ -1,0 +1,173 @@
+//! Configuration: flags and `MARQUEE_*` environment variables, with safe defaults for a local
+//! run, checked at start.
+
+use anyhow::Context;
+use clap::Args;
+use marquee_api::ApiConfig;
+use marquee_api::security::LoginThrottle;
+use marquee_domain::inventory::HoldPolicy;
+use marquee_store::{SqlStore, Store, StoreOptions};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Args, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "MARQUEE_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST/DB` (many nodes).
+    #[arg(long, env = "MARQUEE_DATABASE_URL", default_value = "sqlite://data/marquee.db", global = true)]
+    pub database_url: String,
+    /// Database connections (PostgreSQL pool, or SQLite readers).
+    #[arg(long, env = "MARQUEE_DATABASE_CONNECTIONS", default_value_t = 16, global = true)]
+    pub database_connections: u32,
+    /// Load the demo catalog when the database has no events.
+    #[arg(long, env = "MARQUEE_DEMO_IF_EMPTY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub demo_if_empty: bool,
+    /// How long a hold keeps its tickets, in seconds.
+    #[arg(long, env = "MARQUEE_HOLD_TTL_SECS", default_value_t = 600, global = true)]
+    pub hold_ttl_secs: u32,
+    /// Most tickets in one hold.
+    #[arg(long, env = "MARQUEE_MAX_TICKETS_PER_HOLD", default_value_t = 10, global = true)]
+    pub max_tickets_per_hold: u32,
+    /// Most tickets of one showtime one user may hold at once.
+    #[arg(long, env = "MARQUEE_MAX_HELD_TICKETS_PER_SHOWTIME", default_value_t = 20, global = true)]
+    pub max_held_tickets_per_showtime: u32,
+    /// How long a login token stays valid, in hours.
+    #[arg(long, env = "MARQUEE_SESSION_TTL_HOURS", default_value_t = 168, global = true)]
+    pub session_ttl_hours: u32,
+    /// How often expired holds are tidied, in seconds.
+    #[arg(long, env = "MARQUEE_SWEEP_INTERVAL_SECS", default_value_t = 30, global = true)]
+    pub sweep_interval_secs: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "MARQUEE_MAX_BODY_BYTES", default_value_t = 65_536, global = true)]
+    pub max_body_bytes: usize,
+    /// Largest total size of a request's headers, in bytes.
+    #[arg(long, env = "MARQUEE_MAX_HEADER_BYTES", default_value_t = 16_384, global = true)]
+    pub max_header_bytes: usize,
+    /// Longest a request may take, in seconds (then 408).
+    #[arg(long, env = "MARQUEE_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub request_timeout_secs: u64,
+    /// Write requests per minute per client address (0: no limit).
+    #[arg(long, env = "MARQUEE_WRITES_PER_MINUTE_PER_IP", default_value_t = 600, global = true)]
+    pub writes_per_minute_per_ip: u32,
+    /// Write requests per minute per logged-in user (0: no limit).
+    #[arg(long, env = "MARQUEE_WRITES_PER_MINUTE_PER_USER", default_value_t = 120, global = true)]
+    pub writes_per_minute_per_user: u32,
+    /// Failed logins per account before delays start.
+    #[arg(long, env = "MARQUEE_LOGIN_FREE_FAILURES", default_value_t = 5, global = true)]
+    pub login_free_failures: i64,
+    /// Addresses of reverse proxies whose X-Forwarded-For is trusted (comma-separated).
+    #[arg(long, env = "MARQUEE_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Browser origins allowed to call the API (CORS), comma-separated; none by default.
+    #[arg(long, env = "MARQUEE_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+    /// PEM certificate chain: serve HTTPS directly (with --tls-key).
+    #[arg(long, env = "MARQUEE_TLS_CERT", requires = "tls_key", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "MARQUEE_TLS_KEY", requires = "tls_cert", global = true)]
+    pub tls_key: Option<PathBuf>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
+    pub log_json: bool,
+}
+
+impl Config {
+    pub fn api(&self) -> anyhow::Result<ApiConfig> {
+        anyhow::ensure!(self.hold_ttl_secs > 0, "--hold-ttl-secs must be positive");
+        anyhow::ensure!(self.max_tickets_per_hold > 0, "--max-tickets-per-hold must be positive");
+        anyhow::ensure!(self.session_ttl_hours > 0, "--session-ttl-hours must be positive");
+        let limit = |per_minute: u32| (per_minute > 0).then_some(per_minute);
+        Ok(ApiConfig {
+            hold_policy: HoldPolicy {
+                ttl: time::Duration::seconds(i64::from(self.hold_ttl_secs)),
+                max_tickets: self.max_tickets_per_hold,
+                max_held_per_user: self.max_held_tickets_per_showtime.max(self.max_tickets_per_hold),
+            },
+            session_ttl: time::Duration::hours(i64::from(self.session_ttl_hours)),
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            max_header_bytes: self.max_header_bytes,
+            writes_per_minute_per_ip: limit(self.writes_per_minute_per_ip),
+            writes_per_minute_per_user: limit(self.writes_per_minute_per_user),
+            login_throttle: LoginThrottle {
+                free_per_account: self.login_free_failures,
+                ..LoginThrottle::default()
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
+            cors_origins: self.cors_origins.clone(),
+            tls: self.tls_cert.is_some(),
+        })
+    }
+}
+
+pub fn init_logs(json: bool) {
+    let filter = EnvFilter::try_from_env("MARQUEE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let options = StoreOptions { max_connections: config.database_connections, ..StoreOptions::default() };
+    let store = SqlStore::connect(&config.database_url, &options)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
+    store.migrate().await?;
+    tracing::info!(backend = store.backend().as_str(), "database ready");
+    Ok(Arc::new(store))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(redact("postgres://app:s3cret@db/marquee"), "postgres://app:***@db/marquee");
+        assert_eq!(redact("sqlite://data/marquee.db"), "sqlite://data/marquee.db");
+    }
+
+    #[test]
+    fn zero_means_no_rate_limit_and_lists_are_comma_separated() {
+        let cli = Cli::parse_from([
+            "marquee",
+            "--writes-per-minute-per-ip",
+            "0",
+            "--trusted-proxies",
+            "10.0.0.1,10.0.0.2",
+        ]);
+        let api = cli.config.api().unwrap();
+        assert_eq!(api.writes_per_minute_per_ip, None);
+        assert_eq!(api.writes_per_minute_per_user, Some(120));
+        assert_eq!(api.trusted_proxies.len(), 2);
+        assert!(!api.tls);
+    }
+}

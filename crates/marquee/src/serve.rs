@@ -1,0 +1,86 @@
+//! Running the service: HTTP, or HTTPS with rustls; the hold sweeper; graceful shutdown.
+
+use crate::config::Config;
+use anyhow::Context;
+use marquee_api::AppState;
+use marquee_domain::clock::Clock;
+use marquee_domain::payment::TestGateway;
+use marquee_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    if config.demo_if_empty && store.catalog_is_empty().await? {
+        let summary = marquee_api::demo::load(store.as_ref(), clock.now()).await?;
+        tracing::info!(?summary, "empty database: demo catalog loaded");
+    }
+    // The built-in test gateway: `tok_visa` pays, `tok_chargeDeclined` is declined.
+    let gateway = Arc::new(TestGateway::new());
+    let state = AppState::new(store.clone(), gateway, clock.clone(), config.api()?);
+    let sweeper = tokio::spawn(marquee_api::run_sweeper(
+        store,
+        clock,
+        Duration::from_secs(config.sweep_interval_secs.max(1)),
+    ));
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => serve_tls(config.listen, state, cert, key).await?,
+        _ => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            tracing::info!(address = %listener.local_addr()?, "Marquee is serving; try GET /movie/list");
+            marquee_api::serve(listener, state, shutdown_signal()).await?;
+        }
+    }
+    sweeper.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve_tls(
+    listen: SocketAddr,
+    state: AppState,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
+        format!("cannot load the TLS certificate {} and key {}", cert.display(), key.display())
+    })?;
+    let handle = axum_server::Handle::new();
+    let shutdown = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        shutdown.graceful_shutdown(Some(DRAIN_TIMEOUT));
+    });
+    tracing::info!(address = %listen, "Marquee is serving HTTPS; try GET /movie/list");
+    axum_server::bind_rustls(listen, tls)
+        .handle(handle)
+        .serve(marquee_api::app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .context("HTTPS server failed")
+}
+
+/// Resolves on Ctrl-C or SIGTERM: stop accepting, let in-flight requests finish.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}
