@@ -71,21 +71,34 @@ fn admin_create_makes_an_admin_who_can_log_in_and_never_uses_a_default_password(
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("admin boss@example.com created"));
 
-    let mut short = marquee(&database).args(["admin", "create", "--email", "other@example.com"]).stdin(Stdio::piped()).spawn().unwrap();
+    let mut short = marquee(&database)
+        .args(["admin", "create", "--email", "other@example.com"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
     short.stdin.take().unwrap().write_all(b"short\n").unwrap();
     assert!(!short.wait().unwrap().success(), "a short password is refused");
 
     let port = free_port();
-    let _server = Server(marquee(&database).env("MARQUEE_LISTEN", format!("127.0.0.1:{port}")).spawn().unwrap());
+    let _server =
+        Server(marquee(&database).env("MARQUEE_LISTEN", format!("127.0.0.1:{port}")).spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     wait_for(&format!("{base}/healthz"), &[]);
     let login = curl(&[
-        "-sS", "-X", "POST", &format!("{base}/api/v1/auth/login"), "-H", "content-type: application/json",
-        "-d", r#"{"email": "boss@example.com", "password": "a long admin password"}"#,
+        "-sS",
+        "-X",
+        "POST",
+        &format!("{base}/api/v1/auth/login"),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"email": "boss@example.com", "password": "a long admin password"}"#,
     ])
     .unwrap();
-    let token = serde_json::from_str::<serde_json::Value>(&login).unwrap()["token"].as_str().unwrap().to_owned();
-    let me = curl(&["-sS", &format!("{base}/api/v1/me"), "-H", &format!("authorization: Bearer {token}")]).unwrap();
+    let token =
+        serde_json::from_str::<serde_json::Value>(&login).unwrap()["token"].as_str().unwrap().to_owned();
+    let me = curl(&["-sS", &format!("{base}/api/v1/me"), "-H", &format!("authorization: Bearer {token}")])
+        .unwrap();
     assert_eq!(serde_json::from_str::<serde_json::Value>(&me).unwrap()["role"], "admin");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -95,7 +108,19 @@ fn with_a_certificate_it_serves_https_with_hsts() {
     let dir = temp_dir("tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let generated = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -120,6 +145,9 @@ fn with_a_certificate_it_serves_https_with_hsts() {
     let response = wait_for(&format!("https://127.0.0.1:{port}/healthz"), &["--insecure"]);
     assert!(response.starts_with("HTTP/2 200") || response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.to_lowercase().contains("strict-transport-security: max-age=31536000"), "{response}");
-    assert!(curl(&["-sS", "--max-time", "2", &format!("http://127.0.0.1:{port}/healthz")]).is_none(), "no plain HTTP on the TLS port");
+    assert!(
+        curl(&["-sS", "--max-time", "2", &format!("http://127.0.0.1:{port}/healthz")]).is_none(),
+        "no plain HTTP on the TLS port"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
