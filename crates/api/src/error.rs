@@ -111,6 +111,19 @@ impl ApiError {
                 Error::PaymentDeclined { .. } => (S::PAYMENT_REQUIRED, "payment_declined", None),
                 Error::InvalidPaymentToken => (S::UNPROCESSABLE_ENTITY, "invalid_payment_token", None),
                 Error::PaymentUnavailable(_) => (S::SERVICE_UNAVAILABLE, "payment_unavailable", None),
+                Error::PaymentOutcomeUnknown(_) => (S::BAD_GATEWAY, "payment_outcome_unknown", None),
+                Error::PaymentInProgress => (S::CONFLICT, "payment_in_progress", None),
+                Error::InvalidTicketCode(_) => (S::UNPROCESSABLE_ENTITY, "invalid_ticket_code", None),
+                Error::AlreadyCheckedIn { at } => (
+                    S::CONFLICT,
+                    "already_checked_in",
+                    Some(
+                        json!({ "admitted_at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default() }),
+                    ),
+                ),
+                Error::TicketVoid => (S::GONE, "ticket_void", None),
+                Error::WrongShowtime => (S::UNPROCESSABLE_ENTITY, "wrong_showtime", None),
+                Error::RefundWindowClosed { .. } => (S::CONFLICT, "refund_window_closed", None),
                 Error::IdempotencyKeyReused => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", None),
                 Error::IdempotencyInProgress => (S::CONFLICT, "idempotency_in_progress", None),
                 Error::Contention => (S::SERVICE_UNAVAILABLE, "contention", None),
@@ -133,7 +146,10 @@ impl ApiError {
     /// The status and the problem document, as stored for idempotent replays.
     pub fn to_problem(&self) -> (StatusCode, Value) {
         let (status, code, extra) = self.parts();
-        if let ApiError::Domain(Error::Internal(cause) | Error::PaymentUnavailable(cause)) = self {
+        if let ApiError::Domain(
+            Error::Internal(cause) | Error::PaymentUnavailable(cause) | Error::PaymentOutcomeUnknown(cause),
+        ) = self
+        {
             tracing::error!(%cause, code, "request failed");
         }
         let mut body = json!({

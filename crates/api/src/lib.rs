@@ -67,6 +67,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Served over TLS: adds `Strict-Transport-Security`.
     pub tls: bool,
+    /// Customers may cancel (full refund) until this long before the show.
+    pub cancellation_cutoff: time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -83,6 +85,7 @@ impl Default for ApiConfig {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             tls: false,
+            cancellation_cutoff: time::Duration::hours(24),
         }
     }
 }
@@ -104,8 +107,14 @@ impl AppState {
         clock: Arc<dyn Clock>,
         config: ApiConfig,
     ) -> Self {
-        let booking =
-            Booking { store: store.clone(), gateway, clock: clock.clone(), policy: config.hold_policy };
+        let booking = Booking {
+            store: store.clone(),
+            gateway,
+            clock: clock.clone(),
+            policy: config.hold_policy,
+            cancellation_cutoff: config.cancellation_cutoff,
+            faults: Arc::new(booking::NoFaults),
+        };
         let limits = Arc::new(security::WriteLimits::new(
             config.writes_per_minute_per_ip,
             config.writes_per_minute_per_user,

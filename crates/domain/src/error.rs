@@ -81,6 +81,35 @@ pub enum Error {
     #[error("the payment provider is unavailable")]
     PaymentUnavailable(String),
 
+    /// The provider was asked but its answer was lost; the payment is settled by the
+    /// reconciler and the order shows the outcome.
+    #[error("the payment outcome is not known yet")]
+    PaymentOutcomeUnknown(String),
+
+    /// Another payment attempt for this order is under way.
+    #[error("a payment for this order is already in progress")]
+    PaymentInProgress,
+
+    /// A door code that is not a valid Marquee ticket (forged, tampered, malformed).
+    #[error("invalid ticket code: {0}")]
+    InvalidTicketCode(String),
+
+    /// The ticket was admitted before.
+    #[error("this ticket was already admitted")]
+    AlreadyCheckedIn { at: time::OffsetDateTime },
+
+    /// A ticket that was refunded (or sold again since): its code no longer admits.
+    #[error("this ticket is void (refunded)")]
+    TicketVoid,
+
+    /// A ticket for another showtime than the one being checked in.
+    #[error("this ticket is for another showtime")]
+    WrongShowtime,
+
+    /// Too late to cancel by oneself.
+    #[error("orders can be cancelled until {cutoff_hours} hours before the show")]
+    RefundWindowClosed { cutoff_hours: i64 },
+
     /// An `Idempotency-Key` was reused with a different request.
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,

@@ -188,25 +188,90 @@ impl Hold {
     }
 }
 
+/// The life of an order.
+///
+/// ```text
+/// pending_payment ──► confirmed ──► partially_refunded ──► refunded
+///   │    ▲               │  │                               ▲
+///   │    │               │  └───────────────────────────────┘
+///   ▼    │               └──► cancelled   (payment could not be captured)
+/// payment_failed
+///   │
+///   └──► expired ◄── pending_payment      (the hold ran out first)
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
+    /// A payment attempt is under way.
+    PendingPayment,
+    /// The last payment attempt failed; the buyer may try again while the hold lasts.
+    PaymentFailed,
+    /// The hold ran out before a payment succeeded.
+    Expired,
     /// Paid; the tickets are the buyer's.
     Confirmed,
+    /// Some tickets were refunded.
+    PartiallyRefunded,
+    /// Every ticket was refunded.
+    Refunded,
+    /// Confirmed, but the money could not be collected: the tickets went back on sale.
+    Cancelled,
 }
 
 impl OrderStatus {
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::PaymentFailed,
+        OrderStatus::Expired,
+        OrderStatus::Confirmed,
+        OrderStatus::PartiallyRefunded,
+        OrderStatus::Refunded,
+        OrderStatus::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::PaymentFailed => "payment_failed",
+            OrderStatus::Expired => "expired",
             OrderStatus::Confirmed => "confirmed",
+            OrderStatus::PartiallyRefunded => "partially_refunded",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::Cancelled => "cancelled",
         }
     }
 
     pub fn parse(value: &str) -> Result<Self> {
-        match value {
-            "confirmed" => Ok(OrderStatus::Confirmed),
-            other => Err(Error::internal(format!("unknown order status {other:?} in storage"))),
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| Error::internal(format!("unknown order status {value:?} in storage")))
+    }
+
+    /// Whether an order may go from `self` to `next`.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (PendingPayment, Confirmed | PaymentFailed | Expired)
+                | (PaymentFailed, PendingPayment | Expired)
+                | (Confirmed, PartiallyRefunded | Refunded | Cancelled)
+                | (PartiallyRefunded, PartiallyRefunded | Refunded)
+        )
+    }
+
+    /// The next status, or an error naming the illegal transition.
+    pub fn transition(self, next: OrderStatus) -> Result<OrderStatus> {
+        if self.can_become(next) {
+            Ok(next)
+        } else {
+            Err(Error::Conflict(format!("an order cannot go from {} to {}", self.as_str(), next.as_str())))
         }
+    }
+
+    /// Whether the buyer holds (some) tickets by this order.
+    pub fn holds_tickets(self) -> bool {
+        matches!(self, OrderStatus::Confirmed | OrderStatus::PartiallyRefunded)
     }
 }
 
@@ -218,8 +283,10 @@ pub struct Order {
     pub hold_id: HoldId,
     pub status: OrderStatus,
     pub total: Money,
-    /// The payment provider's id of the charge that paid for it.
+    /// The payment provider's reference of the payment that paid for it (empty until paid).
     pub payment_reference: String,
+    /// When the status last changed.
+    pub updated_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
     pub tickets: Vec<Ticket>,
 }
@@ -255,6 +322,34 @@ mod tests {
         assert!(policy.check(&quantity(0)).is_err());
         assert!(policy.check(&quantity(2)).is_ok());
         assert!(policy.check(&quantity(3)).is_err());
+    }
+
+    #[test]
+    fn orders_move_only_along_the_state_machine() {
+        use OrderStatus::*;
+        let legal = [
+            (PendingPayment, Confirmed),
+            (PendingPayment, PaymentFailed),
+            (PendingPayment, Expired),
+            (PaymentFailed, PendingPayment),
+            (PaymentFailed, Expired),
+            (Confirmed, PartiallyRefunded),
+            (Confirmed, Refunded),
+            (Confirmed, Cancelled),
+            (PartiallyRefunded, PartiallyRefunded),
+            (PartiallyRefunded, Refunded),
+        ];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+        assert!(matches!(Refunded.transition(Confirmed), Err(Error::Conflict(_))));
+        assert_eq!(PendingPayment.transition(Confirmed).unwrap(), Confirmed);
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(status.as_str()).unwrap(), status);
+        }
+        assert!(Confirmed.holds_tickets() && PartiallyRefunded.holds_tickets() && !Refunded.holds_tickets());
     }
 
     #[test]

@@ -1,40 +1,69 @@
 //! Payments through a provider.
 //!
 //! Marquee never sees card numbers: the client obtains a token from the payment provider and
-//! sends only that token. [`PaymentGateway`] is the interface to a provider; [`TestGateway`]
-//! is the built-in one for local runs and tests, with the well-known test tokens.
+//! sends only that token. [`PaymentGateway`] is the interface to a provider, modelled on card
+//! payments: **authorize** (reserve the money), then **capture** (take it) once the tickets are
+//! secured, or **void** (release it) when they are not; **refund** later. Every call carries
+//! an idempotency key, so a retry after a timeout never moves money twice, and
+//! [`PaymentGateway::lookup`] finds what became of a payment whose outcome was never learned.
+//!
+//! [`TestGateway`] is the built-in provider for local runs and tests.
 
 use crate::money::Money;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// A request to charge a payment token.
+/// A request to authorize a payment token.
 #[derive(Clone, Debug)]
-pub struct ChargeRequest {
+pub struct AuthorizeRequest {
     pub payment_token: String,
     pub amount: Money,
-    /// The provider de-duplicates on this key: a retried charge with the same key is charged once.
+    /// The provider de-duplicates on this key; Marquee uses the payment attempt's id.
     pub idempotency_key: String,
     pub description: String,
 }
 
-/// A successful charge.
+/// What the provider knows of a payment.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Charge {
-    /// The provider's reference, kept with the order.
-    pub id: String,
+pub struct ProviderPayment {
+    /// The provider's reference (e.g. a PaymentIntent id).
+    pub reference: String,
+    pub state: ProviderState,
     pub amount: Money,
+    /// Minor units refunded so far.
+    pub refunded: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderState {
+    /// Money reserved, not yet taken.
+    Authorized,
+    /// Money taken.
+    Captured,
+    /// Reservation released; nothing was taken.
+    Voided,
+    /// The payment failed; nothing was taken.
+    Failed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentError {
+    /// The card was declined (`reason` e.g. `card_declined`, `insufficient_funds`).
     #[error("declined: {0}")]
     Declined(String),
     #[error("unknown payment token")]
     InvalidToken,
-    #[error("provider unavailable: {0}")]
-    Unavailable(String),
+    /// The provider failed and says nothing was charged; safe to retry.
+    #[error("processing error: {0}")]
+    ProcessingError(String),
+    /// No answer (e.g. a timeout after the request was sent): the money may have moved.
+    /// Only [`PaymentGateway::lookup`] can tell.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// The provider has no such payment.
+    #[error("no such payment")]
+    NotFound,
 }
 
 impl From<PaymentError> for crate::Error {
@@ -42,7 +71,9 @@ impl From<PaymentError> for crate::Error {
         match error {
             PaymentError::Declined(reason) => crate::Error::PaymentDeclined { reason },
             PaymentError::InvalidToken => crate::Error::InvalidPaymentToken,
-            PaymentError::Unavailable(cause) => crate::Error::PaymentUnavailable(cause),
+            PaymentError::ProcessingError(cause) => crate::Error::PaymentUnavailable(cause),
+            PaymentError::Unknown(cause) => crate::Error::PaymentOutcomeUnknown(cause),
+            PaymentError::NotFound => crate::Error::internal("the payment provider has no such payment"),
         }
     }
 }
@@ -52,18 +83,35 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// A short name stored with each payment ("test", "stripe").
     fn name(&self) -> &'static str;
 
-    /// Charges the token. Idempotent on `request.idempotency_key`.
-    async fn charge(&self, request: &ChargeRequest) -> Result<Charge, PaymentError>;
+    /// Reserves the amount on the token. Idempotent on `request.idempotency_key`.
+    async fn authorize(&self, request: &AuthorizeRequest) -> Result<ProviderPayment, PaymentError>;
 
-    /// Gives a charge's money back in full. Idempotent: refunding twice refunds once.
-    async fn refund(&self, charge_id: &str) -> Result<(), PaymentError>;
+    /// Takes authorized money. Capturing a captured payment succeeds again.
+    async fn capture(&self, reference: &str, idempotency_key: &str) -> Result<(), PaymentError>;
+
+    /// Releases an authorization without taking money. Voiding a voided payment succeeds again.
+    async fn void(&self, reference: &str, idempotency_key: &str) -> Result<(), PaymentError>;
+
+    /// Gives back `amount` minor units of a captured payment.
+    async fn refund(&self, reference: &str, amount: i64, idempotency_key: &str) -> Result<(), PaymentError>;
+
+    /// The payment created with this idempotency key, if the provider has one.
+    async fn lookup(&self, idempotency_key: &str) -> Result<Option<ProviderPayment>, PaymentError>;
 }
 
-/// The built-in test provider: `tok_visa` (and `tok_mastercard`) succeed,
-/// `tok_chargeDeclined` is declined, anything else is an unknown token.
+/// The built-in test provider, with the cases a real one has:
 ///
-/// It remembers charges in memory so that tests can count them: a retry with the same
-/// idempotency key returns the first charge instead of charging again.
+/// | token | outcome |
+/// |---|---|
+/// | `tok_visa`, `tok_mastercard` | authorized |
+/// | `tok_chargeDeclined` | declined (`card_declined`) |
+/// | `tok_insufficientFunds` | declined (`insufficient_funds`) |
+/// | `tok_processingError` | processing error, nothing charged |
+/// | `tok_timeout` | authorized, but the answer is lost: outcome unknown |
+/// | anything else | unknown token |
+///
+/// It keeps its payments in memory so that tests can check the money: a retry with the same
+/// idempotency key returns the first result instead of authorizing again.
 #[derive(Debug, Default)]
 pub struct TestGateway {
     state: Mutex<TestGatewayState>,
@@ -71,9 +119,12 @@ pub struct TestGateway {
 
 #[derive(Debug, Default)]
 struct TestGatewayState {
-    by_key: HashMap<String, Result<Charge, PaymentError>>,
-    charges: Vec<Charge>,
-    refunded: Vec<String>,
+    /// Outcome of each authorization, by idempotency key.
+    by_key: HashMap<String, Result<String, PaymentError>>,
+    /// Payments by reference, in creation order.
+    payments: Vec<ProviderPayment>,
+    /// Idempotency keys of refunds already made.
+    refund_keys: Vec<String>,
 }
 
 impl TestGateway {
@@ -81,18 +132,34 @@ impl TestGateway {
         Self::default()
     }
 
-    /// Every charge made (refunded ones included), in order.
-    pub fn charges(&self) -> Vec<Charge> {
-        self.lock().charges.clone()
+    /// Every payment the provider holds (voided and failed ones included), in order.
+    pub fn payments(&self) -> Vec<ProviderPayment> {
+        self.lock().payments.clone()
     }
 
-    /// Ids of refunded charges.
-    pub fn refunds(&self) -> Vec<String> {
-        self.lock().refunded.clone()
+    /// Payments whose money was taken (captured), as (reference, amount kept after refunds).
+    pub fn captured(&self) -> Vec<(String, i64)> {
+        self.lock()
+            .payments
+            .iter()
+            .filter(|p| p.state == ProviderState::Captured)
+            .map(|p| (p.reference.clone(), p.amount.amount - p.refunded))
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, TestGatewayState> {
         self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn with_payment<T>(
+        &self,
+        reference: &str,
+        change: impl FnOnce(&mut ProviderPayment) -> Result<T, PaymentError>,
+    ) -> Result<T, PaymentError> {
+        let mut state = self.lock();
+        let payment =
+            state.payments.iter_mut().find(|p| p.reference == reference).ok_or(PaymentError::NotFound)?;
+        change(payment)
     }
 }
 
@@ -102,36 +169,92 @@ impl PaymentGateway for TestGateway {
         "test"
     }
 
-    async fn charge(&self, request: &ChargeRequest) -> Result<Charge, PaymentError> {
+    async fn authorize(&self, request: &AuthorizeRequest) -> Result<ProviderPayment, PaymentError> {
         let mut state = self.lock();
-        if let Some(earlier) = state.by_key.get(&request.idempotency_key) {
-            return earlier.clone();
+        if let Some(earlier) = state.by_key.get(&request.idempotency_key).cloned() {
+            let reference = earlier?;
+            return state
+                .payments
+                .iter()
+                .find(|p| p.reference == reference)
+                .cloned()
+                .ok_or(PaymentError::NotFound);
         }
-        let outcome = match request.payment_token.as_str() {
-            "tok_visa" | "tok_mastercard" => {
-                let charge = Charge {
-                    id: format!("ch_test_{}", uuid::Uuid::now_v7().simple()),
-                    amount: request.amount.clone(),
-                };
-                state.charges.push(charge.clone());
-                Ok(charge)
-            }
-            "tok_chargeDeclined" => Err(PaymentError::Declined("card_declined".into())),
-            _ => Err(PaymentError::InvalidToken),
+        let authorized = |state: &mut TestGatewayState| {
+            let payment = ProviderPayment {
+                reference: format!("pi_test_{}", uuid::Uuid::now_v7().simple()),
+                state: ProviderState::Authorized,
+                amount: request.amount.clone(),
+                refunded: 0,
+            };
+            state.payments.push(payment.clone());
+            state.by_key.insert(request.idempotency_key.clone(), Ok(payment.reference.clone()));
+            payment
         };
-        state.by_key.insert(request.idempotency_key.clone(), outcome.clone());
-        outcome
+        let failure = match request.payment_token.as_str() {
+            "tok_visa" | "tok_mastercard" => return Ok(authorized(&mut state)),
+            "tok_timeout" => {
+                authorized(&mut state);
+                return Err(PaymentError::Unknown("the provider did not answer in time".into()));
+            }
+            "tok_chargeDeclined" => PaymentError::Declined("card_declined".into()),
+            "tok_insufficientFunds" => PaymentError::Declined("insufficient_funds".into()),
+            "tok_processingError" => {
+                // Nothing is remembered: a retry may succeed.
+                return Err(PaymentError::ProcessingError(
+                    "the provider failed to process the payment".into(),
+                ));
+            }
+            _ => PaymentError::InvalidToken,
+        };
+        state.by_key.insert(request.idempotency_key.clone(), Err(failure.clone()));
+        Err(failure)
     }
 
-    async fn refund(&self, charge_id: &str) -> Result<(), PaymentError> {
+    async fn capture(&self, reference: &str, _idempotency_key: &str) -> Result<(), PaymentError> {
+        self.with_payment(reference, |payment| match payment.state {
+            ProviderState::Authorized | ProviderState::Captured => {
+                payment.state = ProviderState::Captured;
+                Ok(())
+            }
+            _ => Err(PaymentError::Declined("payment_not_capturable".into())),
+        })
+    }
+
+    async fn void(&self, reference: &str, _idempotency_key: &str) -> Result<(), PaymentError> {
+        self.with_payment(reference, |payment| match payment.state {
+            ProviderState::Authorized | ProviderState::Voided => {
+                payment.state = ProviderState::Voided;
+                Ok(())
+            }
+            _ => Err(PaymentError::Declined("payment_not_voidable".into())),
+        })
+    }
+
+    async fn refund(&self, reference: &str, amount: i64, idempotency_key: &str) -> Result<(), PaymentError> {
         let mut state = self.lock();
-        if !state.charges.iter().any(|c| c.id == charge_id) {
-            return Err(PaymentError::Unavailable(format!("no charge {charge_id}")));
+        if state.refund_keys.iter().any(|key| key == idempotency_key) {
+            return Ok(());
         }
-        if !state.refunded.iter().any(|id| id == charge_id) {
-            state.refunded.push(charge_id.to_owned());
+        let payment =
+            state.payments.iter_mut().find(|p| p.reference == reference).ok_or(PaymentError::NotFound)?;
+        if payment.state != ProviderState::Captured
+            || payment.refunded + amount > payment.amount.amount
+            || amount <= 0
+        {
+            return Err(PaymentError::Declined("refund_not_possible".into()));
         }
+        payment.refunded += amount;
+        state.refund_keys.push(idempotency_key.to_owned());
         Ok(())
+    }
+
+    async fn lookup(&self, idempotency_key: &str) -> Result<Option<ProviderPayment>, PaymentError> {
+        let state = self.lock();
+        match state.by_key.get(idempotency_key) {
+            Some(Ok(reference)) => Ok(state.payments.iter().find(|p| &p.reference == reference).cloned()),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -139,17 +262,8 @@ impl PaymentGateway for TestGateway {
 mod tests {
     use super::*;
 
-    fn request(token: &str, key: &str) -> ChargeRequest {
-        ChargeRequest {
-            payment_token: token.into(),
-            amount: Money::new(1000, "EUR"),
-            idempotency_key: key.into(),
-            description: "test".into(),
-        }
-    }
-
     /// Runs a future to completion on the current thread; the test gateway never awaits.
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
         let mut future = std::pin::pin!(future);
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
         loop {
@@ -159,30 +273,45 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_test_tokens_succeed_decline_or_are_unknown() {
-        let gateway = TestGateway::new();
-        assert!(block_on(gateway.charge(&request("tok_visa", "a"))).is_ok());
-        assert_eq!(
-            block_on(gateway.charge(&request("tok_chargeDeclined", "b"))),
-            Err(PaymentError::Declined("card_declined".into()))
-        );
-        assert_eq!(
-            block_on(gateway.charge(&request("4242424242424242", "c"))),
-            Err(PaymentError::InvalidToken)
-        );
-        assert_eq!(gateway.charges().len(), 1);
+    fn request(token: &str, key: &str) -> AuthorizeRequest {
+        AuthorizeRequest {
+            payment_token: token.into(),
+            amount: Money::new(1000, "EUR"),
+            idempotency_key: key.into(),
+            description: "test".into(),
+        }
     }
 
     #[test]
-    fn a_retried_charge_with_the_same_key_is_charged_once() {
+    fn the_test_tokens_cover_what_real_providers_answer() {
         let gateway = TestGateway::new();
-        let first = block_on(gateway.charge(&request("tok_visa", "same"))).unwrap();
-        let second = block_on(gateway.charge(&request("tok_visa", "same"))).unwrap();
-        assert_eq!(first, second);
-        assert_eq!(gateway.charges().len(), 1);
-        block_on(gateway.refund(&first.id)).unwrap();
-        block_on(gateway.refund(&first.id)).unwrap();
-        assert_eq!(gateway.refunds(), vec![first.id]);
+        assert_eq!(
+            block_on(gateway.authorize(&request("tok_visa", "a"))).unwrap().state,
+            ProviderState::Authorized
+        );
+        assert_eq!(
+            block_on(gateway.authorize(&request("tok_chargeDeclined", "b"))),
+            Err(PaymentError::Declined("card_declined".into()))
+        );
+        assert_eq!(
+            block_on(gateway.authorize(&request("tok_insufficientFunds", "c"))),
+            Err(PaymentError::Declined("insufficient_funds".into()))
+        );
+        assert!(matches!(
+            block_on(gateway.authorize(&request("tok_processingError", "d"))),
+            Err(PaymentError::ProcessingError(_))
+        ));
+        assert!(matches!(
+            block_on(gateway.authorize(&request("tok_timeout", "e"))),
+            Err(PaymentError::Unknown(_))
+        ));
+        assert_eq!(
+            block_on(gateway.authorize(&request("4242424242424242", "f"))),
+            Err(PaymentError::InvalidToken)
+        );
+        // The timed-out authorization did happen; lookup finds it.
+        assert_eq!(block_on(gateway.lookup("e")).unwrap().unwrap().state, ProviderState::Authorized);
+        assert_eq!(block_on(gateway.lookup("d")).unwrap(), None);
+        assert_eq!(gateway.payments().len(), 2);
     }
 }

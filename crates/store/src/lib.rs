@@ -5,6 +5,8 @@
 //! - [`Store`] (this file): every operation the public service needs, in domain types.
 //! - [`AdminStore`] ([`admin`]): box-office administration, reports, users, audit log and
 //!   login throttling.
+//! - [`PaymentStore`] ([`payments`]): write-ahead payment attempts, refunds, check-in,
+//!   settings, webhook de-duplication and the notification outbox.
 //! - [`sql`]: the implementation. Both backends share one implementation on sqlx's `Any`
 //!   driver; the few places where they differ (row locks, the single SQLite writer) are
 //!   decided by [`sql::Backend`]. Each backend has its own migrations (`migrations/sqlite`,
@@ -17,10 +19,14 @@
 //! readers never wait). A partial unique index forbids a ticket in two live orders.
 
 pub mod admin;
+pub mod payments;
 pub mod sql;
 pub mod testing;
 
 pub use admin::{AdminStore, AuditFilter, CategorySales};
+pub use payments::{
+    AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
+};
 
 use async_trait::async_trait;
 use marquee_domain::Result;
@@ -104,24 +110,6 @@ pub struct NewHold {
     pub expires_at: OffsetDateTime,
 }
 
-/// The payment that paid for an order.
-#[derive(Clone, Debug)]
-pub struct PaymentRecord {
-    pub provider: String,
-    pub reference: String,
-    pub amount: Money,
-}
-
-/// Turns a paid hold into an order.
-#[derive(Clone, Debug)]
-pub struct ConfirmHold {
-    pub order_id: OrderId,
-    pub hold_id: HoldId,
-    pub user_id: UserId,
-    pub payment: PaymentRecord,
-    pub now: OffsetDateTime,
-}
-
 /// What happened when a request claimed its `Idempotency-Key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdempotencyClaim {
@@ -136,9 +124,10 @@ pub enum IdempotencyClaim {
 }
 
 /// The whole storage interface: the operations of the public service ([`Store`]'s own
-/// methods) plus box-office administration and security bookkeeping ([`AdminStore`]).
+/// methods), box-office administration and security bookkeeping ([`AdminStore`]), and
+/// payments, refunds, check-in and the outbox ([`PaymentStore`]).
 #[async_trait]
-pub trait Store: AdminStore + Send + Sync + 'static {
+pub trait Store: AdminStore + PaymentStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres").
     fn backend(&self) -> Backend;
 
@@ -204,10 +193,6 @@ pub trait Store: AdminStore + Send + Sync + 'static {
     /// Gives an active hold's tickets back; releasing an expired or released hold is a no-op.
     /// Errors: `HoldNotActive` for a purchased hold.
     async fn release_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold>;
-    /// Sells the hold's tickets: all of them must still be held by it (even if its time ran
-    /// out meanwhile, as long as nobody else took them). Errors: `HoldExpired` when some were
-    /// taken, `HoldNotActive` when released or already purchased.
-    async fn confirm_hold(&self, confirm: &ConfirmHold) -> Result<Order>;
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>>;
     /// A user's orders, newest first.
     async fn list_orders(&self, user_id: &UserId, limit: u32, before: Option<&OrderId>)

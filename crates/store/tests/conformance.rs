@@ -12,8 +12,8 @@ use marquee_domain::inventory::{HoldSelection, HoldStatus, TicketStatus};
 use marquee_domain::money::Money;
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
-    AdminStore, AuditFilter, Backend, CategorySales, ConfirmHold, EventFilter, IdempotencyClaim, NewHold,
-    PaymentRecord, ShowtimeFilter, SqlStore, Store,
+    AdminStore, AttemptStatus, AuditFilter, Backend, BeginPayment, CategorySales, EventFilter,
+    IdempotencyClaim, NewHold, OutboxMessage, PaymentStore, ShowtimeFilter, SqlStore, Store,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -179,18 +179,38 @@ fn new_hold(user: &User, showtime: &ShowtimeId, selection: HoldSelection, now: O
     }
 }
 
-fn confirm(hold: &marquee_domain::inventory::Hold, now: OffsetDateTime) -> ConfirmHold {
-    ConfirmHold {
-        order_id: OrderId::generate(),
-        hold_id: hold.id.clone(),
-        user_id: hold.user_id.clone(),
-        payment: PaymentRecord {
+/// Starts paying for a hold (the write-ahead record).
+async fn begin(
+    store: &SqlStore,
+    hold: &marquee_domain::inventory::Hold,
+    now: OffsetDateTime,
+) -> marquee_domain::Result<marquee_store::PaymentAttempt> {
+    store
+        .begin_payment(&BeginPayment {
+            attempt_id: format!("pay_{}", OrderId::generate()),
+            new_order_id: OrderId::generate(),
+            hold_id: hold.id.clone(),
+            user_id: hold.user_id.clone(),
             provider: "test".into(),
-            reference: format!("ch_{}", hold.id),
-            amount: hold.total().unwrap(),
-        },
-        now,
-    }
+            now,
+        })
+        .await
+}
+
+fn message() -> OutboxMessage {
+    OutboxMessage::new("order_confirmed", "buyer@example.com", "Your order".into(), "Thanks".into())
+}
+
+/// The whole purchase as the booking service runs it: record, confirm, capture.
+async fn pay(
+    store: &SqlStore,
+    hold: &marquee_domain::inventory::Hold,
+    now: OffsetDateTime,
+) -> marquee_domain::Result<marquee_domain::inventory::Order> {
+    let attempt = begin(store, hold, now).await?;
+    let order = store.confirm_payment(&attempt.id, &format!("pi_{}", attempt.id), &message(), now).await?;
+    store.record_attempt(&attempt.id, AttemptStatus::Captured, None, None, now).await?;
+    Ok(order)
 }
 
 async fn accounts_have_unique_emails_and_expiring_sessions(store: Arc<SqlStore>) {
@@ -394,15 +414,12 @@ async fn confirming_a_hold_sells_its_tickets_exactly_once(store: Arc<SqlStore>) 
         .create_hold(&new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[4..6].to_vec()), NOW))
         .await
         .unwrap();
-    let order = store.confirm_hold(&confirm(&hold, NOW)).await.unwrap();
+    let order = pay(&store, &hold, NOW).await.unwrap();
     assert_eq!(order.total, Money::new(2500, "EUR"));
     assert_eq!(order.tickets.iter().map(|t| t.id.clone()).collect::<Vec<_>>(), seats[4..6].to_vec());
     assert!(order.tickets.iter().all(|t| t.status == TicketStatus::Sold));
 
-    assert!(matches!(
-        store.confirm_hold(&confirm(&hold, NOW)).await,
-        Err(Error::HoldNotActive { status: "purchased" })
-    ));
+    assert!(matches!(pay(&store, &hold, NOW).await, Err(Error::HoldNotActive { status: "purchased" })));
     let after = store.get_hold(&hold.id, NOW).await.unwrap().unwrap();
     assert_eq!((after.status, after.order_id.as_ref()), (HoldStatus::Purchased, Some(&order.id)));
     assert!(matches!(store.release_hold(&hold.id, NOW).await, Err(Error::HoldNotActive { .. })));
@@ -414,10 +431,10 @@ async fn confirming_a_hold_sells_its_tickets_exactly_once(store: Arc<SqlStore>) 
     let counts = store.inventory_counts(&fixture.showtime.id, much_later).await.unwrap();
     assert_eq!((counts.available, counts.held, counts.sold), (28, 0, 2));
 
-    // Another user's confirmation attempt for this hold finds nothing.
-    let mut foreign = confirm(&hold, NOW);
+    // Another user's payment attempt for this hold finds nothing.
+    let mut foreign = hold.clone();
     foreign.user_id = UserId::generate();
-    assert!(matches!(store.confirm_hold(&foreign).await, Err(Error::NotFound("hold"))));
+    assert!(matches!(begin(&store, &foreign, NOW).await, Err(Error::NotFound("hold"))));
 }
 
 async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store: Arc<SqlStore>) {
@@ -438,7 +455,7 @@ async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store:
         ))
         .await
         .unwrap();
-    assert!(matches!(store.confirm_hold(&confirm(&slow, later)).await, Err(Error::HoldExpired)));
+    assert!(matches!(pay(&store, &slow, later).await, Err(Error::HoldExpired)));
     assert_eq!(store.get_ticket(&seats[0], later).await.unwrap().unwrap().status, TicketStatus::Available);
     assert_eq!(store.get_ticket(&seats[1], later).await.unwrap().unwrap().status, TicketStatus::Held);
 
@@ -452,7 +469,8 @@ async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store:
         ))
         .await
         .unwrap();
-    assert!(store.confirm_hold(&confirm(&lucky, later)).await.is_ok());
+    let attempt = begin(&store, &lucky, NOW).await.unwrap();
+    assert!(store.confirm_payment(&attempt.id, "pi_lucky", &message(), later).await.is_ok());
 }
 
 async fn releasing_a_hold_frees_its_tickets(store: Arc<SqlStore>) {
@@ -467,10 +485,7 @@ async fn releasing_a_hold_frees_its_tickets(store: Arc<SqlStore>) {
     assert_eq!(released.status, HoldStatus::Released);
     assert!(released.tickets.iter().all(|t| t.status == TicketStatus::Available));
     assert_eq!(store.release_hold(&hold.id, NOW).await.unwrap().status, HoldStatus::Released, "idempotent");
-    assert!(matches!(
-        store.confirm_hold(&confirm(&hold, NOW)).await,
-        Err(Error::HoldNotActive { status: "released" })
-    ));
+    assert!(matches!(pay(&store, &hold, NOW).await, Err(Error::HoldNotActive { status: "released" })));
     assert!(matches!(store.release_hold(&HoldId::generate(), NOW).await, Err(Error::NotFound("hold"))));
 }
 
@@ -718,7 +733,7 @@ async fn price_changes_spare_sold_tickets(store: Arc<SqlStore>) {
         ))
         .await
         .unwrap();
-    store.confirm_hold(&confirm(&hold, NOW)).await.unwrap();
+    pay(&store, &hold, NOW).await.unwrap();
     let mut prices = fixture.showtime.prices.clone();
     prices.insert("standard".into(), 2000);
     store.update_showtime_prices(&fixture.showtime.id, &prices).await.unwrap();
@@ -741,7 +756,7 @@ async fn cancelled_showtimes_sell_nothing_and_deleting_needs_no_sales(store: Arc
         .create_hold(&new_hold(&ada, &sold.showtime.id, HoldSelection::Tickets(vec![seats[0].clone()]), NOW))
         .await
         .unwrap();
-    store.confirm_hold(&confirm(&hold, NOW)).await.unwrap();
+    pay(&store, &hold, NOW).await.unwrap();
     assert!(matches!(store.delete_showtime(&sold.showtime.id, NOW).await, Err(Error::Conflict(_))));
     store.cancel_showtime(&sold.showtime.id, NOW).await.unwrap();
     let again = new_hold(&ada, &sold.showtime.id, HoldSelection::Tickets(vec![seats[1].clone()]), NOW);
@@ -783,7 +798,7 @@ async fn the_sales_report_counts_by_category(store: Arc<SqlStore>) {
         ))
         .await
         .unwrap();
-    store.confirm_hold(&confirm(&hold, NOW)).await.unwrap();
+    pay(&store, &hold, NOW).await.unwrap();
     store
         .create_hold(&new_hold(
             &ada,

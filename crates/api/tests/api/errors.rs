@@ -119,7 +119,7 @@ async fn bad_requests_get_problem_documents_and_change_nothing(app: &TestApp) {
     // Nothing of the above changed anything.
     let map = app.get_json(&format!("/api/v1/showtimes/{}/seats", showtime.id)).await;
     assert_eq!((map["held"].as_i64(), map["sold"].as_i64()), (Some(0), Some(0)));
-    assert!(app.gateway.charges().is_empty());
+    assert!(app.gateway.captured().is_empty());
 }
 
 async fn the_openapi_document_covers_every_route(app: &TestApp) {

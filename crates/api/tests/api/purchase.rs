@@ -65,7 +65,7 @@ async fn the_readme_flow_lists_shows_holds_and_buys(app: &TestApp) {
         (map["sold"].as_i64(), map["held"].as_i64(), map["available"].as_i64()),
         (Some(2), Some(0), Some(78))
     );
-    assert_eq!(app.gateway.charges().len(), 1);
+    assert_eq!(app.gateway.captured().len(), 1);
 }
 
 async fn the_seed_route_buys_one_ticket_and_a_second_buyer_gets_409(app: &TestApp) {
@@ -82,7 +82,7 @@ async fn the_seed_route_buys_one_ticket_and_a_second_buyer_gets_409(app: &TestAp
     let (status, _) = app.post(None, &path, json!({"payment_token": "tok_visa"}), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get_json(&format!("/ticket/{}/price", seats[0])).await["status"], "sold");
-    assert_eq!(app.gateway.charges().len(), 1);
+    assert_eq!(app.gateway.captured().len(), 1);
 }
 
 async fn a_quantity_hold_takes_general_admission_places(app: &TestApp) {
@@ -138,7 +138,7 @@ async fn an_expired_hold_frees_its_seats_and_cannot_be_paid(app: &TestApp) {
     assert_eq!(expired["status"], "expired");
     let (status, body) = app.pay(&ada, hold_id, "tok_visa", None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::GONE, Some("hold_expired")));
-    assert!(app.gateway.charges().is_empty(), "nothing is charged for an expired hold");
+    assert!(app.gateway.captured().is_empty(), "nothing is charged for an expired hold");
     let (status, _) = app.hold(&bob, &showtime, &seats[1..2]).await;
     assert_eq!(status, StatusCode::CREATED, "the expired hold's seat is free at once, without a sweep");
 }
@@ -153,7 +153,7 @@ async fn a_retry_with_the_same_idempotency_key_makes_one_order_and_one_charge(ap
     let (second_status, second) = app.pay(&ada, hold_id, "tok_visa", Some("order-attempt-1")).await;
     assert_eq!((first_status, second_status), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(first, second, "the retry returns the original result");
-    assert_eq!(app.gateway.charges().len(), 1, "charged once");
+    assert_eq!(app.gateway.captured().len(), 1, "charged once");
     let (_, orders) = app.get(Some(&ada), "/api/v1/orders").await;
     assert_eq!(orders["items"].as_array().unwrap().len(), 1, "one order");
 
@@ -169,7 +169,7 @@ async fn a_retry_with_the_same_idempotency_key_makes_one_order_and_one_charge(ap
     let (b, again) = app.post(Some(&ada), &path, json!({"payment_token": "tok_visa"}), Some("buy-10")).await;
     assert_eq!((a, b), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(first["order"]["id"], again["order"]["id"]);
-    assert_eq!(app.gateway.charges().len(), 2);
+    assert_eq!(app.gateway.captured().len(), 2);
     // Another user may use the same key for their own request.
     let bob = app.user().await;
     let (status, _) = app
@@ -203,12 +203,15 @@ async fn a_declined_payment_sells_nothing_and_keeps_the_hold(app: &TestApp) {
     assert_eq!(after["status"], "active", "the hold survives a decline");
     let map = app.get_json(&format!("/api/v1/showtimes/{}/seats", showtime.id)).await;
     assert_eq!((map["sold"].as_i64(), map["held"].as_i64()), (Some(0), Some(2)));
-    assert!(app.gateway.charges().is_empty());
+    assert!(app.gateway.captured().is_empty());
     let (_, orders) = app.get(Some(&ada), "/api/v1/orders").await;
-    assert!(orders["items"].as_array().unwrap().is_empty());
+    assert_eq!(orders["items"].as_array().unwrap().len(), 1, "one order, whatever the attempts");
+    assert_eq!(orders["items"][0]["order"]["status"], "payment_failed");
 
-    let (status, _) = app.pay(&ada, hold_id, "tok_visa", None).await;
+    let (status, paid) = app.pay(&ada, hold_id, "tok_visa", None).await;
     assert_eq!(status, StatusCode::CREATED, "a good card still buys the held seats");
+    assert_eq!(paid["order"]["id"], orders["items"][0]["order"]["id"], "the same order, now paid");
+    assert_eq!(paid["order"]["status"], "confirmed");
 }
 
 async fn a_declined_one_step_purchase_releases_the_ticket(app: &TestApp) {

@@ -11,10 +11,11 @@
 //! - **migrations**: `migrations/sqlite` or `migrations/postgres`.
 
 mod admin;
+mod payments;
 
 use crate::{
-    ConfirmHold, EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, ShowtimeFilter,
-    ShowtimeSummary, Store,
+    EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, ShowtimeFilter, ShowtimeSummary,
+    Store,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, Role, User};
@@ -569,6 +570,7 @@ impl SqlStore {
                     ),
                     payment_reference: row.try_get("payment_reference").map_err(db)?,
                     created_at: instant(row, "created_at")?,
+                    updated_at: instant(row, "updated_at")?,
                 })
             })
             .collect()
@@ -795,114 +797,6 @@ impl SqlStore {
         let hold = self.load_hold(&mut tx, id, now).await?.ok_or(Error::NotFound("hold"))?;
         tx.commit().await.map_err(db)?;
         Ok(hold)
-    }
-
-    async fn confirm_hold_once(&self, confirm: &ConfirmHold) -> Result<Order> {
-        let now = to_millis(confirm.now);
-        let mut tx = self.write.begin().await.map_err(db)?;
-        let sql = format!("SELECT user_id, showtime_id, status FROM holds WHERE id = $1{}", self.lock_rows());
-        let hold = sqlx::query(AssertSqlSafe(sql))
-            .bind(confirm.hold_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("hold"))?;
-        if hold.try_get::<String, _>("user_id").map_err(db)? != confirm.user_id.as_str() {
-            return Err(Error::NotFound("hold"));
-        }
-        let showtime_id: String = hold.try_get("showtime_id").map_err(db)?;
-        match hold.try_get::<String, _>("status").map_err(db)?.as_str() {
-            "active" => {}
-            "expired" => return Err(Error::HoldExpired),
-            "purchased" => return Err(Error::HoldNotActive { status: "purchased" }),
-            _ => return Err(Error::HoldNotActive { status: "released" }),
-        }
-        let wanted: i64 = sqlx::query("SELECT COUNT(*) AS n FROM hold_items WHERE hold_id = $1")
-            .bind(confirm.hold_id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?
-            .try_get("n")
-            .map_err(db)?;
-        // Sell exactly the tickets this hold still holds; if anyone took one after the hold
-        // expired, sell nothing.
-        let sold = sqlx::query(
-            "UPDATE tickets SET status = 'sold', order_id = $1, hold_expires_at = NULL \
-             WHERE hold_id = $2 AND status = 'held' AND id IN (SELECT ticket_id FROM hold_items WHERE hold_id = $2)",
-        )
-        .bind(confirm.order_id.as_str())
-        .bind(confirm.hold_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if sold != wanted as u64 {
-            return Err(Error::HoldExpired);
-        }
-        let total: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(price_amount), 0) AS BIGINT) AS total FROM tickets WHERE order_id = $1",
-        )
-        .bind(confirm.order_id.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?
-        .try_get("total")
-        .map_err(db)?;
-        if total != confirm.payment.amount.amount {
-            return Err(Error::invalid("the price of the held tickets changed; nothing was sold"));
-        }
-        sqlx::query(
-            "INSERT INTO orders (id, user_id, showtime_id, hold_id, status, total_amount, currency, \
-             payment_provider, payment_reference, created_at) VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7, $8, $9)",
-        )
-        .bind(confirm.order_id.as_str())
-        .bind(confirm.user_id.as_str())
-        .bind(showtime_id)
-        .bind(confirm.hold_id.as_str())
-        .bind(total)
-        .bind(confirm.payment.amount.currency.clone())
-        .bind(confirm.payment.provider.clone())
-        .bind(confirm.payment.reference.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO order_items (order_id, ticket_id, price_amount, live) \
-             SELECT $1, id, price_amount, 1 FROM tickets WHERE order_id = $1",
-        )
-        .bind(confirm.order_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO payments (id, order_id, provider, reference, amount, currency, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'captured', $7)",
-        )
-        .bind(format!("pay_{}", confirm.order_id.as_str().trim_start_matches("ord_")))
-        .bind(confirm.order_id.as_str())
-        .bind(confirm.payment.provider.clone())
-        .bind(confirm.payment.reference.clone())
-        .bind(confirm.payment.amount.amount)
-        .bind(confirm.payment.amount.currency.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query("UPDATE holds SET status = 'purchased', order_id = $1 WHERE id = $2")
-            .bind(confirm.order_id.as_str())
-            .bind(confirm.hold_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
-            .bind(confirm.order_id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        let order = self.load_orders(&mut tx, vec![row]).await?.pop().ok_or(Error::NotFound("order"))?;
-        tx.commit().await.map_err(db)?;
-        Ok(order)
     }
 }
 
@@ -1218,10 +1112,6 @@ impl Store for SqlStore {
 
     async fn release_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
         self.retrying(|| self.release_hold_once(id, now)).await
-    }
-
-    async fn confirm_hold(&self, confirm: &ConfirmHold) -> Result<Order> {
-        self.retrying(|| self.confirm_hold_once(confirm)).await
     }
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>> {

@@ -1,0 +1,356 @@
+//! The booking service: holds, purchases, refunds and reconciliation, between the HTTP
+//! handlers, the store and the payment gateway.
+//!
+//! # A purchase, step by step (write-ahead)
+//! 1. **Record:** the hold's order is created (or reused after a decline) in
+//!    `pending_payment`, and a payment attempt is written — before the provider hears of it.
+//! 2. **Authorize:** the provider reserves the money; the attempt id is its idempotency key.
+//! 3. **Confirm:** one transaction sells the hold's tickets (only if every one is still held
+//!    by the hold), confirms the order and queues the confirmation message.
+//! 4. **Capture:** the provider takes the money. If the tickets were lost in step 3, the
+//!    authorization is voided instead.
+//!
+//! A crash between any two steps leaves an attempt that is not settled; the
+//! [`reconcile`](Booking::reconcile) pass asks the provider what became of it and finishes the
+//! job (confirm and capture, or void / refund). After it, no money is taken without a
+//! confirmed order and no order is confirmed without money, whatever crashed where.
+
+mod reconcile;
+mod refunds;
+
+pub use reconcile::ReconcileReport;
+
+use marquee_domain::account::User;
+use marquee_domain::clock::Clock;
+use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
+use marquee_domain::inventory::{Hold, HoldPolicy, HoldSelection, Order};
+use marquee_domain::money::Money;
+use marquee_domain::payment::{AuthorizeRequest, PaymentError, PaymentGateway, ProviderState};
+use marquee_domain::{Error, Result};
+use marquee_store::{AttemptStatus, BeginPayment, NewHold, OutboxMessage, PaymentAttempt, Store};
+use std::sync::Arc;
+
+/// Points of the purchase path where a test can make the process "crash": the step's work is
+/// done, nothing after it happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The attempt is written; the provider has not been called.
+    PaymentRecorded,
+    /// The provider authorized; nothing recorded yet.
+    Authorized,
+    /// The order is confirmed; the money is not captured.
+    Confirmed,
+    /// The money is captured; the attempt does not say so yet.
+    Captured,
+}
+
+/// Fault injection for tests; production uses [`NoFaults`].
+pub trait Faults: Send + Sync + 'static {
+    fn crash_at(&self, step: Step) -> bool;
+}
+
+#[derive(Debug, Default)]
+pub struct NoFaults;
+
+impl Faults for NoFaults {
+    fn crash_at(&self, _: Step) -> bool {
+        false
+    }
+}
+
+#[derive(Clone)]
+pub struct Booking {
+    pub store: Arc<dyn Store>,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub clock: Arc<dyn Clock>,
+    pub policy: HoldPolicy,
+    /// How long before the show a customer may still cancel for a full refund.
+    pub cancellation_cutoff: time::Duration,
+    pub faults: Arc<dyn Faults>,
+}
+
+impl Booking {
+    /// Reserves tickets for the user, all or none, for the configured time.
+    pub async fn hold(&self, user: &User, showtime_id: ShowtimeId, selection: HoldSelection) -> Result<Hold> {
+        self.policy.check(&selection)?;
+        let now = self.clock.now();
+        let hold = NewHold {
+            max_held_per_user: self.policy.max_held_per_user,
+            id: HoldId::generate(),
+            user_id: user.id.clone(),
+            showtime_id,
+            selection,
+            now,
+            expires_at: now + self.policy.ttl,
+        };
+        self.store.create_hold(&hold).await
+    }
+
+    /// The user's hold; someone else's is "not found".
+    pub async fn own_hold(&self, user: &User, id: &HoldId) -> Result<Hold> {
+        self.store
+            .get_hold(id, self.clock.now())
+            .await?
+            .filter(|hold| hold.user_id == user.id)
+            .ok_or(Error::NotFound("hold"))
+    }
+
+    pub async fn release(&self, user: &User, id: &HoldId) -> Result<Hold> {
+        self.own_hold(user, id).await?;
+        self.store.release_hold(id, self.clock.now()).await
+    }
+
+    /// The user's order; someone else's is "not found".
+    pub async fn own_order(&self, user: &User, id: &OrderId) -> Result<Order> {
+        self.store
+            .get_order(id)
+            .await?
+            .filter(|order| order.user_id == user.id)
+            .ok_or(Error::NotFound("order"))
+    }
+
+    /// Pays for a hold and turns it into a confirmed order (see the module documentation).
+    pub async fn purchase(&self, user: &User, hold_id: &HoldId, payment_token: &str) -> Result<Order> {
+        check_payment_token(payment_token)?;
+        let hold = self.own_hold(user, hold_id).await?;
+        hold.status.ensure_active()?;
+        let attempt = self
+            .store
+            .begin_payment(&BeginPayment {
+                attempt_id: format!("pay_{}", uuid_simple()),
+                new_order_id: OrderId::generate(),
+                hold_id: hold_id.clone(),
+                user_id: user.id.clone(),
+                provider: self.gateway.name().to_owned(),
+                now: self.clock.now(),
+            })
+            .await?;
+        self.checkpoint(Step::PaymentRecorded)?;
+        let request = AuthorizeRequest {
+            payment_token: payment_token.to_owned(),
+            amount: attempt.amount.clone(),
+            idempotency_key: attempt.id.clone(),
+            description: format!("Marquee order {}", attempt.order_id),
+        };
+        let authorization = match self.gateway.authorize(&request).await {
+            Ok(authorization) => authorization,
+            Err(PaymentError::Unknown(cause)) => {
+                self.store
+                    .record_attempt(&attempt.id, AttemptStatus::Unknown, None, Some(&cause), self.clock.now())
+                    .await?;
+                return Err(Error::PaymentOutcomeUnknown(cause));
+            }
+            Err(error) => {
+                let failure = error.to_string();
+                self.store
+                    .record_attempt(
+                        &attempt.id,
+                        AttemptStatus::Failed,
+                        None,
+                        Some(&failure),
+                        self.clock.now(),
+                    )
+                    .await?;
+                return Err(error.into());
+            }
+        };
+        self.checkpoint(Step::Authorized)?;
+        self.settle_authorized(&attempt, &authorization.reference, authorization.state).await
+    }
+
+    /// The one-step purchase of the seed API: hold one ticket, pay, confirm. If payment
+    /// fails the ticket is released at once.
+    pub async fn buy_ticket(&self, user: &User, ticket_id: &TicketId, payment_token: &str) -> Result<Order> {
+        check_payment_token(payment_token)?;
+        let now = self.clock.now();
+        let ticket = self.store.get_ticket(ticket_id, now).await?.ok_or(Error::NotFound("ticket"))?;
+        let hold =
+            self.hold(user, ticket.showtime_id, HoldSelection::Tickets(vec![ticket_id.clone()])).await?;
+        match self.purchase(user, &hold.id, payment_token).await {
+            Ok(order) => Ok(order),
+            Err(
+                error @ (Error::PaymentDeclined { .. }
+                | Error::InvalidPaymentToken
+                | Error::PaymentUnavailable(_)),
+            ) => {
+                // Definitely not paid: give the seat back at once.
+                if let Err(release_error) = self.store.release_hold(&hold.id, self.clock.now()).await {
+                    tracing::warn!(hold = %hold.id, %release_error, "could not release a failed one-step purchase");
+                }
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// From an authorized (or captured) payment to a confirmed, captured order — or, when the
+    /// tickets are gone, to money given back.
+    async fn settle_authorized(
+        &self,
+        attempt: &PaymentAttempt,
+        reference: &str,
+        state: ProviderState,
+    ) -> Result<Order> {
+        let message = self.confirmation_message(attempt).await?;
+        match self.store.confirm_payment(&attempt.id, reference, &message, self.clock.now()).await {
+            Ok(order) => {
+                self.checkpoint(Step::Confirmed)?;
+                self.capture(attempt, reference).await?;
+                self.store.get_order(&order.id).await?.ok_or(Error::NotFound("order"))
+            }
+            Err(Error::HoldNotActive { .. }) => {
+                // Confirmed already — by this very payment (a retried webhook or reconciler
+                // pass)? Then only the capture may be missing.
+                let order = self.store.get_order(&attempt.order_id).await?.ok_or(Error::NotFound("order"))?;
+                if order.payment_reference == reference {
+                    self.capture(attempt, reference).await?;
+                    return self.store.get_order(&order.id).await?.ok_or(Error::NotFound("order"));
+                }
+                self.give_back(attempt, reference, state, "the order was paid by another payment").await?;
+                Err(Error::HoldNotActive { status: "purchased" })
+            }
+            Err(error @ Error::HoldExpired) => {
+                self.give_back(attempt, reference, state, "the tickets were no longer held").await?;
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Takes the money of a confirmed order. An unknown outcome is left to the reconciler; a
+    /// refusal cancels the order and puts its tickets back on sale.
+    async fn capture(&self, attempt: &PaymentAttempt, reference: &str) -> Result<()> {
+        match self.gateway.capture(reference, &format!("{}:capture", attempt.id)).await {
+            Ok(()) => {
+                self.checkpoint(Step::Captured)?;
+                self.store
+                    .record_attempt(
+                        &attempt.id,
+                        AttemptStatus::Captured,
+                        Some(reference),
+                        None,
+                        self.clock.now(),
+                    )
+                    .await
+            }
+            Err(error @ (PaymentError::Unknown(_) | PaymentError::ProcessingError(_))) => {
+                tracing::warn!(attempt = %attempt.id, %error, "capture outcome unknown; the reconciler will retry");
+                Ok(())
+            }
+            Err(error) => {
+                let failure = format!("capture refused: {error}");
+                self.store.cancel_unpaid_order(&attempt.id, &failure, self.clock.now()).await?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Releases money that bought nothing: void an authorization, refund a capture.
+    async fn give_back(
+        &self,
+        attempt: &PaymentAttempt,
+        reference: &str,
+        state: ProviderState,
+        why: &str,
+    ) -> Result<()> {
+        let outcome = match state {
+            ProviderState::Captured => {
+                self.gateway.refund(reference, attempt.amount.amount, &format!("{}:refund", attempt.id)).await
+            }
+            _ => self.gateway.void(reference, &format!("{}:void", attempt.id)).await,
+        };
+        match outcome {
+            Ok(()) => {
+                self.store
+                    .record_attempt(
+                        &attempt.id,
+                        AttemptStatus::Voided,
+                        Some(reference),
+                        Some(why),
+                        self.clock.now(),
+                    )
+                    .await
+            }
+            Err(error) => {
+                // Leave the attempt unsettled: the reconciler tries again.
+                self.store
+                    .record_attempt(
+                        &attempt.id,
+                        AttemptStatus::Authorized,
+                        Some(reference),
+                        Some(why),
+                        self.clock.now(),
+                    )
+                    .await?;
+                Err(Error::PaymentUnavailable(format!("could not release the payment: {error}")))
+            }
+        }
+    }
+
+    async fn confirmation_message(&self, attempt: &PaymentAttempt) -> Result<OutboxMessage> {
+        let user = self.store.get_user(&attempt.user_id).await?.ok_or(Error::NotFound("user"))?;
+        let hold =
+            self.store.get_hold(&attempt.hold_id, self.clock.now()).await?.ok_or(Error::NotFound("hold"))?;
+        let seats: Vec<&str> = hold.tickets.iter().map(|t| t.label.as_str()).collect();
+        let body = format!(
+            "Thank you for your order {}.\nSeats: {}\nTotal: {}\nYour tickets and their door codes are under My tickets.",
+            attempt.order_id,
+            seats.join(", "),
+            format_money(&attempt.amount)
+        );
+        Ok(OutboxMessage::new(
+            "order_confirmed",
+            user.email.as_str(),
+            format!("Your Marquee order {}", attempt.order_id),
+            body,
+        ))
+    }
+
+    fn checkpoint(&self, step: Step) -> Result<()> {
+        if self.faults.crash_at(step) {
+            return Err(Error::internal(format!("injected crash after {step:?}")));
+        }
+        Ok(())
+    }
+}
+
+/// `12.50 EUR`.
+pub fn format_money(money: &Money) -> String {
+    format!("{}.{:02} {}", money.amount / 100, (money.amount % 100).abs(), money.currency)
+}
+
+fn uuid_simple() -> String {
+    OrderId::generate().as_str().trim_start_matches("ord_").to_owned()
+}
+
+/// Refuses anything that looks like a card number: Marquee only takes provider tokens.
+fn check_payment_token(token: &str) -> Result<()> {
+    let digits = token.chars().filter(char::is_ascii_digit).count();
+    let only_card_characters = token.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+    if only_card_characters && (12..=19).contains(&digits) {
+        return Err(Error::invalid("send a payment token from the payment provider, never a card number"));
+    }
+    if token.is_empty() || token.len() > 255 {
+        return Err(Error::invalid("payment_token must have 1 to 255 characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_numbers_are_refused_as_payment_tokens() {
+        assert!(check_payment_token("4242 4242 4242 4242").is_err());
+        assert!(check_payment_token("4242424242424242").is_err());
+        assert!(check_payment_token("").is_err());
+        assert!(check_payment_token("tok_visa").is_ok());
+    }
+
+    #[test]
+    fn money_reads_like_a_price() {
+        assert_eq!(format_money(&Money::new(1250, "EUR")), "12.50 EUR");
+        assert_eq!(format_money(&Money::new(5, "EUR")), "0.05 EUR");
+    }
+}

@@ -1,0 +1,91 @@
+//! Refunds: by the customer before the cutoff, by an admin for any order or ticket, and for
+//! every order of a cancelled showtime. Written ahead like payments: the refund row exists
+//! before the provider is asked, and the reconciler finishes refunds a crash interrupted.
+
+use super::{Booking, format_money};
+use marquee_domain::account::User;
+use marquee_domain::ids::{OrderId, ShowtimeId, TicketId};
+use marquee_domain::inventory::Order;
+use marquee_domain::payment::PaymentError;
+use marquee_domain::{Error, Result};
+use marquee_store::{OutboxMessage, Refund};
+
+impl Booking {
+    /// The customer cancels their whole order, up to the cutoff before the show.
+    pub async fn cancel_order(&self, user: &User, order_id: &OrderId) -> Result<Order> {
+        let order = self.own_order(user, order_id).await?;
+        let showtime = self
+            .store
+            .get_showtime(&order.showtime_id, self.clock.now())
+            .await?
+            .ok_or(Error::NotFound("showtime"))?;
+        if self.clock.now() + self.cancellation_cutoff > showtime.showtime.starts_at {
+            return Err(Error::RefundWindowClosed { cutoff_hours: self.cancellation_cutoff.whole_hours() });
+        }
+        self.refund(order_id, None, "cancelled by the customer").await
+    }
+
+    /// Refunds the given tickets of an order (all live ones when `None`).
+    pub async fn refund(
+        &self,
+        order_id: &OrderId,
+        tickets: Option<&[TicketId]>,
+        reason: &str,
+    ) -> Result<Order> {
+        let refund_id = format!("ref_{}", super::uuid_simple());
+        let refund = self.store.begin_refund(&refund_id, order_id, tickets, reason, self.clock.now()).await?;
+        self.finish_refund(&refund).await
+    }
+
+    /// Refunds every order of a showtime (after it was cancelled). Returns the orders refunded
+    /// and those left to the reconciler.
+    pub async fn refund_showtime(&self, showtime_id: &ShowtimeId) -> Result<(u32, u32)> {
+        let (mut refunded, mut deferred) = (0, 0);
+        for order_id in self.store.orders_with_tickets(showtime_id).await? {
+            match self.refund(&order_id, None, "the showtime was cancelled").await {
+                Ok(_) => refunded += 1,
+                Err(error) => {
+                    deferred += 1;
+                    tracing::warn!(order = %order_id, %error, "refund of a cancelled showtime's order deferred");
+                }
+            }
+        }
+        Ok((refunded, deferred))
+    }
+
+    /// Asks the provider for the money back, then applies the refund. An unknown outcome
+    /// leaves the refund pending for the reconciler (the provider de-duplicates on its id).
+    pub(super) async fn finish_refund(&self, refund: &Refund) -> Result<Order> {
+        match self.gateway.refund(&refund.reference, refund.amount.amount, &refund.id).await {
+            Ok(()) => {
+                let message = self.refund_message(refund).await?;
+                self.store.complete_refund(&refund.id, &message, self.clock.now()).await
+            }
+            Err(error @ (PaymentError::Unknown(_) | PaymentError::ProcessingError(_))) => {
+                Err(Error::PaymentUnavailable(format!("refund pending: {error}")))
+            }
+            Err(error) => {
+                self.store.fail_refund(&refund.id, &error.to_string(), self.clock.now()).await?;
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn refund_message(&self, refund: &Refund) -> Result<OutboxMessage> {
+        let order = self.store.get_order(&refund.order_id).await?.ok_or(Error::NotFound("order"))?;
+        let user = self.store.get_user(&order.user_id).await?.ok_or(Error::NotFound("user"))?;
+        let body = format!(
+            "We refunded {} for {} ticket(s) of order {} ({}). The tickets' door codes are no longer valid.",
+            format_money(&refund.amount),
+            refund.ticket_ids.len(),
+            refund.order_id,
+            refund.reason
+        );
+        Ok(OutboxMessage::new(
+            "order_refunded",
+            user.email.as_str(),
+            format!("Refund for order {}", refund.order_id),
+            body,
+        ))
+    }
+}

@@ -1,0 +1,205 @@
+//! Storage of payment attempts, refunds, door check-in, settings, webhook de-duplication
+//! and the notification outbox.
+
+use async_trait::async_trait;
+use marquee_domain::Result;
+use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
+use marquee_domain::inventory::Order;
+use marquee_domain::money::Money;
+use time::OffsetDateTime;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptStatus {
+    /// Written before the provider was called.
+    Started,
+    /// The provider was called but its answer was lost.
+    Unknown,
+    /// Money reserved; the order is being confirmed, or confirmed and awaiting capture.
+    Authorized,
+    Captured,
+    Failed,
+    Voided,
+}
+
+impl AttemptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Started => "started",
+            AttemptStatus::Unknown => "unknown",
+            AttemptStatus::Authorized => "authorized",
+            AttemptStatus::Captured => "captured",
+            AttemptStatus::Failed => "failed",
+            AttemptStatus::Voided => "voided",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self> {
+        [Self::Started, Self::Unknown, Self::Authorized, Self::Captured, Self::Failed, Self::Voided]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| marquee_domain::Error::internal(format!("unknown attempt status {value:?}")))
+    }
+}
+
+/// One attempt to pay for an order. Its id is the provider's idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentAttempt {
+    pub id: String,
+    pub order_id: OrderId,
+    pub hold_id: HoldId,
+    pub user_id: UserId,
+    pub provider: String,
+    pub reference: Option<String>,
+    pub status: AttemptStatus,
+    pub amount: Money,
+    pub refunded: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Starts paying for a hold: creates (or reuses) its order and writes an attempt.
+#[derive(Clone, Debug)]
+pub struct BeginPayment {
+    pub attempt_id: String,
+    /// Used when the hold has no order yet.
+    pub new_order_id: OrderId,
+    pub hold_id: HoldId,
+    pub user_id: UserId,
+    pub provider: String,
+    pub now: OffsetDateTime,
+}
+
+/// A message to deliver later, stored in the same transaction as what it announces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: String,
+    /// e.g. `order_confirmed`, `order_refunded`.
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+impl OutboxMessage {
+    pub fn new(kind: &str, recipient: &str, subject: String, body: String) -> Self {
+        Self {
+            id: format!("msg_{}", uuid_v7()),
+            kind: kind.to_owned(),
+            recipient: recipient.to_owned(),
+            subject,
+            body,
+            attempts: 0,
+        }
+    }
+}
+
+fn uuid_v7() -> String {
+    marquee_domain::ids::OrderId::generate().as_str().trim_start_matches("ord_").to_owned()
+}
+
+/// A refund, written before the provider is asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refund {
+    pub id: String,
+    pub order_id: OrderId,
+    pub attempt_id: String,
+    /// The provider's reference of the captured payment.
+    pub reference: String,
+    pub amount: Money,
+    pub ticket_ids: Vec<TicketId>,
+    pub reason: String,
+}
+
+/// The answer of the door.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckIn {
+    Admitted { ticket_id: TicketId, label: String, showtime_id: ShowtimeId },
+    AlreadyAdmitted { at: OffsetDateTime },
+}
+
+#[async_trait]
+pub trait PaymentStore: Send + Sync + 'static {
+    /// Creates the hold's order (or reuses it after a failed attempt) in `pending_payment` and
+    /// writes a `started` attempt for its total. Errors: `NotFound` (not the user's hold),
+    /// `HoldExpired`, `HoldNotActive`, `PaymentInProgress` (another attempt is under way).
+    async fn begin_payment(&self, begin: &BeginPayment) -> Result<PaymentAttempt>;
+
+    /// Records the provider's answer for an attempt that did not confirm the order: `Failed`
+    /// or `Voided` (the order becomes `payment_failed`, or `expired` once its hold ran out),
+    /// `Unknown`, `Authorized` (reference learned) or `Captured`.
+    async fn record_attempt(
+        &self,
+        attempt_id: &str,
+        status: AttemptStatus,
+        reference: Option<&str>,
+        failure: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+
+    /// Sells the hold's tickets to the attempt's order, if every one is still held by the
+    /// hold: order `confirmed`, attempt `authorized` with `reference`, the message queued, all
+    /// in one transaction. Otherwise the order becomes `expired` and `HoldExpired` is returned
+    /// (the caller voids the authorization). `HoldNotActive` if another attempt confirmed it.
+    async fn confirm_payment(
+        &self,
+        attempt_id: &str,
+        reference: &str,
+        message: &OutboxMessage,
+        now: OffsetDateTime,
+    ) -> Result<Order>;
+
+    /// A confirmed order whose payment could not be captured: `cancelled`, tickets back on sale.
+    async fn cancel_unpaid_order(&self, attempt_id: &str, failure: &str, now: OffsetDateTime) -> Result<()>;
+
+    async fn get_attempt(&self, attempt_id: &str) -> Result<Option<PaymentAttempt>>;
+    async fn order_attempts(&self, order_id: &OrderId) -> Result<Vec<PaymentAttempt>>;
+    async fn attempt_by_reference(&self, provider: &str, reference: &str) -> Result<Option<PaymentAttempt>>;
+    /// Attempts not settled (`started`, `unknown`, `authorized`) last touched before `before`.
+    async fn unsettled_attempts(&self, before: OffsetDateTime) -> Result<Vec<PaymentAttempt>>;
+
+    /// Writes a pending refund of the given live tickets of a confirmed order (all of them when
+    /// `ticket_ids` is `None`). Errors: `NotFound`, `Conflict` (not refundable).
+    async fn begin_refund(
+        &self,
+        refund_id: &str,
+        order_id: &OrderId,
+        ticket_ids: Option<&[TicketId]>,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<Refund>;
+    /// Applies a refund the provider made: tickets back on sale (old codes void), order
+    /// `refunded` or `partially_refunded`, the message queued — one transaction.
+    async fn complete_refund(
+        &self,
+        refund_id: &str,
+        message: &OutboxMessage,
+        now: OffsetDateTime,
+    ) -> Result<Order>;
+    async fn fail_refund(&self, refund_id: &str, failure: &str, now: OffsetDateTime) -> Result<()>;
+    async fn pending_refunds(&self, before: OffsetDateTime) -> Result<Vec<Refund>>;
+    /// Orders of a showtime that still hold tickets.
+    async fn orders_with_tickets(&self, showtime_id: &ShowtimeId) -> Result<Vec<OrderId>>;
+
+    /// Admits a sold ticket of `order_id` once. Errors: `InvalidTicketCode` (no such ticket),
+    /// `TicketVoid` (refunded or sold to someone else since), `WrongShowtime`.
+    async fn check_in(
+        &self,
+        ticket_id: &TicketId,
+        order_id: &OrderId,
+        showtime_id: Option<&ShowtimeId>,
+        now: OffsetDateTime,
+    ) -> Result<CheckIn>;
+
+    /// Stores `value` under `key` unless a value exists; returns the value in force.
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
+    /// Records a webhook event id; `false` if it was seen before.
+    async fn record_webhook_event(&self, id: &str, kind: &str, now: OffsetDateTime) -> Result<bool>;
+
+    /// Undelivered messages whose next attempt is due.
+    async fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>>;
+    async fn message_delivered(&self, id: &str, now: OffsetDateTime) -> Result<()>;
+    async fn message_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()>;
+    /// Every queued message to `recipient` (delivered or not), oldest first.
+    async fn messages_to(&self, recipient: &str) -> Result<Vec<(OutboxMessage, Option<OffsetDateTime>)>>;
+}
