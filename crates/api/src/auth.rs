@@ -104,6 +104,21 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
+/// An authenticated staff member or admin (the door); 403 for customers.
+pub struct StaffUser(pub User);
+
+impl FromRequestParts<AppState> for StaffUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
+        if !matches!(user.role, Role::Staff | Role::Admin) {
+            return Err(Error::Forbidden("staff").into());
+        }
+        Ok(StaffUser(user))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

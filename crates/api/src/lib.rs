@@ -16,8 +16,10 @@ pub mod booking;
 pub mod demo;
 pub mod dto;
 pub mod error;
+pub mod etickets;
 pub mod extract;
 pub mod idempotency;
+pub mod notify;
 pub mod routes;
 pub mod security;
 
@@ -42,6 +44,7 @@ pub const TAG_SEED: &str = "seed API";
 pub const TAG_CATALOG: &str = "catalog";
 pub const TAG_INVENTORY: &str = "holds and orders";
 pub const TAG_ACCOUNTS: &str = "accounts";
+pub const TAG_TICKETS: &str = "e-tickets and check-in";
 pub const TAG_SYSTEM: &str = "system";
 
 /// Limits and lifetimes of the API, from configuration.
@@ -69,6 +72,8 @@ pub struct ApiConfig {
     pub tls: bool,
     /// Customers may cancel (full refund) until this long before the show.
     pub cancellation_cutoff: time::Duration,
+    /// Ed25519 seed (32 bytes, base64url) for e-ticket codes; `None`: generated and stored.
+    pub ticket_signing_key: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +91,7 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             tls: false,
             cancellation_cutoff: time::Duration::hours(24),
+            ticket_signing_key: None,
         }
     }
 }
@@ -98,15 +104,27 @@ pub struct AppState {
     pub booking: Booking,
     pub config: Arc<ApiConfig>,
     pub limits: Arc<security::WriteLimits>,
+    /// Signs and checks e-ticket door codes.
+    pub tickets: Arc<etickets::TicketSigner>,
 }
 
 impl AppState {
-    pub fn new(
+    /// Wires the application. The e-ticket signing key comes from the configuration, or is
+    /// generated once and kept in the database (so every node of a database signs alike).
+    pub async fn new(
         store: Arc<dyn Store>,
         gateway: Arc<dyn PaymentGateway>,
         clock: Arc<dyn Clock>,
         config: ApiConfig,
-    ) -> Self {
+    ) -> marquee_domain::Result<Self> {
+        let seed = match &config.ticket_signing_key {
+            Some(seed) => seed.clone(),
+            None => {
+                let generated = etickets::TicketSigner::generate_seed()?;
+                store.setting_or_insert(etickets::SETTING_KEY, &generated).await?
+            }
+        };
+        let tickets = Arc::new(etickets::TicketSigner::from_seed(&seed)?);
         let booking = Booking {
             store: store.clone(),
             gateway,
@@ -119,7 +137,7 @@ impl AppState {
             config.writes_per_minute_per_ip,
             config.writes_per_minute_per_user,
         ));
-        Self { store, clock, booking, config: Arc::new(config), limits }
+        Ok(Self { store, clock, booking, config: Arc::new(config), limits, tickets })
     }
 }
 
@@ -132,6 +150,7 @@ impl AppState {
         (name = TAG_CATALOG, description = "What is on, where, and which seats are free"),
         (name = TAG_INVENTORY, description = "Holding seats and paying for them"),
         (name = TAG_ACCOUNTS, description = "Registration and login"),
+        (name = TAG_TICKETS, description = "Door codes, QR codes and admission"),
         (name = TAG_SYSTEM, description = "Health and API description"),
     )
 )]
@@ -152,7 +171,7 @@ impl utoipa::Modify for BearerAuth {
 /// The router and the OpenAPI document describing it, built from the same route list so the
 /// document cannot miss a route.
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{accounts, catalog, inventory, seed, system};
+    use routes::{accounts, catalog, inventory, seed, system, tickets};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(seed::movie_list))
         .routes(routes!(seed::movie))
@@ -167,6 +186,11 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(inventory::get_hold, inventory::release_hold))
         .routes(routes!(inventory::create_order, inventory::list_orders))
         .routes(routes!(inventory::get_order))
+        .routes(routes!(inventory::cancel_order))
+        .routes(routes!(tickets::get_ticket))
+        .routes(routes!(tickets::ticket_qr))
+        .routes(routes!(tickets::checkin_keys))
+        .routes(routes!(tickets::check_in))
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::logout))
@@ -206,6 +230,19 @@ pub fn app(state: AppState) -> Router {
         None => router,
     };
     router.layer(TraceLayer::new_for_http())
+}
+
+/// Runs the reconciler every `every` (the first pass at once), settling payment attempts
+/// and refunds untouched for `grace`.
+pub async fn run_reconciler(booking: Booking, every: Duration, grace: time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = booking.reconcile(grace).await {
+            tracing::warn!(%error, "reconciliation pass failed");
+        }
+    }
 }
 
 /// Tidies expired holds every `every`, until the task is dropped. Correctness never

@@ -72,6 +72,16 @@ pub struct Config {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "MARQUEE_TLS_KEY", requires = "tls_cert", global = true)]
     pub tls_key: Option<PathBuf>,
+    /// Customers may cancel with a full refund until this many hours before the show.
+    #[arg(long, env = "MARQUEE_CANCELLATION_CUTOFF_HOURS", default_value_t = 24, global = true)]
+    pub cancellation_cutoff_hours: u32,
+    /// Ed25519 seed (32 bytes, base64url) signing e-ticket codes. Unset: one is generated on
+    /// first run and kept in the database (fine locally; configure it in production).
+    #[arg(long, env = "MARQUEE_TICKET_SIGNING_KEY", hide_env_values = true, global = true)]
+    pub ticket_signing_key: Option<String>,
+    /// How often unfinished payments and refunds are reconciled with the provider, in seconds.
+    #[arg(long, env = "MARQUEE_RECONCILE_INTERVAL_SECS", default_value_t = 30, global = true)]
+    pub reconcile_interval_secs: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
     pub log_json: bool,
@@ -102,6 +112,8 @@ impl Config {
             trusted_proxies: self.trusted_proxies.clone(),
             cors_origins: self.cors_origins.clone(),
             tls: self.tls_cert.is_some(),
+            cancellation_cutoff: time::Duration::hours(i64::from(self.cancellation_cutoff_hours)),
+            ticket_signing_key: self.ticket_signing_key.clone(),
         })
     }
 }

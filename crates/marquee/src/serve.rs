@@ -10,6 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A payment attempt untouched this long belongs to no live request (requests time out
+/// sooner), so the reconciler may settle it.
+const RECONCILE_GRACE: time::Duration = time::Duration::seconds(60);
+/// How often the outbox is delivered.
+const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -20,12 +26,17 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
     }
     // The built-in test gateway: `tok_visa` pays, `tok_chargeDeclined` is declined.
     let gateway = Arc::new(TestGateway::new());
-    let state = AppState::new(store.clone(), gateway, clock.clone(), config.api()?);
-    let sweeper = tokio::spawn(marquee_api::run_sweeper(
-        store,
-        clock,
-        Duration::from_secs(config.sweep_interval_secs.max(1)),
-    ));
+    let state = AppState::new(store.clone(), gateway, clock.clone(), config.api()?).await?;
+    // Background work: tidy expired holds, settle interrupted payments (first pass at start-up),
+    // deliver queued messages.
+    let sweep_every = Duration::from_secs(config.sweep_interval_secs.max(1));
+    let reconcile_every = Duration::from_secs(config.reconcile_interval_secs.max(1));
+    let sender = Arc::new(marquee_api::notify::LogSender);
+    let workers = [
+        tokio::spawn(marquee_api::run_sweeper(store.clone(), clock.clone(), sweep_every)),
+        tokio::spawn(marquee_api::run_reconciler(state.booking.clone(), reconcile_every, RECONCILE_GRACE)),
+        tokio::spawn(marquee_api::notify::run_outbox(store, sender, clock, OUTBOX_INTERVAL)),
+    ];
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => serve_tls(config.listen, state, cert, key).await?,
         _ => {
@@ -36,7 +47,9 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
             marquee_api::serve(listener, state, shutdown_signal()).await?;
         }
     }
-    sweeper.abort();
+    for worker in workers {
+        worker.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

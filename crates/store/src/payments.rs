@@ -111,6 +111,14 @@ pub struct Refund {
     pub reason: String,
 }
 
+/// Who holds a sold ticket now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoldTicket {
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub checked_in_at: Option<OffsetDateTime>,
+}
+
 /// The answer of the door.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckIn {
@@ -190,6 +198,9 @@ pub trait PaymentStore: Send + Sync + 'static {
         showtime_id: Option<&ShowtimeId>,
         now: OffsetDateTime,
     ) -> Result<CheckIn>;
+
+    /// The order and buyer a ticket is sold to now, if it is sold.
+    async fn sold_ticket(&self, ticket_id: &TicketId) -> Result<Option<SoldTicket>>;
 
     /// Stores `value` under `key` unless a value exists; returns the value in force.
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;

@@ -152,3 +152,33 @@ pub async fn get_order(
     let order = state.booking.own_order(&user, &OrderId::from_raw(order_id)).await?;
     Ok(axum::Json(PurchaseOut::from(&order)))
 }
+
+/// Cancels one of the caller's orders with a full refund, up to the cutoff before the show
+/// (24 hours by default). The tickets go back on sale at once; their codes are void.
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/cancel", tag = TAG_INVENTORY, security(("bearer" = [])),
+    params(
+        ("order_id" = String, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    responses(
+        (status = 200, description = "Refunded", body = PurchaseOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too close to the show, or not refundable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ip: ClientIp,
+    key: IdempotencyKey,
+    Path(order_id): Path<String>,
+) -> Response {
+    let request = ("cancel_order", &order_id);
+    idempotency::run(&state, &user, key, request, StatusCode::OK, || async {
+        let order = state.booking.cancel_order(&user, &OrderId::from_raw(order_id.clone())).await?;
+        let details = json!({ "status": order.status, "by": "customer" });
+        audit::record(&state, Some(&user), ip, "order.refund", Some(order.id.as_str()), details).await;
+        Ok(PurchaseOut::from(&order))
+    })
+    .await
+}

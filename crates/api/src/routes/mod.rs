@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod inventory;
 pub mod seed;
 pub mod system;
+pub mod tickets;
 
 use crate::error::ApiError;
 use base64::Engine;

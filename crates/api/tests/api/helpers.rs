@@ -51,9 +51,30 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub gateway: Arc<TestGateway>,
     pub store: Arc<SqlStore>,
+    /// Makes the purchase path "crash" after a chosen step.
+    pub faults: Arc<CrashAt>,
+    /// The server's booking service, to run reconciliation passes.
+    pub booking: marquee_api::booking::Booking,
     database: TestDatabase,
     server: tokio::task::JoinHandle<()>,
     users: AtomicU64,
+}
+
+/// Fault injection: the purchase path stops dead after the chosen step, as if the process
+/// had been killed there.
+#[derive(Debug, Default)]
+pub struct CrashAt(std::sync::Mutex<Option<marquee_api::booking::Step>>);
+
+impl CrashAt {
+    pub fn set(&self, step: Option<marquee_api::booking::Step>) {
+        *self.0.lock().unwrap() = step;
+    }
+}
+
+impl marquee_api::booking::Faults for CrashAt {
+    fn crash_at(&self, step: marquee_api::booking::Step) -> bool {
+        *self.0.lock().unwrap() == Some(step)
+    }
 }
 
 /// A logged-in user of the test app.
@@ -86,14 +107,29 @@ impl TestApp {
         let store = Arc::new(database.store().await);
         let clock = Arc::new(ManualClock::new(START));
         let gateway = Arc::new(TestGateway::new());
-        let state = AppState::new(store.clone(), gateway.clone(), clock.clone(), config);
+        let mut state =
+            AppState::new(store.clone(), gateway.clone(), clock.clone(), config).await.expect("wire the app");
+        let faults = Arc::new(CrashAt::default());
+        state.booking.faults = faults.clone();
+        let booking = state.booking.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
             marquee_api::serve(listener, state, std::future::pending()).await.expect("serve");
         });
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
-        Some(Self { address, client, clock, gateway, store, database, server, users: AtomicU64::new(0) })
+        Some(Self {
+            address,
+            client,
+            clock,
+            gateway,
+            store,
+            database,
+            server,
+            users: AtomicU64::new(0),
+            faults,
+            booking,
+        })
     }
 
     pub async fn stop(self) {

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod errors;
+mod payments;
 mod purchase;
 mod races;
 mod security;

@@ -5,7 +5,7 @@
 
 use super::{SqlStore, db, from_millis, instant};
 use crate::payments::{
-    AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
+    AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund, SoldTicket,
 };
 use async_trait::async_trait;
 use marquee_domain::clock::to_millis;
@@ -766,6 +766,25 @@ impl PaymentStore for SqlStore {
             Some(at) => Ok(CheckIn::AlreadyAdmitted { at: from_millis(at) }),
             None => Err(Error::Contention),
         }
+    }
+
+    async fn sold_ticket(&self, ticket_id: &TicketId) -> Result<Option<SoldTicket>> {
+        let row = sqlx::query(
+            "SELECT t.order_id, t.checked_in_at, o.user_id FROM tickets t JOIN orders o ON o.id = t.order_id \
+             WHERE t.id = $1 AND t.status = 'sold'",
+        )
+        .bind(ticket_id.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?;
+        row.map(|row| {
+            Ok(SoldTicket {
+                order_id: OrderId::from_raw(row.try_get::<String, _>("order_id").map_err(db)?),
+                user_id: UserId::from_raw(row.try_get::<String, _>("user_id").map_err(db)?),
+                checked_in_at: row.try_get::<Option<i64>, _>("checked_in_at").map_err(db)?.map(from_millis),
+            })
+        })
+        .transpose()
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {

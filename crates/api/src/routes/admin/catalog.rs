@@ -579,8 +579,8 @@ pub async fn change_prices(
     Ok(axum::Json(ShowtimeOut::from(&summary)))
 }
 
-/// Cancels a showtime: nothing more is sold and it leaves the catalog. Sold tickets stay
-/// sold until refunded.
+/// Cancels a showtime: nothing more is sold, it leaves the catalog, and every order of it is
+/// refunded (refunds the provider cannot make now are finished by the reconciler).
 #[utoipa::path(post, path = "/api/v1/admin/showtimes/{showtime_id}/cancel", tag = TAG_ADMIN, security(("bearer" = [])),
     params(("showtime_id" = String, Path)),
     responses((status = 200, body = ShowtimeOut), (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -594,7 +594,9 @@ pub async fn cancel_showtime(
     let now = state.clock.now();
     let id = ShowtimeId::from_raw(showtime_id);
     state.store.cancel_showtime(&id, now).await?;
-    audit::record(&state, Some(&admin), ip, "showtime.cancel", Some(id.as_str()), json!({})).await;
+    let (refunded, deferred) = state.booking.refund_showtime(&id).await?;
+    let details = json!({ "orders_refunded": refunded, "refunds_deferred": deferred });
+    audit::record(&state, Some(&admin), ip, "showtime.cancel", Some(id.as_str()), details).await;
     let summary = state.store.get_showtime(&id, now).await?.ok_or(Error::NotFound("showtime"))?;
     Ok(axum::Json(ShowtimeOut::from(&summary)))
 }

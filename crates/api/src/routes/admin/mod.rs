@@ -2,6 +2,7 @@
 //! without a token, 403 for other roles). Every change is written to the audit log.
 
 pub mod catalog;
+pub mod orders;
 pub mod reports;
 pub mod users;
 
@@ -30,6 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::showtime_report_csv))
         .routes(routes!(reports::event_report))
         .routes(routes!(reports::event_report_csv))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::refund_order))
         .routes(routes!(users::list_users))
         .routes(routes!(users::change_role))
         .routes(routes!(users::disable_user))
