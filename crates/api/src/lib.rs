@@ -74,6 +74,8 @@ pub struct ApiConfig {
     pub cancellation_cutoff: time::Duration,
     /// Ed25519 seed (32 bytes, base64url) for e-ticket codes; `None`: generated and stored.
     pub ticket_signing_key: Option<String>,
+    /// Secret that signs the payment provider's webhooks; `None`: the webhook endpoint is off.
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -92,6 +94,7 @@ impl Default for ApiConfig {
             tls: false,
             cancellation_cutoff: time::Duration::hours(24),
             ticket_signing_key: None,
+            webhook_secret: None,
         }
     }
 }
@@ -151,6 +154,7 @@ impl AppState {
         (name = TAG_INVENTORY, description = "Holding seats and paying for them"),
         (name = TAG_ACCOUNTS, description = "Registration and login"),
         (name = TAG_TICKETS, description = "Door codes, QR codes and admission"),
+        (name = "payments", description = "Payment provider webhooks"),
         (name = TAG_SYSTEM, description = "Health and API description"),
     )
 )]
@@ -171,7 +175,7 @@ impl utoipa::Modify for BearerAuth {
 /// The router and the OpenAPI document describing it, built from the same route list so the
 /// document cannot miss a route.
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{accounts, catalog, inventory, seed, system, tickets};
+    use routes::{accounts, catalog, inventory, payments, seed, system, tickets};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(seed::movie_list))
         .routes(routes!(seed::movie))
@@ -191,6 +195,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tickets::ticket_qr))
         .routes(routes!(tickets::checkin_keys))
         .routes(routes!(tickets::check_in))
+        .routes(routes!(payments::webhook))
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::logout))

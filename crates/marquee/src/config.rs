@@ -6,12 +6,22 @@ use clap::Args;
 use marquee_api::ApiConfig;
 use marquee_api::security::LoginThrottle;
 use marquee_domain::inventory::HoldPolicy;
+use marquee_domain::payment::{PaymentGateway, TestGateway};
+use marquee_payments::StripeGateway;
 use marquee_store::{SqlStore, Store, StoreOptions};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentProvider {
+    /// The built-in test provider: `tok_visa` pays, `tok_chargeDeclined` is declined, ...
+    Test,
+    /// Stripe PaymentIntents with manual capture.
+    Stripe,
+}
 
 #[derive(Args, Debug)]
 pub struct Config {
@@ -82,6 +92,18 @@ pub struct Config {
     /// How often unfinished payments and refunds are reconciled with the provider, in seconds.
     #[arg(long, env = "MARQUEE_RECONCILE_INTERVAL_SECS", default_value_t = 30, global = true)]
     pub reconcile_interval_secs: u64,
+    /// Payment provider: `test` (built-in test cards) or `stripe`.
+    #[arg(long, env = "MARQUEE_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProvider::Test, global = true)]
+    pub payment_provider: PaymentProvider,
+    /// Stripe secret key (`sk_…`), required with `--payment-provider stripe`.
+    #[arg(long, env = "MARQUEE_STRIPE_SECRET_KEY", hide_env_values = true, global = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe API base URL (a test double's address in tests).
+    #[arg(long, env = "MARQUEE_STRIPE_API_BASE", default_value = "https://api.stripe.com", global = true)]
+    pub stripe_api_base: String,
+    /// Secret of the provider's webhook endpoint (`whsec_…`); unset: the webhook route is off.
+    #[arg(long, env = "MARQUEE_WEBHOOK_SECRET", hide_env_values = true, global = true)]
+    pub webhook_secret: Option<String>,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
     pub log_json: bool,
@@ -114,6 +136,22 @@ impl Config {
             tls: self.tls_cert.is_some(),
             cancellation_cutoff: time::Duration::hours(i64::from(self.cancellation_cutoff_hours)),
             ticket_signing_key: self.ticket_signing_key.clone(),
+            webhook_secret: self.webhook_secret.clone(),
+        })
+    }
+}
+
+impl Config {
+    /// The configured payment provider; secrets only from configuration.
+    pub fn gateway(&self) -> anyhow::Result<Arc<dyn PaymentGateway>> {
+        Ok(match self.payment_provider {
+            PaymentProvider::Test => Arc::new(TestGateway::new()),
+            PaymentProvider::Stripe => {
+                let key = self.stripe_secret_key.as_deref().context(
+                    "--payment-provider stripe needs --stripe-secret-key (MARQUEE_STRIPE_SECRET_KEY)",
+                )?;
+                Arc::new(StripeGateway::new(&self.stripe_api_base, key).map_err(anyhow::Error::msg)?)
+            }
         })
     }
 }

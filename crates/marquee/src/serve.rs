@@ -4,7 +4,6 @@ use crate::config::Config;
 use anyhow::Context;
 use marquee_api::AppState;
 use marquee_domain::clock::Clock;
-use marquee_domain::payment::TestGateway;
 use marquee_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,8 +23,8 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
         let summary = marquee_api::demo::load(store.as_ref(), clock.now()).await?;
         tracing::info!(?summary, "empty database: demo catalog loaded");
     }
-    // The built-in test gateway: `tok_visa` pays, `tok_chargeDeclined` is declined.
-    let gateway = Arc::new(TestGateway::new());
+    let gateway = config.gateway()?;
+    tracing::info!(provider = gateway.name(), "payment provider");
     let state = AppState::new(store.clone(), gateway, clock.clone(), config.api()?).await?;
     // Background work: tidy expired holds, settle interrupted payments (first pass at start-up),
     // deliver queued messages.

@@ -204,6 +204,8 @@ pub trait PaymentStore: Send + Sync + 'static {
 
     /// Stores `value` under `key` unless a value exists; returns the value in force.
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
+    /// Whether a webhook event id was processed before.
+    async fn seen_webhook_event(&self, id: &str) -> Result<bool>;
     /// Records a webhook event id; `false` if it was seen before.
     async fn record_webhook_event(&self, id: &str, kind: &str, now: OffsetDateTime) -> Result<bool>;
 

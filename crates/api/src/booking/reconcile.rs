@@ -52,6 +52,19 @@ impl Booking {
         Ok(report)
     }
 
+    /// Settles one attempt now, from what the provider says (a webhook's trigger). Settled
+    /// attempts are left alone; every step is idempotent, so duplicates are harmless.
+    pub async fn settle_attempt(&self, attempt_id: &str) -> Result<()> {
+        let Some(attempt) = self.store.get_attempt(attempt_id).await? else { return Ok(()) };
+        if !matches!(
+            attempt.status,
+            AttemptStatus::Started | AttemptStatus::Unknown | AttemptStatus::Authorized
+        ) {
+            return Ok(());
+        }
+        self.reconcile_attempt(&attempt, &mut ReconcileReport::default()).await
+    }
+
     async fn reconcile_attempt(&self, attempt: &PaymentAttempt, report: &mut ReconcileReport) -> Result<()> {
         let now = self.clock.now();
         // What does the provider know? (For `authorized` attempts we know the reference, but

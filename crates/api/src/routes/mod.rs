@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod catalog;
 pub mod inventory;
+pub mod payments;
 pub mod seed;
 pub mod system;
 pub mod tickets;

@@ -45,6 +45,33 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Runs each listed test once per backend, each with its own app configuration.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($($name:ident => $config:expr),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with(marquee_store::Backend::Sqlite, $config).await {
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }) *
+            use super::*;
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with(marquee_store::Backend::Postgres, $config).await {
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }) *
+            use super::*;
+        }
+    };
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -103,6 +130,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, config: ApiConfig) -> Option<Self> {
+        // reqwest is built with rustls and no default crypto provider (see marquee-payments).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let database = TestDatabase::new(backend).await?;
         let store = Arc::new(database.store().await);
         let clock = Arc::new(ManualClock::new(START));

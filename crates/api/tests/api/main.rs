@@ -10,3 +10,4 @@ mod payments;
 mod purchase;
 mod races;
 mod security;
+mod webhooks;

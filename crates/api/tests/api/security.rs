@@ -2,37 +2,12 @@
 //! cross-origin calls. Limits are small and time is moved by the test clock, never slept.
 
 use crate::helpers::{TestApp, TestUser};
+use crate::on_both_backends_with;
 use marquee_api::ApiConfig;
 use marquee_api::security::LoginThrottle;
-use marquee_store::Backend;
 use reqwest::StatusCode;
 use serde_json::json;
 use time::Duration;
-
-macro_rules! on_both_backends_with {
-    ($($name:ident => $config:expr),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                if let Some(app) = TestApp::spawn_with(Backend::Sqlite, $config).await {
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            }) *
-            use super::*;
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                if let Some(app) = TestApp::spawn_with(Backend::Postgres, $config).await {
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            }) *
-            use super::*;
-        }
-    };
-}
 
 on_both_backends_with!(
     failed_logins_are_throttled_per_account_with_growing_delays => TestApp::test_config(),

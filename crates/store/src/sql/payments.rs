@@ -803,6 +803,15 @@ impl PaymentStore for SqlStore {
             .map_err(db)
     }
 
+    async fn seen_webhook_event(&self, id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT id FROM webhook_events WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.write)
+            .await
+            .map_err(db)?;
+        Ok(row.is_some())
+    }
+
     async fn record_webhook_event(&self, id: &str, kind: &str, now: OffsetDateTime) -> Result<bool> {
         let inserted = sqlx::query(
             "INSERT INTO webhook_events (id, type, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",

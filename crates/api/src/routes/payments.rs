@@ -1,0 +1,65 @@
+//! The payment provider's webhooks.
+
+use crate::AppState;
+use crate::error::{ApiError, Problem};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use marquee_domain::Error;
+use marquee_payments::webhook;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const TAG_PAYMENTS: &str = "payments";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookOut {
+    pub received: bool,
+    /// The event was processed before and was ignored this time.
+    pub duplicate: bool,
+}
+
+/// Receives provider events (Stripe's format and signature scheme). The signature is checked
+/// (HMAC-SHA256 over `timestamp.body`, 5 minutes tolerance, constant-time), each event id is
+/// processed once, and payment events settle their payment attempt with what the provider
+/// says — never with what the event body claims.
+#[utoipa::path(post, path = "/api/v1/payments/webhook", tag = TAG_PAYMENTS,
+    params(("Stripe-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
+    request_body(content = String, content_type = "application/json", description = "The provider's event"),
+    responses(
+        (status = 200, description = "Accepted", body = WebhookOut),
+        (status = 400, description = "Missing, malformed, wrong or stale signature; or not an event", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhooks are not configured", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookOut>, ApiError> {
+    let secret = state.config.webhook_secret.as_deref().ok_or(Error::NotFound("webhook endpoint"))?;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| ApiError::BadRequest("missing Stripe-Signature header".into()))?;
+    let now = state.clock.now();
+    let event =
+        webhook::verify(secret, signature, &body, now).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if state.store.seen_webhook_event(&event.id).await? {
+        return Ok(Json(WebhookOut { received: true, duplicate: true }));
+    }
+    if event.kind.starts_with("payment_intent.") {
+        let attempt = match event.data.object.metadata.get("attempt_id") {
+            Some(attempt_id) => state.store.get_attempt(attempt_id).await?,
+            None => {
+                state.store.attempt_by_reference(state.booking.gateway.name(), &event.data.object.id).await?
+            }
+        };
+        if let Some(attempt) = attempt {
+            state.booking.settle_attempt(&attempt.id).await?;
+        }
+    }
+    // Recorded after processing: a failure above makes the provider deliver it again.
+    let first = state.store.record_webhook_event(&event.id, &event.kind, now).await?;
+    Ok(Json(WebhookOut { received: true, duplicate: !first }))
+}
