@@ -104,6 +104,13 @@ pub struct Config {
     /// Secret of the provider's webhook endpoint (`whsec_…`); unset: the webhook route is off.
     #[arg(long, env = "MARQUEE_WEBHOOK_SECRET", hide_env_values = true, global = true)]
     pub webhook_secret: Option<String>,
+    /// Deliver order and refund messages by SMTP, e.g. `smtps://user:pass@mail.example.com`;
+    /// unset: they are written to the log.
+    #[arg(long, env = "MARQUEE_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of those messages.
+    #[arg(long, env = "MARQUEE_MAIL_FROM", default_value = "Marquee <tickets@localhost>", global = true)]
+    pub mail_from: String,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
     pub log_json: bool,
@@ -152,6 +159,18 @@ impl Config {
                 )?;
                 Arc::new(StripeGateway::new(&self.stripe_api_base, key).map_err(anyhow::Error::msg)?)
             }
+        })
+    }
+}
+
+impl Config {
+    /// Where queued messages go: SMTP when configured, else the log.
+    pub fn sender(&self) -> anyhow::Result<Arc<dyn marquee_api::notify::Sender>> {
+        Ok(match &self.smtp_url {
+            Some(url) => Arc::new(
+                marquee_api::notify::SmtpSender::new(url, &self.mail_from).map_err(anyhow::Error::msg)?,
+            ),
+            None => Arc::new(marquee_api::notify::LogSender),
         })
     }
 }

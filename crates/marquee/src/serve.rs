@@ -30,7 +30,7 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
     // deliver queued messages.
     let sweep_every = Duration::from_secs(config.sweep_interval_secs.max(1));
     let reconcile_every = Duration::from_secs(config.reconcile_interval_secs.max(1));
-    let sender = Arc::new(marquee_api::notify::LogSender);
+    let sender = config.sender()?;
     let workers = [
         tokio::spawn(marquee_api::run_sweeper(store.clone(), clock.clone(), sweep_every)),
         tokio::spawn(marquee_api::run_reconciler(state.booking.clone(), reconcile_every, RECONCILE_GRACE)),
