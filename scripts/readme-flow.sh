@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the README's walk-throughs (the API flow, then the box-office flow), exactly as
+# Runs the README's walk-throughs (the API flow, the box-office flow, refund/resale/door), exactly as
 # printed, against a fresh Marquee on SQLite.
 # Usage: scripts/readme-flow.sh [path/to/marquee-binary]
 set -euo pipefail
@@ -21,7 +21,7 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
-for name in flow admin-flow; do
+for name in flow admin-flow tickets-flow; do
   # The bash block between the markers of README.md.
   block=$(awk -v start="<!-- $name:start -->" -v end="<!-- $name:end -->" \
     '$0 == start {on=1; next} $0 == end {on=0} on' README.md | sed '/^```/d')
