@@ -21,6 +21,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod notify;
 pub mod routes;
+pub mod seatmap;
 pub mod security;
 
 use axum::Router;
@@ -76,6 +77,9 @@ pub struct ApiConfig {
     pub ticket_signing_key: Option<String>,
     /// Secret that signs the payment provider's webhooks; `None`: the webhook endpoint is off.
     pub webhook_secret: Option<String>,
+    /// Longest a seat-map snapshot is served without a rebuild (bounds how long a change made
+    /// on another node can go unseen; changes on this node are seen at once).
+    pub seat_map_max_age: Duration,
 }
 
 impl Default for ApiConfig {
@@ -95,6 +99,7 @@ impl Default for ApiConfig {
             cancellation_cutoff: time::Duration::hours(24),
             ticket_signing_key: None,
             webhook_secret: None,
+            seat_map_max_age: Duration::from_secs(1),
         }
     }
 }
@@ -135,6 +140,7 @@ impl AppState {
             policy: config.hold_policy,
             cancellation_cutoff: config.cancellation_cutoff,
             faults: Arc::new(booking::NoFaults),
+            seat_maps: Arc::new(seatmap::SeatMapCache::new(config.seat_map_max_age)),
         };
         let limits = Arc::new(security::WriteLimits::new(
             config.writes_per_minute_per_ip,

@@ -62,6 +62,8 @@ pub struct Ticket {
     pub category: String,
     pub price: Money,
     pub status: TicketStatus,
+    /// While held: when the hold ends (the status changes by itself then).
+    pub hold_expires_at: Option<OffsetDateTime>,
     /// Seat-map drawing position (row within section, column including gaps).
     pub row_index: u32,
     pub column_index: u32,

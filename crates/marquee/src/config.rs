@@ -111,6 +111,10 @@ pub struct Config {
     /// Sender address of those messages.
     #[arg(long, env = "MARQUEE_MAIL_FROM", default_value = "Marquee <tickets@localhost>", global = true)]
     pub mail_from: String,
+    /// Longest a seat-map snapshot is reused, in milliseconds (changes made on this node are
+    /// seen at once; this bounds how long other nodes' changes can go unseen).
+    #[arg(long, env = "MARQUEE_SEAT_MAP_MAX_AGE_MS", default_value_t = 1000, global = true)]
+    pub seat_map_max_age_ms: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
     pub log_json: bool,
@@ -144,6 +148,7 @@ impl Config {
             cancellation_cutoff: time::Duration::hours(i64::from(self.cancellation_cutoff_hours)),
             ticket_signing_key: self.ticket_signing_key.clone(),
             webhook_secret: self.webhook_secret.clone(),
+            seat_map_max_age: Duration::from_millis(self.seat_map_max_age_ms),
         })
     }
 }

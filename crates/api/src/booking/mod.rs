@@ -67,6 +67,8 @@ pub struct Booking {
     /// How long before the show a customer may still cancel for a full refund.
     pub cancellation_cutoff: time::Duration,
     pub faults: Arc<dyn Faults>,
+    /// Seat-map snapshots, invalidated by every inventory change made here.
+    pub seat_maps: Arc<crate::seatmap::SeatMapCache>,
 }
 
 impl Booking {
@@ -83,7 +85,11 @@ impl Booking {
             now,
             expires_at: now + self.policy.ttl,
         };
-        self.store.create_hold(&hold).await
+        let created = self.store.create_hold(&hold).await;
+        if created.is_ok() {
+            self.seat_maps.invalidate(&hold.showtime_id);
+        }
+        created
     }
 
     /// The user's hold; someone else's is "not found".
@@ -96,8 +102,10 @@ impl Booking {
     }
 
     pub async fn release(&self, user: &User, id: &HoldId) -> Result<Hold> {
-        self.own_hold(user, id).await?;
-        self.store.release_hold(id, self.clock.now()).await
+        let hold = self.own_hold(user, id).await?;
+        let released = self.store.release_hold(id, self.clock.now()).await;
+        self.seat_maps.invalidate(&hold.showtime_id);
+        released
     }
 
     /// The user's order; someone else's is "not found".
@@ -174,6 +182,7 @@ impl Booking {
                 | Error::PaymentUnavailable(_)),
             ) => {
                 // Definitely not paid: give the seat back at once.
+                self.seat_maps.invalidate(&hold.showtime_id);
                 if let Err(release_error) = self.store.release_hold(&hold.id, self.clock.now()).await {
                     tracing::warn!(hold = %hold.id, %release_error, "could not release a failed one-step purchase");
                 }
@@ -191,8 +200,11 @@ impl Booking {
         reference: &str,
         state: ProviderState,
     ) -> Result<Order> {
-        let message = self.confirmation_message(attempt).await?;
-        match self.store.confirm_payment(&attempt.id, reference, &message, self.clock.now()).await {
+        let (message, showtime) = self.confirmation_message(attempt).await?;
+        let confirmed = self.store.confirm_payment(&attempt.id, reference, &message, self.clock.now()).await;
+        // Sold, or given back to the pool (expired): either way the map changed.
+        self.seat_maps.invalidate(&showtime);
+        match confirmed {
             Ok(order) => {
                 self.checkpoint(Step::Confirmed)?;
                 self.capture(attempt, reference).await?;
@@ -240,6 +252,7 @@ impl Booking {
             Err(error) => {
                 let failure = format!("capture refused: {error}");
                 self.store.cancel_unpaid_order(&attempt.id, &failure, self.clock.now()).await?;
+                self.seat_maps.invalidate_all();
                 Err(error.into())
             }
         }
@@ -287,7 +300,8 @@ impl Booking {
         }
     }
 
-    async fn confirmation_message(&self, attempt: &PaymentAttempt) -> Result<OutboxMessage> {
+    /// The confirmation message of an attempt's order, and the order's showtime.
+    async fn confirmation_message(&self, attempt: &PaymentAttempt) -> Result<(OutboxMessage, ShowtimeId)> {
         let user = self.store.get_user(&attempt.user_id).await?.ok_or(Error::NotFound("user"))?;
         let hold =
             self.store.get_hold(&attempt.hold_id, self.clock.now()).await?.ok_or(Error::NotFound("hold"))?;
@@ -298,12 +312,13 @@ impl Booking {
             seats.join(", "),
             format_money(&attempt.amount)
         );
-        Ok(OutboxMessage::new(
+        let message = OutboxMessage::new(
             "order_confirmed",
             user.email.as_str(),
             format!("Your Marquee order {}", attempt.order_id),
             body,
-        ))
+        );
+        Ok((message, hold.showtime_id))
     }
 
     fn checkpoint(&self, step: Step) -> Result<()> {

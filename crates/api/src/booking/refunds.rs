@@ -59,7 +59,9 @@ impl Booking {
         match self.gateway.refund(&refund.reference, refund.amount.amount, &refund.id).await {
             Ok(()) => {
                 let message = self.refund_message(refund).await?;
-                self.store.complete_refund(&refund.id, &message, self.clock.now()).await
+                let order = self.store.complete_refund(&refund.id, &message, self.clock.now()).await?;
+                self.seat_maps.invalidate(&order.showtime_id);
+                Ok(order)
             }
             Err(error @ (PaymentError::Unknown(_) | PaymentError::ProcessingError(_))) => {
                 Err(Error::PaymentUnavailable(format!("refund pending: {error}")))

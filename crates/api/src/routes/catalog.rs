@@ -10,6 +10,7 @@ use crate::extract::{Path, Query};
 use crate::{AppState, TAG_CATALOG};
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use marquee_domain::catalog::{Event, EventKind};
 use marquee_domain::ids::{EventId, ShowtimeId};
 use marquee_domain::{Error, Result};
@@ -98,21 +99,33 @@ pub async fn get_showtime(
 pub async fn seat_map(
     State(state): State<AppState>,
     Path(showtime_id): Path<String>,
-) -> Result<Json<SeatMapOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let showtime_id = ShowtimeId::from_raw(showtime_id);
-    let tickets = state.store.seat_map(&showtime_id, state.clock.now()).await?;
-    if tickets.is_empty() {
-        return Err(Error::NotFound("showtime").into());
-    }
-    let count = |status| tickets.iter().filter(|t| t.status == status).count() as i64;
-    use marquee_domain::inventory::TicketStatus as S;
-    Ok(Json(SeatMapOut {
-        showtime_id: showtime_id.to_string(),
-        available: count(S::Available),
-        held: count(S::Held),
-        sold: count(S::Sold),
-        tickets: tickets.iter().map(TicketOut::from).collect(),
-    }))
+    let now = state.clock.now();
+    let store = state.store.clone();
+    let body = state
+        .booking
+        .seat_maps
+        .get(&showtime_id, now, || async {
+            let tickets = store.seat_map(&showtime_id, now).await?;
+            if tickets.is_empty() {
+                return Err(Error::NotFound("showtime"));
+            }
+            let count = |status| tickets.iter().filter(|t| t.status == status).count() as i64;
+            use marquee_domain::inventory::TicketStatus as S;
+            let map = SeatMapOut {
+                showtime_id: showtime_id.to_string(),
+                available: count(S::Available),
+                held: count(S::Held),
+                sold: count(S::Sold),
+                tickets: tickets.iter().map(TicketOut::from).collect(),
+            };
+            let valid_until = tickets.iter().filter_map(|t| t.hold_expires_at).min();
+            let body = serde_json::to_vec(&map).map_err(Error::internal)?;
+            Ok((axum::body::Bytes::from(body), valid_until))
+        })
+        .await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// A page of the catalog; shared by `/api/v1/events` and the seed API's `/movie/list`.

@@ -301,6 +301,7 @@ fn ticket_from_row(row: &AnyRow, now: OffsetDateTime) -> Result<Ticket> {
             row.try_get::<String, _>("currency").map_err(db)?,
         ),
         status: effective_status(&status, hold_expires_at.map(from_millis), now),
+        hold_expires_at: hold_expires_at.map(from_millis).filter(|at| *at > now && status == "held"),
         row_index: int_u32(row, "row_index")?,
         column_index: int_u32(row, "column_index")?,
     })

@@ -1,0 +1,461 @@
+//! The flash sale: thousands of buyers race for one big showtime until it is sold out, then
+//! the result is checked against the promise (each ticket sold at most once, sold = tickets
+//! of confirmed orders = tickets of successful purchase responses, nothing left held).
+
+use crate::report::{histogram, percentiles, plot};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// Simulated users; each registers, then buys 1–4 tickets at a time until sold out.
+    #[arg(long, default_value_t = 5000)]
+    buyers: usize,
+    /// Concurrent connections (buyers in flight at once).
+    #[arg(long, default_value_t = 256)]
+    connections: usize,
+    /// The showtime to sell; default: the one with the most tickets.
+    #[arg(long)]
+    showtime: Option<String>,
+    /// One buyer in this many holds general-admission places instead of seats.
+    #[arg(long, default_value_t = 5)]
+    ga_one_in: usize,
+    /// Write an SVG plot of purchases/s and p99 hold latency over the sale here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// The server's process id, to sample its memory (VmRSS) every second.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct SeatMap {
+    available: i64,
+    held: i64,
+    sold: i64,
+    tickets: Vec<SeatTicket>,
+}
+
+#[derive(Deserialize)]
+struct SeatTicket {
+    id: String,
+    section: String,
+    row: Option<String>,
+    status: String,
+}
+
+/// Everything the buyers measure, shared.
+struct Stats {
+    started: Instant,
+    seat_map: Mutex<Histogram<u64>>,
+    hold: Mutex<Histogram<u64>>,
+    order: Mutex<Histogram<u64>>,
+    holds_ok: AtomicU64,
+    hold_attempts: AtomicU64,
+    conflicts: AtomicU64,
+    purchases: AtomicU64,
+    statuses: Mutex<BTreeMap<String, u64>>,
+    /// Per second since the start: purchases, and hold latencies.
+    seconds: Mutex<Vec<(u64, Histogram<u64>)>>,
+    bought: Mutex<Vec<String>>,
+    last_sale: Mutex<Duration>,
+    sold_out: AtomicBool,
+    gave_up_for_lack_of_seats: AtomicU64,
+}
+
+impl Stats {
+    fn second(&self) -> usize {
+        self.started.elapsed().as_secs() as usize
+    }
+
+    fn count(&self, what: &str, status: u16) {
+        *self.statuses.lock().unwrap().entry(format!("{what} {status}")).or_default() += 1;
+    }
+
+    fn record_hold(&self, latency: Duration) {
+        let micros = latency.as_micros() as u64;
+        let _ = self.hold.lock().unwrap().record(micros);
+        let second = self.second();
+        let mut seconds = self.seconds.lock().unwrap();
+        while seconds.len() <= second {
+            seconds.push((0, histogram()));
+        }
+        let _ = seconds[second].1.record(micros);
+    }
+
+    fn record_purchase(&self, tickets: Vec<String>) {
+        self.purchases.fetch_add(1, Ordering::Relaxed);
+        let second = self.second();
+        {
+            let mut seconds = self.seconds.lock().unwrap();
+            while seconds.len() <= second {
+                seconds.push((0, histogram()));
+            }
+            seconds[second].0 += 1;
+        }
+        self.bought.lock().unwrap().extend(tickets);
+        *self.last_sale.lock().unwrap() = self.started.elapsed();
+    }
+}
+
+/// A small xorshift generator: the bench needs variety, not cryptography.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Self {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        Self(u64::from_le_bytes(seed) | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+async fn biggest_showtime(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let events: Value = client.get(format!("{base}/api/v1/events?limit=100")).send().await?.json().await?;
+    let mut best: Option<(i64, String)> = None;
+    for event in events["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let detail: Value = client
+            .get(format!("{base}/api/v1/events/{}", event["id"].as_str().unwrap_or_default()))
+            .send()
+            .await?
+            .json()
+            .await?;
+        for showtime in detail["showtimes"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let seats = showtime["seats_available"].as_i64().unwrap_or(0);
+            if best.as_ref().is_none_or(|(most, _)| seats > *most) {
+                best = Some((seats, showtime["id"].as_str().unwrap_or_default().to_owned()));
+            }
+        }
+    }
+    best.map(|(_, id)| id).ok_or_else(|| anyhow::anyhow!("no showtime on sale"))
+}
+
+async fn register(client: &reqwest::Client, base: &str, buyers: usize) -> anyhow::Result<Vec<String>> {
+    let run = format!(
+        "{:x}",
+        Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id()) ^ u128::from(Rng::new().0)
+    );
+    let permits = Arc::new(Semaphore::new(32));
+    let mut tasks = Vec::new();
+    for buyer in 0..buyers {
+        let (client, base, permits, run) = (client.clone(), base.to_owned(), permits.clone(), run.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await?;
+            let body = json!({"email": format!("buyer{buyer}-{run}@bench.example"), "password": "bench password 123"});
+            let response: Value = client.post(format!("{base}/api/v1/auth/register")).json(&body).send().await?.json().await?;
+            response["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("registration failed: {response}"))
+        }));
+    }
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.push(task.await??);
+    }
+    Ok(tokens)
+}
+
+fn memory_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One buyer's visit: look at the map, pick seats (or GA places), hold, pay. Returns false
+/// when nothing is left to buy.
+async fn visit(
+    client: &reqwest::Client,
+    base: &str,
+    showtime: &str,
+    token: &str,
+    ga: bool,
+    stats: &Stats,
+    rng: &mut Rng,
+) -> bool {
+    let sent = Instant::now();
+    let Ok(response) = client.get(format!("{base}/api/v1/showtimes/{showtime}/seats")).send().await else {
+        stats.count("seat_map", 0);
+        return true;
+    };
+    let Ok(map) = response.json::<SeatMap>().await else {
+        stats.count("seat_map", 0);
+        return true;
+    };
+    let _ = stats.seat_map.lock().unwrap().record(sent.elapsed().as_micros() as u64);
+    let seated: Vec<&SeatTicket> =
+        map.tickets.iter().filter(|t| t.status == "available" && t.row.is_some()).collect();
+    let floor: Vec<&SeatTicket> =
+        map.tickets.iter().filter(|t| t.status == "available" && t.row.is_none()).collect();
+    if seated.is_empty() && floor.is_empty() {
+        return false;
+    }
+    let want = 1 + rng.below(4);
+    for _attempt in 0..3 {
+        let body = if (ga && !floor.is_empty()) || seated.is_empty() {
+            json!({"showtime_id": showtime, "section": floor[0].section, "quantity": want.min(floor.len())})
+        } else {
+            // Seats together: a run of neighbours in seat-map order from a random start.
+            let start = rng.below(seated.len());
+            let ids: Vec<&str> = seated
+                .iter()
+                .cycle()
+                .skip(start)
+                .take(want.min(seated.len()))
+                .map(|t| t.id.as_str())
+                .collect();
+            json!({"showtime_id": showtime, "ticket_ids": ids})
+        };
+        stats.hold_attempts.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
+        let Ok(response) =
+            client.post(format!("{base}/api/v1/holds")).bearer_auth(token).json(&body).send().await
+        else {
+            stats.count("hold", 0);
+            continue;
+        };
+        stats.record_hold(sent.elapsed());
+        let status = response.status().as_u16();
+        stats.count("hold", status);
+        if status == 409 {
+            stats.conflicts.fetch_add(1, Ordering::Relaxed);
+            let _ = response.bytes().await;
+            continue;
+        }
+        let Ok(hold) = response.json::<Value>().await else { continue };
+        if status != 201 {
+            return true;
+        }
+        stats.holds_ok.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"hold_id": hold["id"], "payment_token": "tok_visa"});
+        let sent = Instant::now();
+        let Ok(response) =
+            client.post(format!("{base}/api/v1/orders")).bearer_auth(token).json(&body).send().await
+        else {
+            stats.count("order", 0);
+            return true;
+        };
+        let _ = stats.order.lock().unwrap().record(sent.elapsed().as_micros() as u64);
+        let status = response.status().as_u16();
+        stats.count("order", status);
+        if status == 201
+            && let Ok(purchase) = response.json::<Value>().await
+        {
+            let tickets = purchase["tickets"].as_array().map(Vec::as_slice).unwrap_or_default();
+            stats.record_purchase(
+                tickets.iter().filter_map(|t| t["id"].as_str().map(str::to_owned)).collect(),
+            );
+        }
+        return true;
+    }
+    true
+}
+
+pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.connections)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let showtime = match options.showtime.clone() {
+        Some(id) => id,
+        None => biggest_showtime(&client, base).await?,
+    };
+    let before: SeatMap =
+        client.get(format!("{base}/api/v1/showtimes/{showtime}/seats")).send().await?.json().await?;
+    let tickets = before.tickets.len();
+    eprintln!(
+        "showtime {showtime}: {tickets} tickets ({} available); registering {} buyers…",
+        before.available, options.buyers
+    );
+    let registration = Instant::now();
+    let tokens = Arc::new(register(&client, base, options.buyers).await?);
+    let registration_s = registration.elapsed().as_secs_f64();
+    eprintln!("registered in {registration_s:.1} s; the sale opens");
+
+    let stats = Arc::new(Stats {
+        started: Instant::now(),
+        seat_map: Mutex::new(histogram()),
+        hold: Mutex::new(histogram()),
+        order: Mutex::new(histogram()),
+        holds_ok: AtomicU64::new(0),
+        hold_attempts: AtomicU64::new(0),
+        conflicts: AtomicU64::new(0),
+        purchases: AtomicU64::new(0),
+        statuses: Mutex::new(BTreeMap::new()),
+        seconds: Mutex::new(Vec::new()),
+        bought: Mutex::new(Vec::new()),
+        last_sale: Mutex::new(Duration::ZERO),
+        sold_out: AtomicBool::new(false),
+        gave_up_for_lack_of_seats: AtomicU64::new(0),
+    });
+    let memory: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
+    let sampler = options.server_pid.map(|pid| {
+        let (memory, stats) = (memory.clone(), stats.clone());
+        tokio::spawn(async move {
+            while !stats.sold_out.load(Ordering::Relaxed) {
+                if let Some(kib) = memory_kib(pid) {
+                    memory.lock().unwrap().push(kib);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    });
+
+    let permits = Arc::new(Semaphore::new(options.connections));
+    let mut buyers = Vec::new();
+    for buyer in 0..options.buyers {
+        let (client, base, showtime, tokens, stats, permits) = (
+            client.clone(),
+            base.to_owned(),
+            showtime.clone(),
+            tokens.clone(),
+            stats.clone(),
+            permits.clone(),
+        );
+        let ga = options.ga_one_in > 0 && buyer % options.ga_one_in == 0;
+        buyers.push(tokio::spawn(async move {
+            let mut rng = Rng::new();
+            loop {
+                if stats.sold_out.load(Ordering::Relaxed) {
+                    stats.gave_up_for_lack_of_seats.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let Ok(_permit) = permits.acquire().await else { return };
+                if !visit(&client, &base, &showtime, &tokens[buyer], ga, &stats, &mut rng).await {
+                    stats.sold_out.store(true, Ordering::Relaxed);
+                    stats.gave_up_for_lack_of_seats.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }));
+    }
+    for buyer in buyers {
+        buyer.await?;
+    }
+    stats.sold_out.store(true, Ordering::Relaxed);
+    if let Some(sampler) = sampler {
+        let _ = sampler.await;
+    }
+    let sale_s = stats.last_sale.lock().unwrap().as_secs_f64();
+    let wall_s = stats.started.elapsed().as_secs_f64();
+
+    // The invariant, read back from the API.
+    let after: SeatMap =
+        client.get(format!("{base}/api/v1/showtimes/{showtime}/seats")).send().await?.json().await?;
+    let bought = stats.bought.lock().unwrap().clone();
+    let unique: BTreeSet<&String> = bought.iter().collect();
+    let mut in_orders = Vec::new();
+    let permits = Arc::new(Semaphore::new(64));
+    let mut reads = Vec::new();
+    for token in tokens.iter().cloned() {
+        let (client, base, permits, showtime) =
+            (client.clone(), base.to_owned(), permits.clone(), showtime.clone());
+        reads.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await.ok()?;
+            let page: Value = client
+                .get(format!("{base}/api/v1/orders?limit=100"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let ids: Vec<String> = page["items"]
+                .as_array()?
+                .iter()
+                .filter(|o| {
+                    o["order"]["status"] == "confirmed" && o["order"]["showtime_id"] == showtime.as_str()
+                })
+                .flat_map(|o| o["tickets"].as_array().cloned().unwrap_or_default())
+                .filter_map(|t| t["id"].as_str().map(str::to_owned))
+                .collect();
+            Some(ids)
+        }));
+    }
+    for read in reads {
+        in_orders.extend(read.await?.unwrap_or_default());
+    }
+    let order_unique: BTreeSet<&String> = in_orders.iter().collect();
+    let invariant = json!({
+        "each_ticket_sold_at_most_once": unique.len() == bought.len() && order_unique.len() == in_orders.len(),
+        "sold_equals_successful_responses": after.sold as usize == bought.len() - (before.sold as usize).min(0),
+        "sold_equals_tickets_in_confirmed_orders": in_orders.len() == bought.len(),
+        "nothing_left_held": after.held == 0,
+        "nothing_available_when_buyers_gave_up": after.available == 0 || stats.gave_up_for_lack_of_seats.load(Ordering::Relaxed) == 0,
+        "sold": after.sold, "held": after.held, "available": after.available,
+        "tickets_in_successful_responses": bought.len(), "tickets_in_confirmed_orders": in_orders.len(),
+    });
+    let ok = [
+        "each_ticket_sold_at_most_once",
+        "sold_equals_successful_responses",
+        "sold_equals_tickets_in_confirmed_orders",
+        "nothing_left_held",
+        "nothing_available_when_buyers_gave_up",
+    ]
+    .iter()
+    .all(|key| invariant[*key] == true);
+
+    let seconds = stats.seconds.lock().unwrap();
+    let timeline: Vec<(f64, f64, f64)> = seconds
+        .iter()
+        .enumerate()
+        .map(|(second, (purchases, holds))| {
+            (second as f64, *purchases as f64, holds.value_at_quantile(0.99) as f64 / 1000.0)
+        })
+        .collect();
+    let peak_purchases = timeline.iter().map(|p| p.1).fold(0.0, f64::max);
+    if let Some(path) = &options.plot {
+        std::fs::write(
+            path,
+            plot(
+                &format!(
+                    "Flash sale: {} tickets, {} buyers, {} connections",
+                    tickets, options.buyers, options.connections
+                ),
+                &timeline,
+            ),
+        )?;
+    }
+    let memory = memory.lock().unwrap().clone();
+    let purchases = stats.purchases.load(Ordering::Relaxed);
+    let attempts = stats.hold_attempts.load(Ordering::Relaxed).max(1);
+    Ok(json!({
+        "scenario": "flash-sale",
+        "showtime": showtime,
+        "tickets": tickets,
+        "buyers": options.buyers,
+        "connections": options.connections,
+        "registration_s": (registration_s * 10.0).round() / 10.0,
+        "time_to_sell_out_s": (sale_s * 100.0).round() / 100.0,
+        "wall_s": (wall_s * 100.0).round() / 100.0,
+        "purchases": purchases,
+        "purchases_per_s": (purchases as f64 / sale_s.max(0.001)).round(),
+        "purchases_per_s_peak": peak_purchases,
+        "tickets_per_s": (bought.len() as f64 / sale_s.max(0.001)).round(),
+        "holds_per_s": (stats.holds_ok.load(Ordering::Relaxed) as f64 / sale_s.max(0.001)).round(),
+        "conflict_rate": ((stats.conflicts.load(Ordering::Relaxed) as f64 / attempts as f64) * 1000.0).round() / 1000.0,
+        "latency_seat_map": percentiles(&stats.seat_map.lock().unwrap()),
+        "latency_hold": percentiles(&stats.hold.lock().unwrap()),
+        "latency_order": percentiles(&stats.order.lock().unwrap()),
+        "statuses": *stats.statuses.lock().unwrap(),
+        "server_memory_mib": json!({
+            "first": memory.first().map(|k| k / 1024),
+            "peak": memory.iter().max().map(|k| k / 1024),
+            "last": memory.last().map(|k| k / 1024),
+        }),
+        "invariant_ok": ok,
+        "invariant": invariant,
+        "timeline": timeline,
+    }))
+}

@@ -1,0 +1,99 @@
+//! `marquee-bench`: drives a running Marquee over HTTP and prints a human summary and a JSON
+//! result.
+//!
+//! # Layout
+//! - [`load`]: fixed-concurrency, fixed-duration request loops (`healthz`, `browse`).
+//! - [`flash`]: the flash sale — thousands of buyers racing for one big showtime, with the
+//!   invariant check at the end.
+//! - [`ceiling`]: the database ceilings the sale is compared with (`pgbench` with one
+//!   purchase's writes; the same statements in a tight loop on SQLite).
+//! - [`report`]: latency histograms (HDR), summaries, JSON, and an SVG plot of the sale.
+
+mod ceiling;
+mod flash;
+mod load;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "marquee-bench",
+    about = "Load scenarios for Marquee; results are meant to be read as ratios to their ceilings"
+)]
+struct Cli {
+    /// The Marquee server to drive.
+    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
+    base: String,
+    /// Also write the result as JSON here.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand, Debug)]
+enum Scenario {
+    /// The HTTP ceiling: the trivial `/healthz` route at the same concurrency.
+    Healthz {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+    /// Catalog reads: movie list, movie detail, showtime, seat map of a cinema showtime.
+    Browse {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+    /// The flash sale on the biggest showtime (the demo arena: 20,800 seats + 2,500 GA).
+    FlashSale(flash::Options),
+    /// The PostgreSQL ceiling: pgbench running one purchase's writes (conditional ticket
+    /// update + order insert) at the given concurrency.
+    Pgbench {
+        /// A database the bench may fill (its bench_* tables are recreated).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/marquee_bench_ceiling")]
+        url: String,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+    /// The SQLite ceiling: the same statements in a tight loop on one connection (WAL,
+    /// synchronous=FULL, as Marquee runs it).
+    SqliteLoop {
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // reqwest is built with rustls and no default provider (see marquee-payments).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let base = cli.base.trim_end_matches('/').to_owned();
+    let result = match cli.scenario {
+        Scenario::Healthz { concurrency, duration_secs } => {
+            load::run("healthz", &base, vec![format!("{base}/healthz")], concurrency, duration_secs).await?
+        }
+        Scenario::Browse { concurrency, duration_secs } => {
+            let urls = load::catalog_urls(&base).await?;
+            load::run("browse", &base, urls, concurrency, duration_secs).await?
+        }
+        Scenario::FlashSale(options) => flash::run(&base, options).await?,
+        Scenario::Pgbench { url, clients, duration_secs } => {
+            ceiling::pgbench(&url, clients, duration_secs).await?
+        }
+        Scenario::SqliteLoop { duration_secs } => ceiling::sqlite_loop(duration_secs).await?,
+    };
+    println!("{}", report::human(&result));
+    if let Some(path) = cli.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&result)?)?;
+        println!("JSON written to {}", path.display());
+    }
+    Ok(())
+}
