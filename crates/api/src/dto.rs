@@ -308,6 +308,17 @@ pub struct SeatMapOut {
     pub tickets: Vec<TicketOut>,
 }
 
+/// A showtime's seat statuses, compactly.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailabilityOut {
+    pub showtime_id: String,
+    pub available: i64,
+    pub held: i64,
+    pub sold: i64,
+    /// One character per ticket in seat-map order: `A` available, `H` held, `S` sold.
+    pub statuses: String,
+}
+
 /// The seed API's price lookup.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketPriceOut {

@@ -80,6 +80,8 @@ pub struct ApiConfig {
     /// Longest a seat-map snapshot is served without a rebuild (bounds how long a change made
     /// on another node can go unseen; changes on this node are seen at once).
     pub seat_map_max_age: Duration,
+    /// A seat-map snapshot younger than this is served even after a change (0: never).
+    pub seat_map_min_age: Duration,
 }
 
 impl Default for ApiConfig {
@@ -100,6 +102,7 @@ impl Default for ApiConfig {
             ticket_signing_key: None,
             webhook_secret: None,
             seat_map_max_age: Duration::from_secs(1),
+            seat_map_min_age: Duration::ZERO,
         }
     }
 }
@@ -140,7 +143,11 @@ impl AppState {
             policy: config.hold_policy,
             cancellation_cutoff: config.cancellation_cutoff,
             faults: Arc::new(booking::NoFaults),
-            seat_maps: Arc::new(seatmap::SeatMapCache::new(config.seat_map_max_age)),
+            seat_maps: Arc::new(seatmap::SeatMapCache::new(config.seat_map_min_age, config.seat_map_max_age)),
+            availability: Arc::new(seatmap::SeatMapCache::new(
+                config.seat_map_min_age,
+                config.seat_map_max_age,
+            )),
         };
         let limits = Arc::new(security::WriteLimits::new(
             config.writes_per_minute_per_ip,
@@ -192,6 +199,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(catalog::list_showtimes))
         .routes(routes!(catalog::get_showtime))
         .routes(routes!(catalog::seat_map))
+        .routes(routes!(catalog::availability))
         .routes(routes!(inventory::create_hold))
         .routes(routes!(inventory::get_hold, inventory::release_hold))
         .routes(routes!(inventory::create_order, inventory::list_orders))

@@ -9,6 +9,10 @@
 //! - it is younger than `max_age`, which bounds how long a change made on *another* node can
 //!   go unseen.
 //!
+//! Under a rush, a snapshot younger than `min_age` is served even after a change, so the map is
+//! rebuilt at most a few times a second however many buyers ask (`min_age` 0 gives exact
+//! read-your-writes, as the tests use).
+//!
 //! Only one request rebuilds a given showtime's map at a time; the others wait for it. The map
 //! is advisory anyway: taking a seat is decided by the database when the hold is made.
 
@@ -38,6 +42,9 @@ struct Entry {
 }
 
 pub struct SeatMapCache {
+    /// A snapshot younger than this is served even after a change (a flash sale changes the
+    /// map many times a second; rebuilding it for every buyer would be the bottleneck).
+    min_age: Duration,
     max_age: Duration,
     entries: Mutex<HashMap<ShowtimeId, Entry>>,
 }
@@ -49,8 +56,8 @@ impl std::fmt::Debug for SeatMapCache {
 }
 
 impl SeatMapCache {
-    pub fn new(max_age: Duration) -> Self {
-        Self { max_age, entries: Mutex::new(HashMap::new()) }
+    pub fn new(min_age: Duration, max_age: Duration) -> Self {
+        Self { min_age, max_age, entries: Mutex::new(HashMap::new()) }
     }
 
     /// Marks a showtime's snapshot stale (after an inventory change).
@@ -81,7 +88,7 @@ impl SeatMapCache {
         };
         let mut slot = slot.lock().await;
         if let Some(snapshot) = slot.as_ref()
-            && snapshot.generation == generation
+            && (snapshot.generation == generation || snapshot.built.elapsed() < self.min_age)
             && snapshot.built.elapsed() < self.max_age
             && snapshot.valid_until.is_none_or(|until| now < until)
         {
@@ -118,7 +125,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_snapshot_is_reused_until_a_change_an_expiry_or_its_age() {
-        let cache = SeatMapCache::new(Duration::from_secs(60));
+        let cache = SeatMapCache::new(Duration::ZERO, Duration::from_secs(60));
         let builds = AtomicU32::new(0);
         let expiry = Some(NOW + time::Duration::minutes(10));
         assert_eq!(get(&cache, &builds, NOW, expiry).await, "map 0");
@@ -130,8 +137,16 @@ mod tests {
             "map 2",
             "rebuilt once a hold expired"
         );
-        let young = SeatMapCache::new(Duration::ZERO);
+        let young = SeatMapCache::new(Duration::ZERO, Duration::ZERO);
         assert_eq!(get(&young, &builds, NOW, None).await, "map 3");
         assert_eq!(get(&young, &builds, NOW, None).await, "map 4", "rebuilt once too old");
+        let rushed = SeatMapCache::new(Duration::from_secs(60), Duration::from_secs(60));
+        assert_eq!(get(&rushed, &builds, NOW, None).await, "map 5");
+        rushed.invalidate(&ShowtimeId::from_raw("sho_1"));
+        assert_eq!(
+            get(&rushed, &builds, NOW, None).await,
+            "map 5",
+            "within min_age a change waits for the next rebuild"
+        );
     }
 }

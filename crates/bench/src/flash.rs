@@ -48,7 +48,6 @@ struct SeatTicket {
     id: String,
     section: String,
     row: Option<String>,
-    status: String,
 }
 
 /// Everything the buyers measure, shared.
@@ -172,31 +171,38 @@ fn memory_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// One buyer's visit: look at the map, pick seats (or GA places), hold, pay. Returns false
-/// when nothing is left to buy.
+#[derive(Deserialize)]
+struct Availability {
+    statuses: String,
+}
+
+/// One buyer's visit: look at the live availability (the layout was loaded once, as a page
+/// does), pick seats or GA places, hold, pay. Returns false when nothing is left to buy.
+#[allow(clippy::too_many_arguments)]
 async fn visit(
     client: &reqwest::Client,
     base: &str,
     showtime: &str,
+    layout: &[SeatTicket],
     token: &str,
     ga: bool,
     stats: &Stats,
     rng: &mut Rng,
 ) -> bool {
     let sent = Instant::now();
-    let Ok(response) = client.get(format!("{base}/api/v1/showtimes/{showtime}/seats")).send().await else {
-        stats.count("seat_map", 0);
+    let Ok(response) = client.get(format!("{base}/api/v1/showtimes/{showtime}/availability")).send().await
+    else {
+        stats.count("availability", 0);
         return true;
     };
-    let Ok(map) = response.json::<SeatMap>().await else {
-        stats.count("seat_map", 0);
+    let Ok(map) = response.json::<Availability>().await else {
+        stats.count("availability", 0);
         return true;
     };
     let _ = stats.seat_map.lock().unwrap().record(sent.elapsed().as_micros() as u64);
-    let seated: Vec<&SeatTicket> =
-        map.tickets.iter().filter(|t| t.status == "available" && t.row.is_some()).collect();
-    let floor: Vec<&SeatTicket> =
-        map.tickets.iter().filter(|t| t.status == "available" && t.row.is_none()).collect();
+    let free =
+        map.statuses.bytes().zip(layout).filter(|(status, _)| *status == b'A').map(|(_, ticket)| ticket);
+    let (seated, floor): (Vec<&SeatTicket>, Vec<&SeatTicket>) = free.partition(|t| t.row.is_some());
     if seated.is_empty() && floor.is_empty() {
         return false;
     }
@@ -273,6 +279,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
     let before: SeatMap =
         client.get(format!("{base}/api/v1/showtimes/{showtime}/seats")).send().await?.json().await?;
     let tickets = before.tickets.len();
+    let sold_before = before.sold;
     eprintln!(
         "showtime {showtime}: {tickets} tickets ({} available); registering {} buyers…",
         before.available, options.buyers
@@ -311,16 +318,18 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
         })
     });
 
+    let layout = Arc::new(before.tickets);
     let permits = Arc::new(Semaphore::new(options.connections));
     let mut buyers = Vec::new();
     for buyer in 0..options.buyers {
-        let (client, base, showtime, tokens, stats, permits) = (
+        let (client, base, showtime, tokens, stats, permits, layout) = (
             client.clone(),
             base.to_owned(),
             showtime.clone(),
             tokens.clone(),
             stats.clone(),
             permits.clone(),
+            layout.clone(),
         );
         let ga = options.ga_one_in > 0 && buyer % options.ga_one_in == 0;
         buyers.push(tokio::spawn(async move {
@@ -331,7 +340,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
                     return;
                 }
                 let Ok(_permit) = permits.acquire().await else { return };
-                if !visit(&client, &base, &showtime, &tokens[buyer], ga, &stats, &mut rng).await {
+                if !visit(&client, &base, &showtime, &layout, &tokens[buyer], ga, &stats, &mut rng).await {
                     stats.sold_out.store(true, Ordering::Relaxed);
                     stats.gave_up_for_lack_of_seats.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -389,7 +398,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
     let order_unique: BTreeSet<&String> = in_orders.iter().collect();
     let invariant = json!({
         "each_ticket_sold_at_most_once": unique.len() == bought.len() && order_unique.len() == in_orders.len(),
-        "sold_equals_successful_responses": after.sold as usize == before.sold as usize + bought.len(),
+        "sold_equals_successful_responses": after.sold as usize == sold_before as usize + bought.len(),
         "sold_equals_tickets_in_confirmed_orders": in_orders.len() == bought.len(),
         "nothing_left_held": after.held == 0,
         "nothing_available_when_buyers_gave_up": after.available == 0 || stats.gave_up_for_lack_of_seats.load(Ordering::Relaxed) == 0,
@@ -445,7 +454,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
         "tickets_per_s": (bought.len() as f64 / sale_s.max(0.001)).round(),
         "holds_per_s": (stats.holds_ok.load(Ordering::Relaxed) as f64 / sale_s.max(0.001)).round(),
         "conflict_rate": ((stats.conflicts.load(Ordering::Relaxed) as f64 / attempts as f64) * 1000.0).round() / 1000.0,
-        "latency_seat_map": percentiles(&stats.seat_map.lock().unwrap()),
+        "latency_availability": percentiles(&stats.seat_map.lock().unwrap()),
         "latency_hold": percentiles(&stats.hold.lock().unwrap()),
         "latency_order": percentiles(&stats.order.lock().unwrap()),
         "statuses": *stats.statuses.lock().unwrap(),

@@ -115,6 +115,10 @@ pub struct Config {
     /// seen at once; this bounds how long other nodes' changes can go unseen).
     #[arg(long, env = "MARQUEE_SEAT_MAP_MAX_AGE_MS", default_value_t = 1000, global = true)]
     pub seat_map_max_age_ms: u64,
+    /// Under a rush, a seat-map snapshot younger than this (milliseconds) is served even after
+    /// a change, so the map is rebuilt a few times a second at most (0: always exact).
+    #[arg(long, env = "MARQUEE_SEAT_MAP_MIN_AGE_MS", default_value_t = 250, global = true)]
+    pub seat_map_min_age_ms: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
     pub log_json: bool,
@@ -149,6 +153,7 @@ impl Config {
             ticket_signing_key: self.ticket_signing_key.clone(),
             webhook_secret: self.webhook_secret.clone(),
             seat_map_max_age: Duration::from_millis(self.seat_map_max_age_ms),
+            seat_map_min_age: Duration::from_millis(self.seat_map_min_age_ms.min(self.seat_map_max_age_ms)),
         })
     }
 }

@@ -69,6 +69,8 @@ pub struct Booking {
     pub faults: Arc<dyn Faults>,
     /// Seat-map snapshots, invalidated by every inventory change made here.
     pub seat_maps: Arc<crate::seatmap::SeatMapCache>,
+    /// Availability snapshots (the compact status string), invalidated alike.
+    pub availability: Arc<crate::seatmap::SeatMapCache>,
 }
 
 impl Booking {
@@ -87,7 +89,7 @@ impl Booking {
         };
         let created = self.store.create_hold(&hold).await;
         if created.is_ok() {
-            self.seat_maps.invalidate(&hold.showtime_id);
+            self.showtime_changed(&hold.showtime_id);
         }
         created
     }
@@ -104,7 +106,7 @@ impl Booking {
     pub async fn release(&self, user: &User, id: &HoldId) -> Result<Hold> {
         let hold = self.own_hold(user, id).await?;
         let released = self.store.release_hold(id, self.clock.now()).await;
-        self.seat_maps.invalidate(&hold.showtime_id);
+        self.showtime_changed(&hold.showtime_id);
         released
     }
 
@@ -182,7 +184,7 @@ impl Booking {
                 | Error::PaymentUnavailable(_)),
             ) => {
                 // Definitely not paid: give the seat back at once.
-                self.seat_maps.invalidate(&hold.showtime_id);
+                self.showtime_changed(&hold.showtime_id);
                 if let Err(release_error) = self.store.release_hold(&hold.id, self.clock.now()).await {
                     tracing::warn!(hold = %hold.id, %release_error, "could not release a failed one-step purchase");
                 }
@@ -203,7 +205,7 @@ impl Booking {
         let (message, showtime) = self.confirmation_message(attempt).await?;
         let confirmed = self.store.confirm_payment(&attempt.id, reference, &message, self.clock.now()).await;
         // Sold, or given back to the pool (expired): either way the map changed.
-        self.seat_maps.invalidate(&showtime);
+        self.showtime_changed(&showtime);
         match confirmed {
             Ok(order) => {
                 self.checkpoint(Step::Confirmed)?;
@@ -252,7 +254,7 @@ impl Booking {
             Err(error) => {
                 let failure = format!("capture refused: {error}");
                 self.store.cancel_unpaid_order(&attempt.id, &failure, self.clock.now()).await?;
-                self.seat_maps.invalidate_all();
+                self.showtimes_changed();
                 Err(error.into())
             }
         }
@@ -319,6 +321,18 @@ impl Booking {
             body,
         );
         Ok((message, hold.showtime_id))
+    }
+
+    /// Marks a showtime's seat map and availability snapshots stale.
+    pub fn showtime_changed(&self, showtime: &ShowtimeId) {
+        self.seat_maps.invalidate(showtime);
+        self.availability.invalidate(showtime);
+    }
+
+    /// Marks every snapshot stale.
+    pub fn showtimes_changed(&self) {
+        self.seat_maps.invalidate_all();
+        self.availability.invalidate_all();
     }
 
     fn checkpoint(&self, step: Step) -> Result<()> {

@@ -60,7 +60,7 @@ impl Booking {
             Ok(()) => {
                 let message = self.refund_message(refund).await?;
                 let order = self.store.complete_refund(&refund.id, &message, self.clock.now()).await?;
-                self.seat_maps.invalidate(&order.showtime_id);
+                self.showtime_changed(&order.showtime_id);
                 Ok(order)
             }
             Err(error @ (PaymentError::Unknown(_) | PaymentError::ProcessingError(_))) => {

@@ -2,8 +2,8 @@
 
 use super::{decode_event_cursor, encode_event_cursor, page_size, parse_date};
 use crate::dto::{
-    EventDetail, EventListItem, EventListQuery, EventOut, EventPage, SeatMapOut, ShowtimeBrief,
-    ShowtimeListQuery, ShowtimeOut, ShowtimePage, TicketOut,
+    AvailabilityOut, EventDetail, EventListItem, EventListQuery, EventOut, EventPage, SeatMapOut,
+    ShowtimeBrief, ShowtimeListQuery, ShowtimeOut, ShowtimePage, TicketOut,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Path, Query};
@@ -123,6 +123,54 @@ pub async fn seat_map(
             let valid_until = tickets.iter().filter_map(|t| t.hold_expires_at).min();
             let body = serde_json::to_vec(&map).map_err(Error::internal)?;
             Ok((axum::body::Bytes::from(body), valid_until))
+        })
+        .await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The compact live view of a showtime's seats: one character per ticket in seat-map order
+/// (`A` available, `H` held, `S` sold). Fetch the seat map once for the layout and ids, then
+/// poll this (a few bytes per seat instead of a few hundred).
+#[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}/availability", tag = TAG_CATALOG,
+    params(("showtime_id" = String, Path, description = "Showtime id")),
+    responses(
+        (status = 200, description = "Statuses in seat-map order", body = AvailabilityOut),
+        (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn availability(
+    State(state): State<AppState>,
+    Path(showtime_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let showtime_id = ShowtimeId::from_raw(showtime_id);
+    let now = state.clock.now();
+    let store = state.store.clone();
+    let body = state
+        .booking
+        .availability
+        .get(&showtime_id, now, || async {
+            let tickets = store.seat_map(&showtime_id, now).await?;
+            if tickets.is_empty() {
+                return Err(Error::NotFound("showtime"));
+            }
+            use marquee_domain::inventory::TicketStatus as S;
+            let statuses: String = tickets
+                .iter()
+                .map(|t| match t.status {
+                    S::Available => 'A',
+                    S::Held => 'H',
+                    S::Sold => 'S',
+                })
+                .collect();
+            let count = |c| statuses.chars().filter(|s| *s == c).count() as i64;
+            let out = AvailabilityOut {
+                showtime_id: showtime_id.to_string(),
+                available: count('A'),
+                held: count('H'),
+                sold: count('S'),
+                statuses,
+            };
+            let valid_until = tickets.iter().filter_map(|t| t.hold_expires_at).min();
+            Ok((axum::body::Bytes::from(serde_json::to_vec(&out).map_err(Error::internal)?), valid_until))
         })
         .await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())

@@ -323,7 +323,7 @@ pub async fn replace_layout(
     // The store refuses (422) when a showtime of the hall lacks a price for a new category.
     layout.validate()?;
     state.store.replace_hall_layout(&hall_id, &layout, state.clock.now()).await?;
-    state.booking.seat_maps.invalidate_all();
+    state.booking.showtimes_changed();
     hall.layout = layout;
     let out = HallOut::from_hall(&hall)?;
     audit::record(
@@ -543,7 +543,7 @@ pub async fn delete_showtime(
 ) -> Result<StatusCode, ApiError> {
     let showtime_id = ShowtimeId::from_raw(showtime_id);
     state.store.delete_showtime(&showtime_id, state.clock.now()).await?;
-    state.booking.seat_maps.invalidate(&showtime_id);
+    state.booking.showtime_changed(&showtime_id);
     audit::record(&state, Some(&admin), ip, "showtime.delete", Some(showtime_id.as_str()), json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -568,7 +568,7 @@ pub async fn change_prices(
     let changed = Showtime { prices: body.prices.clone(), ..summary.showtime.clone() };
     changed.validate(&hall.layout.validate()?)?;
     state.store.update_showtime_prices(&id, &body.prices).await?;
-    state.booking.seat_maps.invalidate(&id);
+    state.booking.showtime_changed(&id);
     audit::record(
         &state,
         Some(&admin),
@@ -597,7 +597,7 @@ pub async fn cancel_showtime(
     let now = state.clock.now();
     let id = ShowtimeId::from_raw(showtime_id);
     state.store.cancel_showtime(&id, now).await?;
-    state.booking.seat_maps.invalidate(&id);
+    state.booking.showtime_changed(&id);
     let (refunded, deferred) = state.booking.refund_showtime(&id).await?;
     let details = json!({ "orders_refunded": refunded, "refunds_deferred": deferred });
     audit::record(&state, Some(&admin), ip, "showtime.cancel", Some(id.as_str()), details).await;
