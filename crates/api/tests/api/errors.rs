@@ -146,6 +146,7 @@ async fn the_openapi_document_covers_every_route(app: &TestApp) {
         ("/api/v1/showtimes", "get"),
         ("/api/v1/showtimes/{showtime_id}", "get"),
         ("/api/v1/showtimes/{showtime_id}/seats", "get"),
+        ("/api/v1/showtimes/{showtime_id}/availability", "get"),
         ("/api/v1/holds", "post"),
         ("/api/v1/holds/{hold_id}", "get"),
         ("/api/v1/holds/{hold_id}", "delete"),

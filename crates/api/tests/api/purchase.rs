@@ -65,6 +65,10 @@ async fn the_readme_flow_lists_shows_holds_and_buys(app: &TestApp) {
         (map["sold"].as_i64(), map["held"].as_i64(), map["available"].as_i64()),
         (Some(2), Some(0), Some(78))
     );
+    let live = app.get_json(&format!("/api/v1/showtimes/{}/availability", showtime.id)).await;
+    let statuses = live["statuses"].as_str().unwrap();
+    assert_eq!((statuses.len(), live["sold"].as_i64()), (80, Some(2)));
+    assert_eq!(&statuses[44..46], "SS", "one character per ticket, in seat-map order");
     assert_eq!(app.gateway.captured().len(), 1);
 }
 
