@@ -27,7 +27,15 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
+/// Argon2id takes 19 MiB and tens of milliseconds per hash: at most this many run at once, so
+/// a registration or login storm queues instead of exhausting memory (glibc keeps freed
+/// per-thread arenas) or starving every other request of CPU.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
 pub async fn hash_password(password: Password) -> Result<String> {
+    let _permit = HASHING.acquire().await.map_err(Error::internal)?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.expose().as_bytes())
@@ -40,6 +48,7 @@ pub async fn hash_password(password: Password) -> Result<String> {
 
 /// Checks a password against a stored hash, or against a dummy hash when `hash` is `None`.
 pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool> {
+    let _permit = HASHING.acquire().await.map_err(Error::internal)?;
     tokio::task::spawn_blocking(move || {
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
         let matched = Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok();
