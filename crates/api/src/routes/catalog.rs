@@ -7,12 +7,14 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Path, Query};
+use crate::seatmap::SeatMapCache;
 use crate::{AppState, TAG_CATALOG};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use marquee_domain::catalog::{Event, EventKind};
 use marquee_domain::ids::{EventId, ShowtimeId};
+use marquee_domain::inventory::{Ticket, TicketStatus};
 use marquee_domain::{Error, Result};
 use marquee_store::{EventFilter, ShowtimeFilter};
 
@@ -101,27 +103,35 @@ pub async fn seat_map(
     Path(showtime_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let showtime_id = ShowtimeId::from_raw(showtime_id);
+    snapshot(&state, &state.booking.seat_maps, &showtime_id, |tickets| {
+        let count = |status| tickets.iter().filter(|t| t.status == status).count() as i64;
+        serde_json::to_vec(&SeatMapOut {
+            showtime_id: showtime_id.to_string(),
+            available: count(TicketStatus::Available),
+            held: count(TicketStatus::Held),
+            sold: count(TicketStatus::Sold),
+            tickets: tickets.iter().map(TicketOut::from).collect(),
+        })
+    })
+    .await
+}
+
+/// A showtime's seat map rendered by `render`, from the snapshot `cache` when still right.
+async fn snapshot(
+    state: &AppState,
+    cache: &SeatMapCache,
+    showtime_id: &ShowtimeId,
+    render: impl FnOnce(&[Ticket]) -> serde_json::Result<Vec<u8>>,
+) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let store = state.store.clone();
-    let body = state
-        .booking
-        .seat_maps
-        .get(&showtime_id, now, || async {
-            let tickets = store.seat_map(&showtime_id, now).await?;
+    let body = cache
+        .get(showtime_id, now, || async {
+            let tickets = state.store.seat_map(showtime_id, now).await?;
             if tickets.is_empty() {
                 return Err(Error::NotFound("showtime"));
             }
-            let count = |status| tickets.iter().filter(|t| t.status == status).count() as i64;
-            use marquee_domain::inventory::TicketStatus as S;
-            let map = SeatMapOut {
-                showtime_id: showtime_id.to_string(),
-                available: count(S::Available),
-                held: count(S::Held),
-                sold: count(S::Sold),
-                tickets: tickets.iter().map(TicketOut::from).collect(),
-            };
+            let body = render(&tickets).map_err(Error::internal)?;
             let valid_until = tickets.iter().filter_map(|t| t.hold_expires_at).min();
-            let body = serde_json::to_vec(&map).map_err(Error::internal)?;
             Ok((axum::body::Bytes::from(body), valid_until))
         })
         .await?;
@@ -142,38 +152,25 @@ pub async fn availability(
     Path(showtime_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let showtime_id = ShowtimeId::from_raw(showtime_id);
-    let now = state.clock.now();
-    let store = state.store.clone();
-    let body = state
-        .booking
-        .availability
-        .get(&showtime_id, now, || async {
-            let tickets = store.seat_map(&showtime_id, now).await?;
-            if tickets.is_empty() {
-                return Err(Error::NotFound("showtime"));
-            }
-            use marquee_domain::inventory::TicketStatus as S;
-            let statuses: String = tickets
-                .iter()
-                .map(|t| match t.status {
-                    S::Available => 'A',
-                    S::Held => 'H',
-                    S::Sold => 'S',
-                })
-                .collect();
-            let count = |c| statuses.chars().filter(|s| *s == c).count() as i64;
-            let out = AvailabilityOut {
-                showtime_id: showtime_id.to_string(),
-                available: count('A'),
-                held: count('H'),
-                sold: count('S'),
-                statuses,
-            };
-            let valid_until = tickets.iter().filter_map(|t| t.hold_expires_at).min();
-            Ok((axum::body::Bytes::from(serde_json::to_vec(&out).map_err(Error::internal)?), valid_until))
+    snapshot(&state, &state.booking.availability, &showtime_id, |tickets| {
+        let statuses: String = tickets
+            .iter()
+            .map(|t| match t.status {
+                TicketStatus::Available => 'A',
+                TicketStatus::Held => 'H',
+                TicketStatus::Sold => 'S',
+            })
+            .collect();
+        let count = |c| statuses.chars().filter(|s| *s == c).count() as i64;
+        serde_json::to_vec(&AvailabilityOut {
+            showtime_id: showtime_id.to_string(),
+            available: count('A'),
+            held: count('H'),
+            sold: count('S'),
+            statuses,
         })
-        .await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+    })
+    .await
 }
 
 /// A page of the catalog; shared by `/api/v1/events` and the seed API's `/movie/list`.

@@ -17,6 +17,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use time::OffsetDateTime;
 
+/// A refund with what applying it needs: the provider reference and the currency.
+const REFUND_SELECT: &str = "SELECT r.*, a.reference, o.currency FROM refunds r \
+     JOIN payment_attempts a ON a.id = r.attempt_id JOIN orders o ON o.id = r.order_id";
+
 const ATTEMPT_SELECT: &str =
     "SELECT a.*, o.hold_id, o.user_id FROM payment_attempts a JOIN orders o ON o.id = a.order_id";
 
@@ -639,8 +643,7 @@ impl PaymentStore for SqlStore {
         let now_ms = to_millis(now);
         let mut tx = self.write.begin().await.map_err(db)?;
         let sql = format!(
-            "SELECT r.*, a.reference, o.currency FROM refunds r JOIN payment_attempts a ON a.id = r.attempt_id \
-             JOIN orders o ON o.id = r.order_id WHERE r.id = $1{}",
+            "{REFUND_SELECT} WHERE r.id = $1{}",
             match self.backend {
                 super::Backend::Postgres => " FOR UPDATE OF r",
                 super::Backend::Sqlite => "",
@@ -691,14 +694,14 @@ impl PaymentStore for SqlStore {
     }
 
     async fn pending_refunds(&self, before: OffsetDateTime) -> Result<Vec<Refund>> {
-        let rows = sqlx::query(
-            "SELECT r.*, a.reference, o.currency FROM refunds r JOIN payment_attempts a ON a.id = r.attempt_id \
-             JOIN orders o ON o.id = r.order_id WHERE r.status = 'pending' AND r.updated_at < $1 ORDER BY r.id LIMIT 500",
-        )
-        .bind(to_millis(before))
-        .fetch_all(&self.read)
-        .await
-        .map_err(db)?;
+        let sql = format!(
+            "{REFUND_SELECT} WHERE r.status = 'pending' AND r.updated_at < $1 ORDER BY r.id LIMIT 500"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_millis(before))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?;
         rows.iter().map(refund_from_row).collect()
     }
 
