@@ -110,9 +110,7 @@ pub async fn create_order(
             .booking
             .purchase(&user, &HoldId::from_raw(body.hold_id.clone()), &body.payment_token)
             .await?;
-        let details = json!({ "total": order.total, "tickets": order.tickets.len(), "payment": order.payment_reference });
-        audit::record(&state, Some(&user), ip, "order.confirmed", Some(order.id.as_str()), details).await;
-        Ok(PurchaseOut::from(&order))
+        Ok(audit::purchase(&state, &user, ip, &order).await)
     })
     .await
 }

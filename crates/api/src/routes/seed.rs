@@ -16,7 +16,6 @@ use axum::response::Response;
 use marquee_domain::Error;
 use marquee_domain::catalog::EventKind;
 use marquee_domain::ids::{EventId, TicketId};
-use serde_json::json;
 
 /// Movies with upcoming showtimes on sale. Filters: `q` (title), `genre`, `city`, `date`.
 #[utoipa::path(get, path = "/movie/list", tag = TAG_SEED, params(EventListQuery),
@@ -99,9 +98,7 @@ pub async fn buy_ticket(
             .booking
             .buy_ticket(&user, &TicketId::from_raw(ticket_id.clone()), &body.payment_token)
             .await?;
-        let details = json!({ "total": order.total, "tickets": order.tickets.len(), "payment": order.payment_reference });
-        audit::record(&state, Some(&user), ip, "order.confirmed", Some(order.id.as_str()), details).await;
-        Ok(PurchaseOut::from(&order))
+        Ok(audit::purchase(&state, &user, ip, &order).await)
     })
     .await
 }

@@ -143,10 +143,7 @@ pub async fn disable_user(
     ip: ClientIp,
     Path(user_id): Path<String>,
 ) -> Result<axum::Json<AdminUserOut>, ApiError> {
-    let id = other_user(&state, &admin, user_id).await?;
-    let user = state.store.set_user_disabled(&id, true, state.clock.now()).await?;
-    audit::record(&state, Some(&admin), ip, "user.disable", Some(id.as_str()), json!({})).await;
-    Ok(axum::Json(AdminUserOut::from(&user)))
+    set_disabled(&state, &admin, ip, user_id, true).await
 }
 
 /// Enables a disabled account again (it must log in anew).
@@ -160,9 +157,20 @@ pub async fn enable_user(
     ip: ClientIp,
     Path(user_id): Path<String>,
 ) -> Result<axum::Json<AdminUserOut>, ApiError> {
-    let id = other_user(&state, &admin, user_id).await?;
-    let user = state.store.set_user_disabled(&id, false, state.clock.now()).await?;
-    audit::record(&state, Some(&admin), ip, "user.enable", Some(id.as_str()), json!({})).await;
+    set_disabled(&state, &admin, ip, user_id, false).await
+}
+
+async fn set_disabled(
+    state: &AppState,
+    admin: &User,
+    ip: ClientIp,
+    user_id: String,
+    disabled: bool,
+) -> Result<axum::Json<AdminUserOut>, ApiError> {
+    let id = other_user(state, admin, user_id).await?;
+    let user = state.store.set_user_disabled(&id, disabled, state.clock.now()).await?;
+    let action = if disabled { "user.disable" } else { "user.enable" };
+    audit::record(state, Some(admin), ip, action, Some(id.as_str()), json!({})).await;
     Ok(axum::Json(AdminUserOut::from(&user)))
 }
 
