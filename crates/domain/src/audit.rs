@@ -26,6 +26,6 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     pub fn new_id() -> String {
-        format!("aud_{}", uuid::Uuid::now_v7().simple())
+        crate::ids::prefixed("aud")
     }
 }

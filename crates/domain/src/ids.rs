@@ -7,6 +7,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// A fresh opaque id with the given prefix, for records that have no typed id of their own
+/// (payment attempts, refunds, messages, audit entries): `prefixed("pay")` → `pay_0190c4…`.
+pub fn prefixed(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*

@@ -84,7 +84,7 @@ pub struct OutboxMessage {
 impl OutboxMessage {
     pub fn new(kind: &str, recipient: &str, subject: String, body: String) -> Self {
         Self {
-            id: format!("msg_{}", uuid_v7()),
+            id: marquee_domain::ids::prefixed("msg"),
             kind: kind.to_owned(),
             recipient: recipient.to_owned(),
             subject,
@@ -92,10 +92,6 @@ impl OutboxMessage {
             attempts: 0,
         }
     }
-}
-
-fn uuid_v7() -> String {
-    marquee_domain::ids::OrderId::generate().as_str().trim_start_matches("ord_").to_owned()
 }
 
 /// A refund, written before the provider is asked.

@@ -127,7 +127,7 @@ impl Booking {
         let attempt = self
             .store
             .begin_payment(&BeginPayment {
-                attempt_id: format!("pay_{}", uuid_simple()),
+                attempt_id: marquee_domain::ids::prefixed("pay"),
                 new_order_id: OrderId::generate(),
                 hold_id: hold_id.clone(),
                 user_id: user.id.clone(),
@@ -209,8 +209,9 @@ impl Booking {
         match confirmed {
             Ok(order) => {
                 self.checkpoint(Step::Confirmed)?;
+                // A successful capture does not change the order: no need to read it again.
                 self.capture(attempt, reference).await?;
-                self.store.get_order(&order.id).await?.ok_or(Error::NotFound("order"))
+                Ok(order)
             }
             Err(Error::HoldNotActive { .. }) => {
                 // Confirmed already — by this very payment (a retried webhook or reconciler
@@ -218,7 +219,7 @@ impl Booking {
                 let order = self.store.get_order(&attempt.order_id).await?.ok_or(Error::NotFound("order"))?;
                 if order.payment_reference == reference {
                     self.capture(attempt, reference).await?;
-                    return self.store.get_order(&order.id).await?.ok_or(Error::NotFound("order"));
+                    return Ok(order);
                 }
                 self.give_back(attempt, reference, state, "the order was paid by another payment").await?;
                 Err(Error::HoldNotActive { status: "purchased" })
@@ -346,10 +347,6 @@ impl Booking {
 /// `12.50 EUR`.
 pub fn format_money(money: &Money) -> String {
     format!("{}.{:02} {}", money.amount / 100, (money.amount % 100).abs(), money.currency)
-}
-
-fn uuid_simple() -> String {
-    OrderId::generate().as_str().trim_start_matches("ord_").to_owned()
 }
 
 /// Refuses anything that looks like a card number: Marquee only takes provider tokens.

@@ -32,7 +32,7 @@ impl Booking {
         tickets: Option<&[TicketId]>,
         reason: &str,
     ) -> Result<Order> {
-        let refund_id = format!("ref_{}", super::uuid_simple());
+        let refund_id = marquee_domain::ids::prefixed("ref");
         let refund = self.store.begin_refund(&refund_id, order_id, tickets, reason, self.clock.now()).await?;
         self.finish_refund(&refund).await
     }
