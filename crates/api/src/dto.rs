@@ -301,6 +301,9 @@ impl From<&Ticket> for TicketOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SeatMapOut {
     pub showtime_id: String,
+    /// The last inventory change reflected: resume the showtime's event stream after it
+    /// (`Last-Event-ID`).
+    pub version: i64,
     pub available: i64,
     pub held: i64,
     pub sold: i64,
@@ -312,6 +315,8 @@ pub struct SeatMapOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AvailabilityOut {
     pub showtime_id: String,
+    /// The last inventory change reflected (see [`SeatMapOut::version`]).
+    pub version: i64,
     pub available: i64,
     pub held: i64,
     pub sold: i64,

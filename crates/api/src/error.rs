@@ -106,6 +106,7 @@ impl ApiError {
                     Some(json!({ "retry_after": retry_after_secs })),
                 ),
                 Error::Forbidden(_) => (S::FORBIDDEN, "forbidden", None),
+                Error::AdmissionRequired(_) => (S::FORBIDDEN, "admission_required", None),
                 Error::HoldExpired => (S::GONE, "hold_expired", None),
                 Error::HoldNotActive { .. } => (S::CONFLICT, "hold_not_active", None),
                 Error::PaymentDeclined { .. } => (S::PAYMENT_REQUIRED, "payment_declined", None),

@@ -10,6 +10,7 @@
 //! - [`dto`]: request and response bodies.
 //! - [`demo`]: the demo catalog loaded into an empty database.
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod booking;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod etickets;
 pub mod extract;
 pub mod idempotency;
+pub mod live;
 pub mod notify;
 pub mod routes;
 pub mod seatmap;
@@ -73,6 +75,9 @@ pub struct ApiConfig {
     pub tls: bool,
     /// Customers may cancel (full refund) until this long before the show.
     pub cancellation_cutoff: time::Duration,
+    /// HMAC key (at least 32 bytes, base64url) for waiting-room admission tokens; `None`:
+    /// generated and stored in the database (so every node shares it).
+    pub admission_signing_key: Option<String>,
     /// Ed25519 seed (32 bytes, base64url) for e-ticket codes; `None`: generated and stored.
     pub ticket_signing_key: Option<String>,
     /// Secret that signs the payment provider's webhooks; `None`: the webhook endpoint is off.
@@ -100,6 +105,7 @@ impl Default for ApiConfig {
             tls: false,
             cancellation_cutoff: time::Duration::hours(24),
             ticket_signing_key: None,
+            admission_signing_key: None,
             webhook_secret: None,
             seat_map_max_age: Duration::from_secs(1),
             seat_map_min_age: Duration::ZERO,
@@ -117,6 +123,10 @@ pub struct AppState {
     pub limits: Arc<security::WriteLimits>,
     /// Signs and checks e-ticket door codes.
     pub tickets: Arc<etickets::TicketSigner>,
+    /// Signs and checks waiting-room admissions.
+    pub admission: Arc<admission::AdmissionSigner>,
+    /// This node's view of the inventory change feed (live seat maps).
+    pub feed: Arc<live::LiveFeed>,
 }
 
 impl AppState {
@@ -136,6 +146,15 @@ impl AppState {
             }
         };
         let tickets = Arc::new(etickets::TicketSigner::from_seed(&seed)?);
+        let admission_key = match &config.admission_signing_key {
+            Some(key) => key.clone(),
+            None => {
+                let generated = etickets::TicketSigner::generate_seed()?;
+                store.setting_or_insert(admission::SETTING_KEY, &generated).await?
+            }
+        };
+        let admission = Arc::new(admission::AdmissionSigner::from_key(&admission_key)?);
+        let feed = Arc::new(live::LiveFeed::new(store.inventory_event_bounds().await?.1));
         let booking = Booking {
             store: store.clone(),
             gateway,
@@ -143,6 +162,8 @@ impl AppState {
             policy: config.hold_policy,
             cancellation_cutoff: config.cancellation_cutoff,
             faults: Arc::new(booking::NoFaults),
+            admission: admission.clone(),
+            feed: feed.clone(),
             seat_maps: Arc::new(seatmap::SeatMapCache::new(config.seat_map_min_age, config.seat_map_max_age)),
             availability: Arc::new(seatmap::SeatMapCache::new(
                 config.seat_map_min_age,
@@ -153,7 +174,7 @@ impl AppState {
             config.writes_per_minute_per_ip,
             config.writes_per_minute_per_user,
         ));
-        Ok(Self { store, clock, booking, config: Arc::new(config), limits, tickets })
+        Ok(Self { store, clock, booking, config: Arc::new(config), limits, tickets, admission, feed })
     }
 }
 
@@ -188,7 +209,7 @@ impl utoipa::Modify for BearerAuth {
 /// The router and the OpenAPI document describing it, built from the same route list so the
 /// document cannot miss a route.
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{accounts, catalog, inventory, payments, seed, system, tickets};
+    use routes::{accounts, catalog, inventory, payments, queue, seed, stream, system, tickets};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(seed::movie_list))
         .routes(routes!(seed::movie))
@@ -200,6 +221,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(catalog::get_showtime))
         .routes(routes!(catalog::seat_map))
         .routes(routes!(catalog::availability))
+        .routes(routes!(stream::stream))
+        .routes(routes!(queue::join_queue, queue::queue_place, queue::leave_queue))
         .routes(routes!(inventory::create_hold))
         .routes(routes!(inventory::get_hold, inventory::release_hold))
         .routes(routes!(inventory::create_order, inventory::list_orders))
@@ -280,12 +303,19 @@ pub async fn run_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Du
 }
 
 /// Serves the application on `listener` until `shutdown` resolves, with each request's peer
-/// address available for rate limits and the audit log.
+/// address available for rate limits and the audit log, and this node's inventory feed running.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let feed = state.feed.clone();
+    let _feed = live::spawn(feed.clone(), state.store.clone());
+    let shutdown = async move {
+        shutdown.await;
+        // Event streams never end by themselves: end them, or draining would wait forever.
+        feed.close();
+    };
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

@@ -24,9 +24,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
+/// A rendered map and the last inventory change it reflects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub body: Bytes,
+    pub version: i64,
+}
+
 #[derive(Clone)]
 struct Snapshot {
-    body: Bytes,
+    rendered: Rendered,
     built: Instant,
     /// The snapshot is wrong from this instant on (a hold in it expires).
     valid_until: Option<OffsetDateTime>,
@@ -75,11 +82,11 @@ impl SeatMapCache {
     }
 
     /// The showtime's serialized map: the snapshot if still right, else `build()`'s result
-    /// (`build` returns the body and the earliest hold expiry in it).
-    pub async fn get<F, Fut>(&self, showtime: &ShowtimeId, now: OffsetDateTime, build: F) -> Result<Bytes>
+    /// (`build` returns the map and the earliest hold expiry in it).
+    pub async fn get<F, Fut>(&self, showtime: &ShowtimeId, now: OffsetDateTime, build: F) -> Result<Rendered>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(Bytes, Option<OffsetDateTime>)>>,
+        Fut: Future<Output = Result<(Rendered, Option<OffsetDateTime>)>>,
     {
         let (slot, generation) = {
             let mut entries = self.entries.lock().unwrap_or_else(|poison| poison.into_inner());
@@ -92,11 +99,11 @@ impl SeatMapCache {
             && snapshot.built.elapsed() < self.max_age
             && snapshot.valid_until.is_none_or(|until| now < until)
         {
-            return Ok(snapshot.body.clone());
+            return Ok(snapshot.rendered.clone());
         }
-        let (body, valid_until) = build().await?;
-        *slot = Some(Snapshot { body: body.clone(), built: Instant::now(), valid_until, generation });
-        Ok(body)
+        let (rendered, valid_until) = build().await?;
+        *slot = Some(Snapshot { rendered: rendered.clone(), built: Instant::now(), valid_until, generation });
+        Ok(rendered)
     }
 }
 
@@ -117,10 +124,11 @@ mod tests {
         cache
             .get(&ShowtimeId::from_raw("sho_1"), now, || async {
                 let n = builds.fetch_add(1, Ordering::SeqCst);
-                Ok((Bytes::from(format!("map {n}")), expiry))
+                Ok((Rendered { body: Bytes::from(format!("map {n}")), version: 0 }, expiry))
             })
             .await
             .unwrap()
+            .body
     }
 
     #[tokio::test]

@@ -57,6 +57,10 @@ pub enum Error {
     #[error("this needs the {0} role")]
     Forbidden(&'static str),
 
+    /// The showtime sells through a waiting room and the caller has no valid admission for it.
+    #[error("this showtime sells through a waiting room: {0}")]
+    AdmissionRequired(&'static str),
+
     /// The showtime is not (or no longer) on sale.
     #[error("this showtime is not on sale")]
     NotOnSale,

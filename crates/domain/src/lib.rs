@@ -7,6 +7,7 @@
 //! - [`inventory`]: tickets, holds, orders and the rules that keep a seat sold at most once.
 //! - [`account`]: users, validated emails and passwords.
 //! - [`audit`]: the append-only record of who did what.
+//! - [`queue`]: waiting rooms: the order of a queue and the pace of admission.
 //! - [`payment`]: the [`payment::PaymentGateway`] interface and the built-in test gateway.
 //! - [`clock`]: injectable time, so expiry can be tested without sleeping.
 //! - [`error`]: the one error enum every layer speaks.
@@ -23,5 +24,6 @@ pub mod ids;
 pub mod inventory;
 pub mod money;
 pub mod payment;
+pub mod queue;
 
 pub use error::{Error, Result};

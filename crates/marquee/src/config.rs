@@ -49,8 +49,8 @@ pub struct Config {
     /// How long a login token stays valid, in hours.
     #[arg(long, env = "MARQUEE_SESSION_TTL_HOURS", default_value_t = 168, global = true)]
     pub session_ttl_hours: u32,
-    /// How often expired holds are tidied, in seconds.
-    #[arg(long, env = "MARQUEE_SWEEP_INTERVAL_SECS", default_value_t = 30, global = true)]
+    /// How often expired holds are tidied (and their expiry shown on live seat maps), in seconds.
+    #[arg(long, env = "MARQUEE_SWEEP_INTERVAL_SECS", default_value_t = 2, global = true)]
     pub sweep_interval_secs: u64,
     /// Largest request body, in bytes.
     #[arg(long, env = "MARQUEE_MAX_BODY_BYTES", default_value_t = 65_536, global = true)]
@@ -89,6 +89,13 @@ pub struct Config {
     /// first run and kept in the database (fine locally; configure it in production).
     #[arg(long, env = "MARQUEE_TICKET_SIGNING_KEY", hide_env_values = true, global = true)]
     pub ticket_signing_key: Option<String>,
+    /// HMAC key (at least 32 bytes, base64url) signing waiting-room admission tokens. Unset:
+    /// generated on first run and kept in the database (shared by every node of it).
+    #[arg(long, env = "MARQUEE_ADMISSION_SIGNING_KEY", hide_env_values = true, global = true)]
+    pub admission_signing_key: Option<String>,
+    /// How long the inventory change feed is kept for resuming seat-map streams, in minutes.
+    #[arg(long, env = "MARQUEE_FEED_RETENTION_MINUTES", default_value_t = 60, global = true)]
+    pub feed_retention_minutes: u32,
     /// How often unfinished payments and refunds are reconciled with the provider, in seconds.
     #[arg(long, env = "MARQUEE_RECONCILE_INTERVAL_SECS", default_value_t = 30, global = true)]
     pub reconcile_interval_secs: u64,
@@ -151,6 +158,7 @@ impl Config {
             tls: self.tls_cert.is_some(),
             cancellation_cutoff: time::Duration::hours(i64::from(self.cancellation_cutoff_hours)),
             ticket_signing_key: self.ticket_signing_key.clone(),
+            admission_signing_key: self.admission_signing_key.clone(),
             webhook_secret: self.webhook_secret.clone(),
             seat_map_max_age: Duration::from_millis(self.seat_map_max_age_ms),
             seat_map_min_age: Duration::from_millis(self.seat_map_min_age_ms.min(self.seat_map_max_age_ms)),

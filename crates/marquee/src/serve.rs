@@ -1,4 +1,5 @@
-//! Running the service: HTTP, or HTTPS with rustls; the hold sweeper; graceful shutdown.
+//! Running the service: HTTP, or HTTPS with rustls; the hold sweeper, reconciler, outbox and
+//! feed pruner; graceful shutdown.
 
 use crate::config::Config;
 use anyhow::Context;
@@ -14,6 +15,9 @@ use std::time::Duration;
 const RECONCILE_GRACE: time::Duration = time::Duration::seconds(60);
 /// How often the outbox is delivered.
 const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often the inventory change feed is pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -34,7 +38,13 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
     let workers = [
         tokio::spawn(marquee_api::run_sweeper(store.clone(), clock.clone(), sweep_every)),
         tokio::spawn(marquee_api::run_reconciler(state.booking.clone(), reconcile_every, RECONCILE_GRACE)),
-        tokio::spawn(marquee_api::notify::run_outbox(store, sender, clock, OUTBOX_INTERVAL)),
+        tokio::spawn(marquee_api::notify::run_outbox(store.clone(), sender, clock.clone(), OUTBOX_INTERVAL)),
+        tokio::spawn(marquee_api::live::run_pruner(
+            store,
+            clock,
+            time::Duration::minutes(i64::from(config.feed_retention_minutes.max(1))),
+            PRUNE_INTERVAL,
+        )),
     ];
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => serve_tls(config.listen, state, cert, key).await?,
@@ -63,10 +73,13 @@ async fn serve_tls(
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
         format!("cannot load the TLS certificate {} and key {}", cert.display(), key.display())
     })?;
+    let _feed = marquee_api::live::spawn(state.feed.clone(), state.store.clone());
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
+    let feed = state.feed.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
+        feed.close();
         shutdown.graceful_shutdown(Some(DRAIN_TIMEOUT));
     });
     tracing::info!(address = %listen, "Marquee is serving HTTPS; try GET /movie/list");

@@ -7,6 +7,8 @@
 //!   login throttling.
 //! - [`PaymentStore`] ([`payments`]): write-ahead payment attempts, refunds, check-in,
 //!   settings, webhook de-duplication and the notification outbox.
+//! - [`LiveStore`] ([`live`]): the inventory change feed behind live seat maps, and waiting
+//!   rooms.
 //! - [`sql`]: the implementation. Both backends share one implementation on sqlx's `Any`
 //!   driver; the few places where they differ (row locks, the single SQLite writer) are
 //!   decided by [`sql::Backend`]. Each backend has its own migrations (`migrations/sqlite`,
@@ -19,11 +21,13 @@
 //! readers never wait). A partial unique index forbids a ticket in two live orders.
 
 pub mod admin;
+pub mod live;
 pub mod payments;
 pub mod sql;
 pub mod testing;
 
 pub use admin::{AdminStore, AuditFilter, CategorySales};
+pub use live::{InventoryChange, InventoryEvent, LiveStore, QueuePlace, QueueSummary};
 pub use payments::{
     AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
 };
@@ -127,7 +131,7 @@ pub enum IdempotencyClaim {
 /// methods), box-office administration and security bookkeeping ([`AdminStore`]), and
 /// payments, refunds, check-in and the outbox ([`PaymentStore`]).
 #[async_trait]
-pub trait Store: AdminStore + PaymentStore + Send + Sync + 'static {
+pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres").
     fn backend(&self) -> Backend;
 

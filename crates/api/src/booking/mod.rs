@@ -71,13 +71,30 @@ pub struct Booking {
     pub seat_maps: Arc<crate::seatmap::SeatMapCache>,
     /// Availability snapshots (the compact status string), invalidated alike.
     pub availability: Arc<crate::seatmap::SeatMapCache>,
+    /// Checks waiting-room admissions.
+    pub admission: Arc<crate::admission::AdmissionSigner>,
+    /// Told of every inventory change made here (live seat maps, other nodes).
+    pub feed: Arc<crate::live::LiveFeed>,
 }
 
 impl Booking {
-    /// Reserves tickets for the user, all or none, for the configured time.
-    pub async fn hold(&self, user: &User, showtime_id: ShowtimeId, selection: HoldSelection) -> Result<Hold> {
+    /// Reserves tickets for the user, all or none, for the configured time. A showtime sold
+    /// through a waiting room needs the user's admission token for it.
+    pub async fn hold(
+        &self,
+        user: &User,
+        showtime_id: ShowtimeId,
+        selection: HoldSelection,
+        admission: Option<&str>,
+    ) -> Result<Hold> {
         self.policy.check(&selection)?;
         let now = self.clock.now();
+        if self.store.waiting_room(&showtime_id).await?.is_some() {
+            let token = admission.ok_or(Error::AdmissionRequired(
+                "join the queue and hold with the admission token it gives you (X-Admission-Token)",
+            ))?;
+            self.admission.verify(token, &showtime_id, &user.id, now)?;
+        }
         let hold = NewHold {
             max_held_per_user: self.policy.max_held_per_user,
             id: HoldId::generate(),
@@ -170,12 +187,19 @@ impl Booking {
 
     /// The one-step purchase of the seed API: hold one ticket, pay, confirm. If payment
     /// fails the ticket is released at once.
-    pub async fn buy_ticket(&self, user: &User, ticket_id: &TicketId, payment_token: &str) -> Result<Order> {
+    pub async fn buy_ticket(
+        &self,
+        user: &User,
+        ticket_id: &TicketId,
+        payment_token: &str,
+        admission: Option<&str>,
+    ) -> Result<Order> {
         check_payment_token(payment_token)?;
         let now = self.clock.now();
         let ticket = self.store.get_ticket(ticket_id, now).await?.ok_or(Error::NotFound("ticket"))?;
-        let hold =
-            self.hold(user, ticket.showtime_id, HoldSelection::Tickets(vec![ticket_id.clone()])).await?;
+        let hold = self
+            .hold(user, ticket.showtime_id, HoldSelection::Tickets(vec![ticket_id.clone()]), admission)
+            .await?;
         match self.purchase(user, &hold.id, payment_token).await {
             Ok(order) => Ok(order),
             Err(
@@ -328,6 +352,7 @@ impl Booking {
     pub fn showtime_changed(&self, showtime: &ShowtimeId) {
         self.seat_maps.invalidate(showtime);
         self.availability.invalidate(showtime);
+        self.feed.changed();
     }
 
     /// Marks every snapshot stale.

@@ -7,7 +7,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Path, Query};
-use crate::seatmap::SeatMapCache;
+use crate::seatmap::{Rendered, SeatMapCache};
 use crate::{AppState, TAG_CATALOG};
 use axum::Json;
 use axum::extract::State;
@@ -103,39 +103,72 @@ pub async fn seat_map(
     Path(showtime_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let showtime_id = ShowtimeId::from_raw(showtime_id);
-    snapshot(&state, &state.booking.seat_maps, &showtime_id, |tickets| {
+    let rendered = snapshot(&state, &state.booking.seat_maps, &showtime_id, |tickets, version| {
         let count = |status| tickets.iter().filter(|t| t.status == status).count() as i64;
         serde_json::to_vec(&SeatMapOut {
             showtime_id: showtime_id.to_string(),
+            version,
             available: count(TicketStatus::Available),
             held: count(TicketStatus::Held),
             sold: count(TicketStatus::Sold),
             tickets: tickets.iter().map(TicketOut::from).collect(),
         })
     })
-    .await
+    .await?;
+    Ok(json_response(rendered.body))
 }
 
-/// A showtime's seat map rendered by `render`, from the snapshot `cache` when still right.
+fn json_response(body: axum::body::Bytes) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A showtime's seat map rendered by `render` (given the tickets and the last inventory change
+/// they reflect), from the snapshot `cache` when still right.
 async fn snapshot(
     state: &AppState,
     cache: &SeatMapCache,
     showtime_id: &ShowtimeId,
-    render: impl FnOnce(&[Ticket]) -> serde_json::Result<Vec<u8>>,
-) -> Result<Response, ApiError> {
+    render: impl FnOnce(&[Ticket], i64) -> serde_json::Result<Vec<u8>>,
+) -> Result<Rendered, ApiError> {
     let now = state.clock.now();
-    let body = cache
+    let rendered = cache
         .get(showtime_id, now, || async {
+            // Read before the tickets: every change up to it is in what they show.
+            let version = state.feed.position();
             let tickets = state.store.seat_map(showtime_id, now).await?;
             if tickets.is_empty() {
                 return Err(Error::NotFound("showtime"));
             }
-            let body = render(&tickets).map_err(Error::internal)?;
+            let body = render(&tickets, version).map_err(Error::internal)?;
             let valid_until = tickets.iter().filter_map(|t| t.hold_expires_at).min();
-            Ok((axum::body::Bytes::from(body), valid_until))
+            Ok((Rendered { body: body.into(), version }, valid_until))
         })
         .await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(rendered)
+}
+
+/// The availability view of a showtime (what [`availability`] serves), with its version.
+pub async fn availability_snapshot(state: &AppState, showtime_id: &ShowtimeId) -> Result<Rendered, ApiError> {
+    snapshot(state, &state.booking.availability, showtime_id, |tickets, version| {
+        let statuses: String = tickets
+            .iter()
+            .map(|t| match t.status {
+                TicketStatus::Available => 'A',
+                TicketStatus::Held => 'H',
+                TicketStatus::Sold => 'S',
+            })
+            .collect();
+        let count = |c| statuses.chars().filter(|s| *s == c).count() as i64;
+        serde_json::to_vec(&AvailabilityOut {
+            showtime_id: showtime_id.to_string(),
+            version,
+            available: count('A'),
+            held: count('H'),
+            sold: count('S'),
+            statuses,
+        })
+    })
+    .await
 }
 
 /// The compact live view of a showtime's seats: one character per ticket in seat-map order
@@ -151,26 +184,8 @@ pub async fn availability(
     State(state): State<AppState>,
     Path(showtime_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let showtime_id = ShowtimeId::from_raw(showtime_id);
-    snapshot(&state, &state.booking.availability, &showtime_id, |tickets| {
-        let statuses: String = tickets
-            .iter()
-            .map(|t| match t.status {
-                TicketStatus::Available => 'A',
-                TicketStatus::Held => 'H',
-                TicketStatus::Sold => 'S',
-            })
-            .collect();
-        let count = |c| statuses.chars().filter(|s| *s == c).count() as i64;
-        serde_json::to_vec(&AvailabilityOut {
-            showtime_id: showtime_id.to_string(),
-            available: count('A'),
-            held: count('H'),
-            sold: count('S'),
-            statuses,
-        })
-    })
-    .await
+    let rendered = availability_snapshot(&state, &ShowtimeId::from_raw(showtime_id)).await?;
+    Ok(json_response(rendered.body))
 }
 
 /// A page of the catalog; shared by `/api/v1/events` and the seed API's `/movie/list`.

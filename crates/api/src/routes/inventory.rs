@@ -2,6 +2,7 @@
 //! user's hold or order is "not found".
 
 use super::page_size;
+use crate::admission::AdmissionToken;
 use crate::auth::AuthUser;
 use crate::dto::{HoldIn, HoldOut, OrderIn, OrderListQuery, OrderPage, PurchaseOut};
 use crate::error::{ApiError, Problem};
@@ -20,10 +21,14 @@ use serde_json::json;
 /// Holds tickets for the caller, all or none, until `expires_at`. Give either `ticket_ids`
 /// or `section` and `quantity` (general admission or best available).
 #[utoipa::path(post, path = "/api/v1/holds", tag = TAG_INVENTORY, request_body = HoldIn, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+        ("X-Admission-Token" = Option<String>, Header, description = "For a showtime sold through a waiting room: the token of your admission"),
+    ),
     responses(
         (status = 201, description = "Held", body = HoldOut),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The showtime sells through a waiting room and you have no valid admission", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Some tickets are held or sold (named in `ticket_ids`), not enough places, or not on sale", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad selection: empty, duplicates, too many, unknown tickets", body = Problem, content_type = "application/problem+json"),
@@ -32,6 +37,7 @@ pub async fn create_hold(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     key: IdempotencyKey,
+    AdmissionToken(admission): AdmissionToken,
     Json(body): Json<HoldIn>,
 ) -> Response {
     let request = ("create_hold", &body);
@@ -44,7 +50,7 @@ pub async fn create_hold(
             _ => return Err(Error::invalid("give either ticket_ids, or section and quantity").into()),
         };
         let showtime_id = ShowtimeId::from_raw(body.showtime_id.clone());
-        let hold = state.booking.hold(&user, showtime_id, selection).await?;
+        let hold = state.booking.hold(&user, showtime_id, selection, admission.as_deref()).await?;
         Ok(HoldOut::from(&hold))
     })
     .await

@@ -6,7 +6,9 @@ pub mod admin;
 pub mod catalog;
 pub mod inventory;
 pub mod payments;
+pub mod queue;
 pub mod seed;
+pub mod stream;
 pub mod system;
 pub mod tickets;
 

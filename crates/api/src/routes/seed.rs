@@ -3,6 +3,7 @@
 //! `POST /ticket/{ticketID}`.
 
 use super::catalog::{event_detail, event_page};
+use crate::admission::AdmissionToken;
 use crate::auth::AuthUser;
 use crate::dto::{BuyTicketIn, EventDetail, EventListQuery, EventPage, PurchaseOut, TicketPriceOut};
 use crate::error::{ApiError, Problem};
@@ -80,6 +81,7 @@ pub async fn ticket_price(
         (status = 201, description = "Bought", body = PurchaseOut),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "Payment declined; the ticket is released", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The showtime sells through a waiting room: send your admission as `X-Admission-Token`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The ticket is held or sold, or not on sale", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown payment token, card number sent, or key reused with another request", body = Problem, content_type = "application/problem+json"),
@@ -89,6 +91,7 @@ pub async fn buy_ticket(
     AuthUser(user): AuthUser,
     ip: ClientIp,
     key: IdempotencyKey,
+    AdmissionToken(admission): AdmissionToken,
     Path(ticket_id): Path<String>,
     Json(body): Json<BuyTicketIn>,
 ) -> Response {
@@ -96,7 +99,12 @@ pub async fn buy_ticket(
     idempotency::run(&state, &user, key, request, StatusCode::CREATED, || async {
         let order = state
             .booking
-            .buy_ticket(&user, &TicketId::from_raw(ticket_id.clone()), &body.payment_token)
+            .buy_ticket(
+                &user,
+                &TicketId::from_raw(ticket_id.clone()),
+                &body.payment_token,
+                admission.as_deref(),
+            )
             .await?;
         Ok(audit::purchase(&state, &user, ip, &order).await)
     })

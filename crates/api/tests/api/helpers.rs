@@ -375,3 +375,80 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     };
     (status, body)
 }
+
+/// One Server-Sent Event.
+#[derive(Clone, Debug, Default)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap()
+    }
+}
+
+/// A client of an event stream, reading one event at a time.
+pub struct SseStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseStream {
+    /// Opens `path`, resuming after `last_event_id` if given.
+    pub async fn open(app: &TestApp, path: &str, last_event_id: Option<&str>) -> Self {
+        let mut request = app.client.get(app.url(path)).header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self { response, buffer: String::new() }
+    }
+
+    /// The next event (comments and keep-alives skipped); panics after 10 s without one.
+    pub async fn next(&mut self) -> SseEvent {
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let mut event = SseEvent { event: "message".into(), ..SseEvent::default() };
+                    let mut data = Vec::new();
+                    for line in block.lines() {
+                        if let Some((field, value)) = line.split_once(':') {
+                            let value = value.strip_prefix(' ').unwrap_or(value);
+                            match field {
+                                "event" => event.event = value.to_owned(),
+                                "id" => event.id = Some(value.to_owned()),
+                                "data" => data.push(value.to_owned()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    if data.is_empty() {
+                        continue;
+                    }
+                    event.data = data.join("\n");
+                    return event;
+                }
+                let chunk = self.response.chunk().await.unwrap().expect("the stream ended");
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .expect("no event within 10 s")
+    }
+
+    /// The next event named `name`, skipping others.
+    pub async fn next_named(&mut self, name: &str) -> SseEvent {
+        loop {
+            let event = self.next().await;
+            if event.event == name {
+                return event;
+            }
+        }
+    }
+}

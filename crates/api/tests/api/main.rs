@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod errors;
+mod live;
 mod payments;
 mod purchase;
 mod races;

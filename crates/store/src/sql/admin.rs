@@ -87,6 +87,9 @@ impl SqlStore {
     ) -> Result<()> {
         let showtimes = format!("SELECT id FROM showtimes WHERE {showtime_scope}");
         for statement in [
+            format!("DELETE FROM queue_entries WHERE showtime_id IN ({showtimes})"),
+            format!("DELETE FROM waiting_rooms WHERE showtime_id IN ({showtimes})"),
+            format!("DELETE FROM inventory_events WHERE showtime_id IN ({showtimes})"),
             format!(
                 "DELETE FROM hold_items WHERE hold_id IN (SELECT id FROM holds WHERE showtime_id IN ({showtimes}))"
             ),

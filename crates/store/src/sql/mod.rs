@@ -11,8 +11,10 @@
 //! - **migrations**: `migrations/sqlite` or `migrations/postgres`.
 
 mod admin;
+mod live;
 mod payments;
 
+use crate::live::InventoryChange;
 use crate::{
     EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, ShowtimeFilter, ShowtimeSummary,
     Store,
@@ -93,6 +95,8 @@ pub struct SqlStore {
     read: AnyPool,
     /// Every write transaction goes here. On SQLite it has exactly one connection.
     write: AnyPool,
+    /// PostgreSQL: where to `LISTEN` for other nodes' inventory changes.
+    postgres_url: Option<String>,
 }
 
 impl SqlStore {
@@ -124,7 +128,7 @@ impl SqlStore {
                 };
                 let write = pool(1).connect(&url).await.map_err(db)?;
                 let read = pool(options.max_connections.max(1)).connect(&url).await.map_err(db)?;
-                Ok(Self { backend, read, write })
+                Ok(Self { backend, read, write, postgres_url: None })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -133,7 +137,7 @@ impl SqlStore {
                     .connect(url)
                     .await
                     .map_err(db)?;
-                Ok(Self { backend, read: pool.clone(), write: pool })
+                Ok(Self { backend, read: pool.clone(), write: pool, postgres_url: Some(url.to_owned()) })
             }
         }
     }
@@ -757,6 +761,8 @@ impl SqlStore {
             query = query.bind(id.clone());
         }
         query.execute(&mut *tx).await.map_err(db)?;
+        live::record_change(&mut *tx, hold.showtime_id.as_str(), InventoryChange::Held, &ids, hold.now)
+            .await?;
         let created = self.load_hold(&mut tx, &hold.id, hold.now).await?.ok_or(Error::NotFound("hold"))?;
         tx.commit().await.map_err(db)?;
         Ok(created)
@@ -764,7 +770,7 @@ impl SqlStore {
 
     async fn release_hold_once(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
         let mut tx = self.write.begin().await.map_err(db)?;
-        let sql = format!("SELECT status FROM holds WHERE id = $1{}", self.lock_rows());
+        let sql = format!("SELECT status, showtime_id FROM holds WHERE id = $1{}", self.lock_rows());
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
@@ -775,14 +781,20 @@ impl SqlStore {
         match status.as_str() {
             "purchased" => return Err(Error::HoldNotActive { status: "purchased" }),
             "active" => {
-                sqlx::query(
+                let freed: Vec<String> = sqlx::query(
                     "UPDATE tickets SET status = 'available', hold_id = NULL, hold_expires_at = NULL \
-                     WHERE hold_id = $1 AND status = 'held'",
+                     WHERE hold_id = $1 AND status = 'held' RETURNING id",
                 )
                 .bind(id.as_str())
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
+                .map_err(db)?
+                .iter()
+                .map(|row| row.try_get("id"))
+                .collect::<Result<_, _>>()
                 .map_err(db)?;
+                let showtime: String = row.try_get("showtime_id").map_err(db)?;
+                live::record_change(&mut *tx, &showtime, InventoryChange::Released, &freed, now).await?;
                 sqlx::query(
                     "UPDATE holds SET status = CASE WHEN expires_at <= $2 THEN 'expired' ELSE 'released' END \
                      WHERE id = $1",
@@ -1147,17 +1159,28 @@ impl Store for SqlStore {
     }
 
     async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64> {
+        let at = now;
         let now = to_millis(now);
         let mut tx = self.write.begin().await.map_err(db)?;
-        let freed = sqlx::query(
+        let rows = sqlx::query(
             "UPDATE tickets SET status = 'available', hold_id = NULL, hold_expires_at = NULL \
-             WHERE status = 'held' AND hold_expires_at <= $1",
+             WHERE status = 'held' AND hold_expires_at <= $1 RETURNING id, showtime_id",
         )
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
-        .map_err(db)?
-        .rows_affected();
+        .map_err(db)?;
+        let mut by_showtime: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in &rows {
+            by_showtime
+                .entry(row.try_get("showtime_id").map_err(db)?)
+                .or_default()
+                .push(row.try_get("id").map_err(db)?);
+        }
+        for (showtime, tickets) in &by_showtime {
+            live::record_change(&mut *tx, showtime, InventoryChange::Expired, tickets, at).await?;
+        }
+        let freed = rows.len() as u64;
         sqlx::query("UPDATE holds SET status = 'expired' WHERE status = 'active' AND expires_at <= $1")
             .bind(now)
             .execute(&mut *tx)

@@ -4,6 +4,7 @@
 //! machine and writes the history row in the same transaction.
 
 use super::{SqlStore, db, from_millis, instant};
+use crate::live::InventoryChange;
 use crate::payments::{
     AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund, SoldTicket,
 };
@@ -332,15 +333,22 @@ impl SqlStore {
             tx.commit().await.map_err(db)?;
             return Err(Error::HoldExpired);
         }
-        sqlx::query(
+        let sold = sqlx::query(
             "UPDATE tickets SET status = 'sold', order_id = $1, hold_expires_at = NULL, checked_in_at = NULL \
-             WHERE hold_id = $2 AND status = 'held' AND id IN (SELECT ticket_id FROM hold_items WHERE hold_id = $2)",
+             WHERE hold_id = $2 AND status = 'held' AND id IN (SELECT ticket_id FROM hold_items WHERE hold_id = $2) \
+             RETURNING id, showtime_id",
         )
         .bind(attempt.order_id.as_str())
         .bind(attempt.hold_id.as_str())
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
+        if let Some(first) = sold.first() {
+            let showtime: String = first.try_get("showtime_id").map_err(db)?;
+            let ids: Vec<String> =
+                sold.iter().map(|row| row.try_get("id")).collect::<Result<_, _>>().map_err(db)?;
+            super::live::record_change(&mut *tx, &showtime, InventoryChange::Sold, &ids, now).await?;
+        }
         sqlx::query(
             "INSERT INTO order_items (order_id, ticket_id, price_amount, live) \
              SELECT $1, id, price_amount, 1 FROM tickets WHERE order_id = $1",
@@ -381,7 +389,16 @@ impl SqlStore {
         tx: &mut Transaction<'_, Any>,
         order_id: &OrderId,
         ticket_ids: &[TicketId],
+        now: OffsetDateTime,
     ) -> Result<i64> {
+        let showtime: String = sqlx::query("SELECT showtime_id FROM orders WHERE id = $1")
+            .bind(order_id.as_str())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db)?
+            .try_get("showtime_id")
+            .map_err(db)?;
+        let mut freed = Vec::with_capacity(ticket_ids.len());
         for ticket in ticket_ids {
             sqlx::query("UPDATE order_items SET live = 0 WHERE order_id = $1 AND ticket_id = $2")
                 .bind(order_id.as_str())
@@ -389,7 +406,7 @@ impl SqlStore {
                 .execute(&mut **tx)
                 .await
                 .map_err(db)?;
-            sqlx::query(
+            let released = sqlx::query(
                 "UPDATE tickets SET status = 'available', order_id = NULL, hold_id = NULL, hold_expires_at = NULL, \
                  checked_in_at = NULL WHERE id = $1 AND order_id = $2",
             )
@@ -397,8 +414,13 @@ impl SqlStore {
             .bind(order_id.as_str())
             .execute(&mut **tx)
             .await
-            .map_err(db)?;
+            .map_err(db)?
+            .rows_affected();
+            if released == 1 {
+                freed.push(ticket.as_str().to_owned());
+            }
         }
+        super::live::record_change(&mut **tx, &showtime, InventoryChange::Refunded, &freed, now).await?;
         sqlx::query("SELECT COUNT(*) AS n FROM order_items WHERE order_id = $1 AND live = 1")
             .bind(order_id.as_str())
             .fetch_one(&mut **tx)
@@ -478,7 +500,7 @@ impl PaymentStore for SqlStore {
                 .map(|row| row.try_get::<String, _>("ticket_id").map(TicketId::from_raw))
                 .collect::<Result<_, _>>()
                 .map_err(db)?;
-        Self::release_order_tickets(&mut tx, &attempt.order_id, &live).await?;
+        Self::release_order_tickets(&mut tx, &attempt.order_id, &live, from_millis(now)).await?;
         transition(&mut tx, &attempt.order_id, OrderStatus::Cancelled, failure, now).await?;
         sqlx::query(
             "UPDATE payment_attempts SET status = 'failed', failure = $2, updated_at = $3 WHERE id = $1",
@@ -660,7 +682,7 @@ impl PaymentStore for SqlStore {
             let order = self.load_order_in(&mut tx, &refund.order_id).await?;
             return Ok(order);
         }
-        let left = Self::release_order_tickets(&mut tx, &refund.order_id, &refund.ticket_ids).await?;
+        let left = Self::release_order_tickets(&mut tx, &refund.order_id, &refund.ticket_ids, now).await?;
         let next = if left == 0 { OrderStatus::Refunded } else { OrderStatus::PartiallyRefunded };
         transition(&mut tx, &refund.order_id, next, &refund.reason, now_ms).await?;
         sqlx::query("UPDATE refunds SET status = 'succeeded', updated_at = $2 WHERE id = $1")

@@ -27,6 +27,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::delete_showtime))
         .routes(routes!(catalog::change_prices))
         .routes(routes!(catalog::cancel_showtime))
+        .routes(routes!(
+            super::queue::put_waiting_room,
+            super::queue::get_waiting_room,
+            super::queue::delete_waiting_room
+        ))
         .routes(routes!(reports::showtime_report))
         .routes(routes!(reports::showtime_report_csv))
         .routes(routes!(reports::event_report))

@@ -1,0 +1,209 @@
+//! The live inventory feed of this node: every change of every showtime's tickets, read from
+//! the database's change feed in order and fanned out to the node's seat-map streams.
+//!
+//! One reader task per node (not one per client) reads the feed: it wakes when this node
+//! changed inventory, when another node announced a change (PostgreSQL `NOTIFY`), and at least
+//! every [`POLL_EVERY`] in any case. Streams subscribe to a bounded broadcast channel; a client
+//! that falls too far behind is not buffered for, it gets a fresh snapshot (a resync).
+//!
+//! # Order and gaps
+//! Event ids come from the database in insertion order, but on PostgreSQL two transactions can
+//! commit out of id order: event 41 may become visible after event 42. The reader never skips
+//! over a missing id at once; it waits up to [`GAP_PATIENCE`] for it (the transaction that holds
+//! it is committing), then moves on (it rolled back). So every stream sees every change, in id
+//! order, exactly once.
+
+use marquee_domain::clock::Clock;
+use marquee_domain::ids::ShowtimeId;
+use marquee_store::{InventoryEvent, QueueSummary, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, broadcast};
+
+/// Longest the feed goes unread while nothing wakes it (bounds the delay when a notification
+/// is lost, or on databases without `NOTIFY`).
+pub const POLL_EVERY: Duration = Duration::from_millis(500);
+/// How long a missing event id is waited for before it is taken for a rolled-back insert.
+pub const GAP_PATIENCE: Duration = Duration::from_secs(2);
+/// Changes a stream may fall behind before it is resynced.
+pub const STREAM_BUFFER: usize = 4096;
+/// How old a queue summary shown on streams may be.
+const QUEUE_VIEW_AGE: Duration = Duration::from_secs(1);
+/// Events read per query.
+const BATCH: u32 = 1000;
+
+pub struct LiveFeed {
+    /// Queue summaries for streams, looked up at most once a second per showtime and node.
+    queues: std::sync::Mutex<HashMap<ShowtimeId, (Instant, Option<QueueSummary>)>>,
+    sender: broadcast::Sender<Arc<InventoryEvent>>,
+    /// The id of the last event delivered; set *before* the event is sent, so a stream that
+    /// subscribes and then reads the position misses nothing.
+    position: AtomicI64,
+    /// This node changed inventory.
+    local: Notify,
+    /// Another node did.
+    remote: Arc<Notify>,
+    started: AtomicBool,
+    /// Set when the node shuts down: streams end so the server can drain.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for LiveFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveFeed").field("position", &self.position()).finish_non_exhaustive()
+    }
+}
+
+impl LiveFeed {
+    /// A feed that starts after event `position` (the newest at start-up: history is replayed
+    /// to clients that ask for it, from the database).
+    pub fn new(position: i64) -> Self {
+        Self {
+            queues: std::sync::Mutex::new(HashMap::new()),
+            sender: broadcast::channel(STREAM_BUFFER).0,
+            position: AtomicI64::new(position),
+            local: Notify::new(),
+            remote: Arc::new(Notify::new()),
+            started: AtomicBool::new(false),
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    pub fn position(&self) -> i64 {
+        self.position.load(Ordering::SeqCst)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<InventoryEvent>> {
+        self.sender.subscribe()
+    }
+
+    /// The showtime's queue as of at most a second ago (`None`: no waiting room), so that
+    /// thousands of streams watching one queue cost one query a second.
+    pub async fn queue_summary(
+        &self,
+        store: &dyn Store,
+        showtime: &ShowtimeId,
+        now: time::OffsetDateTime,
+    ) -> marquee_domain::Result<Option<QueueSummary>> {
+        if let Some((at, summary)) = self.queues.lock().unwrap_or_else(|p| p.into_inner()).get(showtime)
+            && at.elapsed() < QUEUE_VIEW_AGE
+        {
+            return Ok(summary.clone());
+        }
+        let summary = store.queue_summary(showtime, now).await?;
+        self.queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(showtime.clone(), (Instant::now(), summary.clone()));
+        Ok(summary)
+    }
+
+    /// Ends every stream (the node is shutting down).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once the node shuts down.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        }
+    }
+
+    /// This node changed inventory: read the feed now and tell the other nodes.
+    pub fn changed(&self) {
+        self.local.notify_one();
+    }
+
+    /// Reads the feed and fans it out until the task is dropped. Runs once per node: a second
+    /// call returns at once.
+    pub async fn run(self: Arc<Self>, store: Arc<dyn Store>) {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let listener = tokio::spawn({
+            let store = store.clone();
+            let remote = self.remote.clone();
+            async move {
+                if let Err(error) = store.listen_inventory_changes(remote).await {
+                    tracing::warn!(%error, "not listening for other nodes' changes");
+                }
+            }
+        });
+        let _listener = AbortOnDrop(listener);
+        let mut gap_since: Option<Instant> = None;
+        loop {
+            let wait = if gap_since.is_some() { Duration::from_millis(20) } else { POLL_EVERY };
+            tokio::select! {
+                () = self.local.notified() => {
+                    if let Err(error) = store.announce_inventory_change().await {
+                        tracing::warn!(%error, "could not announce an inventory change");
+                    }
+                }
+                () = self.remote.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            match self.read(store.as_ref(), &mut gap_since).await {
+                Ok(()) => {}
+                Err(error) => tracing::warn!(%error, "reading the inventory feed failed"),
+            }
+        }
+    }
+
+    /// Delivers every event after the position, stopping at a gap until it fills or is stale.
+    async fn read(&self, store: &dyn Store, gap_since: &mut Option<Instant>) -> marquee_domain::Result<()> {
+        loop {
+            let events = store.inventory_events(self.position(), BATCH).await?;
+            let fetched = events.len();
+            for event in events {
+                let expected = self.position() + 1;
+                if event.id > expected {
+                    let since = *gap_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() < GAP_PATIENCE {
+                        return Ok(());
+                    }
+                    tracing::debug!(from = expected, to = event.id - 1, "skipping ids never committed");
+                }
+                *gap_since = None;
+                self.position.store(event.id, Ordering::SeqCst);
+                // Nobody listening is fine.
+                let _ = self.sender.send(Arc::new(event));
+            }
+            if fetched < BATCH as usize {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Aborts its task when dropped.
+pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs `feed` for as long as the returned guard lives.
+pub fn spawn(feed: Arc<LiveFeed>, store: Arc<dyn Store>) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(feed.run(store)))
+}
+
+/// Drops feed entries older than `keep`, every `every`, until the task is dropped. A client
+/// resuming from a pruned event gets a fresh snapshot instead.
+pub async fn run_pruner(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keep: time::Duration, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.prune_inventory_events(clock.now() - keep).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned the inventory feed"),
+            Err(error) => tracing::warn!(%error, "pruning the inventory feed failed"),
+        }
+    }
+}

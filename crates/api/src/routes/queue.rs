@@ -1,0 +1,261 @@
+//! Waiting rooms: join a showtime's queue, see your place, get admitted. Admins put a showtime
+//! on sale through a queue under `/api/v1/admin/showtimes/{id}/waiting-room`.
+//!
+//! The queue lives in the database (any node answers alike); admission moves at the room's
+//! pace (see [`marquee_domain::queue`]); the admission token that comes with your turn is what
+//! the hold endpoints ask for (`X-Admission-Token`).
+
+use super::admin::TAG_ADMIN;
+use crate::auth::{AdminUser, AuthUser};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Json, Path};
+use crate::security::ClientIp;
+use crate::{AppState, TAG_INVENTORY, audit};
+use axum::extract::State;
+use axum::http::StatusCode;
+use marquee_domain::Error;
+use marquee_domain::account::User;
+use marquee_domain::ids::ShowtimeId;
+use marquee_domain::queue::{QueueState, WaitingRoom};
+use marquee_store::QueuePlace;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// Your place in a showtime's queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueOut {
+    pub showtime_id: String,
+    /// `lobby` (joined before the opening: the order is drawn then), `waiting`, `admitted`
+    /// (hold seats with `admission_token` until `admission_expires_at`), or `expired`
+    /// (join again, at the back).
+    pub status: String,
+    /// 1-based place in the queue; absent in the lobby.
+    pub place: Option<i64>,
+    /// Places still to be admitted before yours.
+    pub ahead: Option<i64>,
+    /// Everyone in the queue.
+    pub queued: i64,
+    /// Places admitted so far.
+    pub admitted: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opens_at: OffsetDateTime,
+    pub admit_per_minute: u32,
+    /// When your turn should come at the current pace.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub estimated_admission_at: Option<OffsetDateTime>,
+    /// Send it as `X-Admission-Token` when holding seats of this showtime.
+    pub admission_token: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub admission_expires_at: Option<OffsetDateTime>,
+}
+
+fn queue_out(state: &AppState, user: &User, place: &QueuePlace, now: OffsetDateTime) -> QueueOut {
+    let room = &place.room;
+    let status = QueueState::of(room, place.index, place.admitted_at, now);
+    let opened = now >= room.opens_at;
+    let (name, ahead, eta, token, until) = match status {
+        QueueState::Lobby => ("lobby", None, None, None, None),
+        QueueState::Waiting { ahead } => {
+            let wait_ms = (ahead + 1) * 60_000 / i64::from(room.admit_per_minute);
+            ("waiting", Some(ahead), Some(now + time::Duration::milliseconds(wait_ms)), None, None)
+        }
+        QueueState::Admitted { until } => {
+            let token = state.admission.issue(&room.showtime_id, &user.id, until);
+            ("admitted", Some(0), None, Some(token), Some(until))
+        }
+        QueueState::Expired => ("expired", None, None, None, None),
+    };
+    QueueOut {
+        showtime_id: room.showtime_id.to_string(),
+        status: name.into(),
+        place: opened.then_some(place.index + 1),
+        ahead,
+        queued: place.queued,
+        admitted: room.admitted,
+        opens_at: room.opens_at,
+        admit_per_minute: room.admit_per_minute,
+        estimated_admission_at: eta,
+        admission_token: token,
+        admission_expires_at: until,
+    }
+}
+
+/// Joins the showtime's queue. Joining again returns the same place (reconnecting never moves
+/// you); after an expired admission it puts you at the back. Before the opening you wait in
+/// the lobby, and the lobby's order is drawn at random when the queue opens.
+#[utoipa::path(post, path = "/api/v1/showtimes/{showtime_id}/queue", tag = TAG_INVENTORY, security(("bearer" = [])),
+    params(("showtime_id" = String, Path, description = "Showtime id")),
+    responses(
+        (status = 200, description = "Your place", body = QueueOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such showtime, or it has no queue", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn join_queue(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(showtime_id): Path<String>,
+) -> Result<axum::Json<QueueOut>, ApiError> {
+    let showtime_id = ShowtimeId::from_raw(showtime_id);
+    let now = state.clock.now();
+    if let Some(place) = state.store.queue_place(&showtime_id, &user.id, now).await? {
+        if QueueState::of(&place.room, place.index, place.admitted_at, now) != QueueState::Expired {
+            return Ok(axum::Json(queue_out(&state, &user, &place, now)));
+        }
+        state.store.leave_queue(&showtime_id, &user.id).await?;
+    }
+    let room = state.store.waiting_room(&showtime_id).await?.ok_or(Error::NotFound("waiting room"))?;
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(Error::internal)?;
+    let key = room.place_key(now, u64::from_le_bytes(random));
+    let place = state.store.join_queue(&showtime_id, &user.id, key, now).await?;
+    Ok(axum::Json(queue_out(&state, &user, &place, now)))
+}
+
+/// Your place in the showtime's queue (poll it, or watch the showtime's event stream); once
+/// admitted it carries the admission token.
+#[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}/queue", tag = TAG_INVENTORY, security(("bearer" = [])),
+    params(("showtime_id" = String, Path, description = "Showtime id")),
+    responses(
+        (status = 200, description = "Your place", body = QueueOut),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not in this showtime's queue", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn queue_place(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(showtime_id): Path<String>,
+) -> Result<axum::Json<QueueOut>, ApiError> {
+    let now = state.clock.now();
+    let place = state
+        .store
+        .queue_place(&ShowtimeId::from_raw(showtime_id), &user.id, now)
+        .await?
+        .ok_or(Error::NotFound("place in the queue"))?;
+    Ok(axum::Json(queue_out(&state, &user, &place, now)))
+}
+
+/// Leaves the showtime's queue (joining again goes to the back).
+#[utoipa::path(delete, path = "/api/v1/showtimes/{showtime_id}/queue", tag = TAG_INVENTORY, security(("bearer" = [])),
+    params(("showtime_id" = String, Path, description = "Showtime id")),
+    responses(
+        (status = 204, description = "Left (or was not in it)"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn leave_queue(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(showtime_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.leave_queue(&ShowtimeId::from_raw(showtime_id), &user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// How a showtime goes on sale through a queue.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct WaitingRoomIn {
+    /// When admission starts; joining before puts you in the lobby (order drawn at opening).
+    #[serde(with = "time::serde::rfc3339")]
+    pub opens_at: OffsetDateTime,
+    /// Places admitted per minute.
+    pub admit_per_minute: u32,
+    /// How long an admission lets its holder hold seats.
+    pub admission_minutes: u32,
+}
+
+/// A waiting room and where its queue stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingRoomOut {
+    pub showtime_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opens_at: OffsetDateTime,
+    pub admit_per_minute: u32,
+    pub admission_minutes: i64,
+    pub queued: i64,
+    pub admitted: i64,
+}
+
+async fn room_out(state: &AppState, showtime_id: &ShowtimeId) -> Result<WaitingRoomOut, ApiError> {
+    let summary = state
+        .store
+        .queue_summary(showtime_id, state.clock.now())
+        .await?
+        .ok_or(Error::NotFound("waiting room"))?;
+    Ok(WaitingRoomOut {
+        showtime_id: showtime_id.to_string(),
+        opens_at: summary.room.opens_at,
+        admit_per_minute: summary.room.admit_per_minute,
+        admission_minutes: summary.room.admission_ttl.whole_minutes(),
+        queued: summary.queued,
+        admitted: summary.room.admitted,
+    })
+}
+
+/// Puts the showtime on sale through a queue, or changes its queue's settings (the queue and
+/// the admissions so far are kept). From then on holding its seats needs an admission token.
+#[utoipa::path(put, path = "/api/v1/admin/showtimes/{showtime_id}/waiting-room", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)), request_body = WaitingRoomIn,
+    responses((status = 200, body = WaitingRoomOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn put_waiting_room(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(showtime_id): Path<String>,
+    Json(body): Json<WaitingRoomIn>,
+) -> Result<axum::Json<WaitingRoomOut>, ApiError> {
+    let showtime_id = ShowtimeId::from_raw(showtime_id);
+    let room = WaitingRoom {
+        showtime_id: showtime_id.clone(),
+        opens_at: body.opens_at,
+        admit_per_minute: body.admit_per_minute,
+        admission_ttl: time::Duration::minutes(i64::from(body.admission_minutes)),
+        admitted: 0,
+        advanced_at: body.opens_at,
+    };
+    room.validate()?;
+    state.store.put_waiting_room(&room).await?;
+    audit::record(&state, Some(&admin), ip, "showtime.waiting_room", Some(showtime_id.as_str()), json!(body))
+        .await;
+    Ok(axum::Json(room_out(&state, &showtime_id).await?))
+}
+
+/// The showtime's waiting room and its queue.
+#[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/waiting-room", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)),
+    responses((status = 200, body = WaitingRoomOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get_waiting_room(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(showtime_id): Path<String>,
+) -> Result<axum::Json<WaitingRoomOut>, ApiError> {
+    Ok(axum::Json(room_out(&state, &ShowtimeId::from_raw(showtime_id)).await?))
+}
+
+/// Removes the waiting room and its queue: the showtime sells to everyone again.
+#[utoipa::path(delete, path = "/api/v1/admin/showtimes/{showtime_id}/waiting-room", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_waiting_room(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(showtime_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let showtime_id = ShowtimeId::from_raw(showtime_id);
+    state.store.delete_waiting_room(&showtime_id).await?;
+    audit::record(
+        &state,
+        Some(&admin),
+        ip,
+        "showtime.waiting_room.delete",
+        Some(showtime_id.as_str()),
+        json!({}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
