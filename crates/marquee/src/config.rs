@@ -31,6 +31,10 @@ pub struct Config {
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST/DB` (many nodes).
     #[arg(long, env = "MARQUEE_DATABASE_URL", default_value = "sqlite://data/marquee.db", global = true)]
     pub database_url: String,
+    /// PostgreSQL streaming replica (`postgres://…`) for the catalog listings, the reads that
+    /// tolerate lag; seats, money and sessions always use the primary.
+    #[arg(long, env = "MARQUEE_DATABASE_REPLICA_URL", global = true)]
+    pub database_replica_url: Option<String>,
     /// Database connections (PostgreSQL pool, or SQLite readers).
     #[arg(long, env = "MARQUEE_DATABASE_CONNECTIONS", default_value_t = 16, global = true)]
     pub database_connections: u32,
@@ -205,7 +209,11 @@ pub fn init_logs(json: bool) {
 }
 
 pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let options = StoreOptions { max_connections: config.database_connections, ..StoreOptions::default() };
+    let options = StoreOptions {
+        max_connections: config.database_connections,
+        replica_url: config.database_replica_url.clone(),
+        ..StoreOptions::default()
+    };
     let store = SqlStore::connect(&config.database_url, &options)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;

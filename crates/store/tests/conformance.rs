@@ -13,7 +13,7 @@ use marquee_domain::money::Money;
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
     AdminStore, AttemptStatus, AuditFilter, Backend, BeginPayment, CategorySales, EventFilter,
-    IdempotencyClaim, NewHold, OutboxMessage, PaymentStore, ShowtimeFilter, SqlStore, Store,
+    IdempotencyClaim, NewHold, OutboxMessage, PaymentStore, ShowtimeFilter, SqlStore, Store, StoreOptions,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -825,4 +825,95 @@ async fn the_sales_report_counts_by_category(store: Arc<SqlStore>) {
             row("standard", 0, 1, 3, 0),
         ]
     );
+}
+
+/// Runs `psql` against the replica (used to pause and resume its replay, also from `Drop`).
+fn replica_sql(hostport: &str, sql: &str) -> bool {
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5433"));
+    std::process::Command::new("psql")
+        .args(["-h", host, "-p", port, "-U", "postgres", "-d", "postgres", "-Atqc", sql])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Resumes the replica's replay however the test ends (a paused replica would stall the next).
+struct ResumeReplay(String);
+
+impl Drop for ResumeReplay {
+    fn drop(&mut self) {
+        replica_sql(&self.0, "SELECT pg_wal_replay_resume()");
+    }
+}
+
+/// A PostgreSQL streaming replica (scripts/pg-replica.sh, on 127.0.0.1:5433 or
+/// `MARQUEE_TEST_REPLICA`) serves the catalog listings; while its replay is paused (a lagging
+/// replica) the listings are stale, but every seat decision still reads the primary: a ticket
+/// sold after the pause is never sold again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lagging_replica_serves_stale_listings_but_never_decides_a_seat() {
+    let hostport = std::env::var("MARQUEE_TEST_REPLICA").unwrap_or_else(|_| "127.0.0.1:5433".into());
+    if !replica_sql(&hostport, "SELECT pg_is_in_recovery()") {
+        assert!(std::env::var("CI").is_err(), "CI=true but no replica answers at {hostport}");
+        eprintln!("skipping: no PostgreSQL replica at {hostport} (run scripts/pg-replica.sh)");
+        return;
+    }
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else { return };
+    let primary = database.store().await;
+    let first = fixture(&primary, "Before the Lag", "Vienna", &["drama"]).await;
+    let replica_url = database.url.replacen("127.0.0.1:5432", &hostport, 1);
+    // The new database reaches the replica by streaming like everything else: wait for it.
+    let options =
+        StoreOptions { max_connections: 4, replica_url: Some(replica_url), ..StoreOptions::default() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let store = loop {
+        if let Ok(store) = SqlStore::connect(&database.url, &options).await {
+            let listed = store.list_events(&EventFilter { limit: 10, ..EventFilter::default() }, NOW).await;
+            if listed.is_ok_and(|events| events.len() == 1) {
+                break store;
+            }
+            store.close().await;
+        }
+        assert!(std::time::Instant::now() < deadline, "the replica never caught up");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+
+    assert!(replica_sql(&hostport, "SELECT pg_wal_replay_pause()"));
+    let _resume = ResumeReplay(hostport.clone());
+    let second = fixture(&primary, "During the Lag", "Vienna", &["drama"]).await;
+    let listed = store.list_events(&EventFilter { limit: 10, ..EventFilter::default() }, NOW).await.unwrap();
+    assert_eq!(listed.len(), 1, "listings come from the (paused) replica");
+    let showtimes =
+        ShowtimeFilter { event_id: Some(second.event.id.clone()), limit: 10, ..ShowtimeFilter::default() };
+    assert!(store.list_showtimes(&showtimes, NOW).await.unwrap().is_empty());
+    // Decisions read the primary: the new showtime is there, and a seat sold during the lag is
+    // not sold again, through this store or the primary's.
+    assert!(store.get_showtime(&second.showtime.id, NOW).await.unwrap().is_some());
+    let seats = seat_ids(&store, &second.showtime.id).await;
+    let (alice, bob) = (user(&store, "alice@example.com").await, user(&store, "bob@example.com").await);
+    let hold = store
+        .create_hold(&new_hold(&alice, &second.showtime.id, HoldSelection::Tickets(seats[..2].to_vec()), NOW))
+        .await
+        .unwrap();
+    pay(&store, &hold, NOW).await.unwrap();
+    let again = store
+        .create_hold(&new_hold(&bob, &second.showtime.id, HoldSelection::Tickets(seats[1..3].to_vec()), NOW))
+        .await;
+    assert!(matches!(again, Err(Error::TicketsUnavailable { .. })), "{again:?}");
+    let seat_map = store.seat_map(&second.showtime.id, NOW).await.unwrap();
+    assert_eq!(seat_map.iter().filter(|t| t.status == TicketStatus::Sold).count(), 2);
+    let first_seats = seat_ids(&store, &first.showtime.id).await;
+    assert_eq!(first_seats.len(), 10);
+
+    // Once replay resumes, the listings catch up.
+    drop(_resume);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.list_events(&EventFilter { limit: 10, ..EventFilter::default() }, NOW).await.unwrap().len()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "the replica never caught up after resuming");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    store.close().await;
+    primary.close().await;
+    database.drop_database().await;
 }

@@ -81,18 +81,30 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long a request waits for a connection before failing.
     pub acquire_timeout: Duration,
+    /// PostgreSQL only: a streaming replica for the catalog listings, the one kind of read
+    /// that tolerates lag (see [`SqlStore`]).
+    pub replica_url: Option<String>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(30) }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(30), replica_url: None }
     }
 }
 
+/// # Which reads may lag
+/// With a replica configured, only the catalog listings (events and showtimes on sale: the
+/// browsing load of a rush) read from it; a few seconds' lag there shows a new event late.
+/// Everything that decides a seat, money, an admission or a session — holds, purchases,
+/// refunds, check-in, idempotency keys, logins, queues, the seat map and the inventory feed —
+/// reads the primary, so a lagging replica can never sell a seat twice or replay a stale
+/// answer.
 pub struct SqlStore {
     backend: Backend,
     /// Reads go here. On PostgreSQL it is the same pool as `write`.
     read: AnyPool,
+    /// Catalog listings: the replica when configured, else `read`.
+    catalog: AnyPool,
     /// Every write transaction goes here. On SQLite it has exactly one connection.
     write: AnyPool,
     /// PostgreSQL: where to `LISTEN` for other nodes' inventory changes.
@@ -126,18 +138,31 @@ impl SqlStore {
                             })
                         })
                 };
+                if options.replica_url.is_some() {
+                    return Err(Error::invalid("a read replica needs PostgreSQL"));
+                }
                 let write = pool(1).connect(&url).await.map_err(db)?;
                 let read = pool(options.max_connections.max(1)).connect(&url).await.map_err(db)?;
-                Ok(Self { backend, read, write, postgres_url: None })
+                Ok(Self { backend, catalog: read.clone(), read, write, postgres_url: None })
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(options.max_connections.max(2))
-                    .acquire_timeout(options.acquire_timeout)
-                    .connect(url)
-                    .await
-                    .map_err(db)?;
-                Ok(Self { backend, read: pool.clone(), write: pool, postgres_url: Some(url.to_owned()) })
+                let pool = || {
+                    AnyPoolOptions::new()
+                        .max_connections(options.max_connections.max(2))
+                        .acquire_timeout(options.acquire_timeout)
+                };
+                let primary = pool().connect(url).await.map_err(db)?;
+                let catalog = match &options.replica_url {
+                    Some(replica) => pool().connect(replica).await.map_err(db)?,
+                    None => primary.clone(),
+                };
+                Ok(Self {
+                    backend,
+                    read: primary.clone(),
+                    catalog,
+                    write: primary,
+                    postgres_url: Some(url.to_owned()),
+                })
             }
         }
     }
@@ -156,6 +181,7 @@ impl SqlStore {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+        self.catalog.close().await;
     }
 
     /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already excludes others.
@@ -1021,7 +1047,7 @@ impl Store for SqlStore {
         }
         let limit = query.int(i64::from(filter.limit));
         query.push(&format!(" GROUP BY e.id ORDER BY e.title, e.id LIMIT {limit}"));
-        let rows = query.build().fetch_all(&self.read).await.map_err(db)?;
+        let rows = query.build().fetch_all(&self.catalog).await.map_err(db)?;
         rows.iter()
             .map(|row| {
                 Ok(EventSummary {
@@ -1054,7 +1080,7 @@ impl Store for SqlStore {
         push_city_and_date(&mut query, filter.city.as_deref(), filter.date);
         let limit = query.int(i64::from(filter.limit));
         query.push(&format!(" ORDER BY sh.starts_at, sh.id LIMIT {limit}"));
-        let rows = query.build().fetch_all(&self.read).await.map_err(db)?;
+        let rows = query.build().fetch_all(&self.catalog).await.map_err(db)?;
         rows.iter().map(showtime_summary_from_row).collect()
     }
 
