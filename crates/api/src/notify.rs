@@ -71,6 +71,9 @@ impl Sender for SmtpSender {
 
 /// Messages handed to the sender per pass.
 const BATCH: u32 = 50;
+/// How long a claimed message is this node's to send; if the node dies meanwhile, another one
+/// sends it after that (a message is sent at least once, and by one node at a time).
+const LEASE: time::Duration = time::Duration::seconds(60);
 /// Longest wait between two attempts at one message.
 const MAX_BACKOFF: time::Duration = time::Duration::hours(1);
 
@@ -83,7 +86,7 @@ pub fn backoff(attempts: i64) -> time::Duration {
 /// Delivers the due messages once; returns how many were delivered.
 pub async fn deliver_due(store: &dyn Store, sender: &dyn Sender, clock: &dyn Clock) -> Result<u32> {
     let mut delivered = 0;
-    for message in store.due_messages(clock.now(), BATCH).await? {
+    for message in store.due_messages(clock.now(), clock.now() + LEASE, BATCH).await? {
         match sender.send(&message).await {
             Ok(()) => {
                 store.message_delivered(&message.id, clock.now()).await?;

@@ -205,8 +205,15 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// Records a webhook event id; `false` if it was seen before.
     async fn record_webhook_event(&self, id: &str, kind: &str, now: OffsetDateTime) -> Result<bool>;
 
-    /// Undelivered messages whose next attempt is due.
-    async fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Claims undelivered messages whose next attempt is due: they are leased to the caller
+    /// until `lease_until` (other nodes skip them), then due again if neither delivered nor
+    /// failed by then (the claiming node died: at-least-once delivery).
+    async fn due_messages(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
     async fn message_delivered(&self, id: &str, now: OffsetDateTime) -> Result<()>;
     async fn message_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()>;
     /// Every queued message to `recipient` (delivered or not), oldest first.

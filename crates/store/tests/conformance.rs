@@ -58,6 +58,7 @@ conformance!(
     price_changes_spare_sold_tickets,
     cancelled_showtimes_sell_nothing_and_deleting_needs_no_sales,
     the_sales_report_counts_by_category,
+    outbox_messages_are_claimed_by_one_sender_at_a_time,
 );
 
 async fn run<F, Fut>(backend: Backend, test: F)
@@ -824,6 +825,42 @@ async fn the_sales_report_counts_by_category(store: Arc<SqlStore>) {
             row("premium", 2, 0, 3, 3000),
             row("standard", 0, 1, 3, 0),
         ]
+    );
+}
+
+async fn outbox_messages_are_claimed_by_one_sender_at_a_time(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Mail", "Bonn", &["drama"]).await;
+    let buyer = user(&store, "buyer@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let hold = store
+        .create_hold(&new_hold(
+            &buyer,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(seats[..1].to_vec()),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    pay(&store, &hold, NOW).await.unwrap();
+    let lease = Duration::seconds(60);
+    // Eight nodes ask at once: one gets the confirmation, the others nothing.
+    let claims = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.due_messages(NOW, NOW + lease, 10).await.unwrap().len() })
+    });
+    let mut claimed = 0;
+    for claim in claims {
+        claimed += claim.await.unwrap();
+    }
+    assert_eq!(claimed, 1);
+    assert!(store.due_messages(NOW + Duration::seconds(59), NOW + lease, 10).await.unwrap().is_empty());
+    // The claimer died without a word: after the lease someone else sends it.
+    let again =
+        store.due_messages(NOW + Duration::seconds(61), NOW + Duration::seconds(121), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    store.message_delivered(&again[0].id, NOW + Duration::seconds(62)).await.unwrap();
+    assert!(
+        store.due_messages(NOW + Duration::hours(1), NOW + Duration::hours(2), 10).await.unwrap().is_empty()
     );
 }
 

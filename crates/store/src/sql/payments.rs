@@ -851,16 +851,30 @@ impl PaymentStore for SqlStore {
         Ok(inserted == 1)
     }
 
-    async fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>> {
+    async fn due_messages(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        // The outer condition is checked again on a row another node claimed meanwhile
+        // (PostgreSQL re-reads a row it waited for), so no message is claimed twice.
         let rows = sqlx::query(
-            "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
+            "UPDATE outbox SET next_attempt_at = $2 \
+             WHERE delivered_at IS NULL AND next_attempt_at <= $1 AND id IN \
+             (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+              ORDER BY next_attempt_at, id LIMIT $3) \
+             RETURNING *",
         )
         .bind(to_millis(now))
+        .bind(to_millis(lease_until))
         .bind(i64::from(limit))
-        .fetch_all(&self.read)
+        .fetch_all(&self.write)
         .await
         .map_err(db)?;
-        rows.iter().map(message_from_row).collect()
+        let mut messages: Vec<OutboxMessage> = rows.iter().map(message_from_row).collect::<Result<_>>()?;
+        messages.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(messages)
     }
 
     async fn message_delivered(&self, id: &str, now: OffsetDateTime) -> Result<()> {
