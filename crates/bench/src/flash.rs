@@ -33,6 +33,10 @@ pub struct Options {
     /// The server's process id, to sample its memory (VmRSS) every second.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// More nodes of the same database (e.g. `--node http://127.0.0.1:8081`, repeatable):
+    /// buyers are spread round-robin over `--base` and these.
+    #[arg(long = "node")]
+    nodes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -320,11 +324,14 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
 
     let layout = Arc::new(before.tickets);
     let permits = Arc::new(Semaphore::new(options.connections));
+    let nodes: Vec<String> = std::iter::once(base.to_owned())
+        .chain(options.nodes.iter().map(|node| node.trim_end_matches('/').to_owned()))
+        .collect();
     let mut buyers = Vec::new();
     for buyer in 0..options.buyers {
         let (client, base, showtime, tokens, stats, permits, layout) = (
             client.clone(),
-            base.to_owned(),
+            nodes[buyer % nodes.len()].clone(),
             showtime.clone(),
             tokens.clone(),
             stats.clone(),
