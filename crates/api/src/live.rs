@@ -31,6 +31,9 @@ pub const GAP_PATIENCE: Duration = Duration::from_secs(2);
 pub const STREAM_BUFFER: usize = 4096;
 /// How old a queue summary shown on streams may be.
 const QUEUE_VIEW_AGE: Duration = Duration::from_secs(1);
+/// Most live streams one node serves at once; beyond, clients are told to poll the availability
+/// view instead (503), so a flood of idle connections cannot exhaust the node.
+pub const MAX_STREAMS: usize = 20_000;
 /// Events read per query.
 const BATCH: u32 = 1000;
 
@@ -48,6 +51,8 @@ pub struct LiveFeed {
     started: AtomicBool,
     /// Set when the node shuts down: streams end so the server can drain.
     closing: tokio::sync::watch::Sender<bool>,
+    /// One permit per open stream.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for LiveFeed {
@@ -68,6 +73,7 @@ impl LiveFeed {
             remote: Arc::new(Notify::new()),
             started: AtomicBool::new(false),
             closing: tokio::sync::watch::channel(false).0,
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
         }
     }
 
@@ -98,6 +104,11 @@ impl LiveFeed {
             .unwrap_or_else(|p| p.into_inner())
             .insert(showtime.clone(), (Instant::now(), summary.clone()));
         Ok(summary)
+    }
+
+    /// A place for one more stream, if the node has one; the stream keeps it while open.
+    pub fn admit_stream(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.streams.clone().try_acquire_owned().ok()
     }
 
     /// Ends every stream (the node is shutting down).

@@ -47,6 +47,7 @@ const REPLAY_BATCH: u32 = 1000;
     responses(
         (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The node serves as many streams as it can: poll the availability view", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn stream(
     State(state): State<AppState>,
@@ -61,11 +62,21 @@ pub async fn stream(
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<i64>().ok());
+    let Some(permit) = state.feed.admit_stream() else {
+        return Err(ApiError::Rejected {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            detail: "this node serves as many live streams as it can; poll the availability view instead"
+                .into(),
+        });
+    };
     // Subscribe before looking at the position: nothing delivered after it is missed.
     let changes = state.feed.subscribe();
     let (sender, receiver) = mpsc::channel(64);
     let watcher = Watcher { state, showtime_id, sender };
-    tokio::spawn(watcher.run(changes, resume));
+    tokio::spawn(async move {
+        watcher.run(changes, resume).await;
+        drop(permit);
+    });
     let keep_alive = KeepAlive::new().interval(Duration::from_secs(15));
     Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(keep_alive).into_response())
 }
