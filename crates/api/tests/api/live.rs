@@ -160,6 +160,13 @@ async fn the_waiting_room_admits_in_one_order_at_its_pace_and_holds_need_the_adm
         (status, problem["type"].as_str()),
         (StatusCode::FORBIDDEN, Some("urn:marquee:problem:admission_required"))
     );
+    // The design sheet's one-step purchase is no way around the queue.
+    let map = app.get_json(&format!("/api/v1/showtimes/{showtime}/seats")).await;
+    let seat = map["tickets"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post(Some(&early[0]), &format!("/ticket/{seat}"), json!({ "payment_token": "tok_visa" }), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Opened: the lobby's order was drawn; places 1..5, nobody admitted in the first second.
     app.clock.advance(Duration::minutes(5));
