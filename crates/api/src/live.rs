@@ -169,25 +169,36 @@ impl LiveFeed {
         loop {
             let events = store.inventory_events(self.position(), BATCH).await?;
             let fetched = events.len();
-            for event in events {
-                let expected = self.position() + 1;
-                if event.id > expected {
-                    let since = *gap_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() < GAP_PATIENCE {
-                        return Ok(());
-                    }
-                    tracing::debug!(from = expected, to = event.id - 1, "skipping ids never committed");
-                }
-                *gap_since = None;
+            let ids: Vec<i64> = events.iter().map(|event| event.id).collect();
+            let ready = deliverable(self.position(), &ids, gap_since, Instant::now());
+            for event in events.into_iter().take(ready) {
                 self.position.store(event.id, Ordering::SeqCst);
                 // Nobody listening is fine.
                 let _ = self.sender.send(Arc::new(event));
             }
-            if fetched < BATCH as usize {
+            if ready < fetched || fetched < BATCH as usize {
                 return Ok(());
             }
         }
     }
+}
+
+/// How many of `ids` (ascending, after `position`) may be delivered at `now`: all up to the
+/// first missing id, unless that gap has been open for [`GAP_PATIENCE`] (then the id is taken
+/// for a rolled-back insert and skipped). `gap_since` remembers when the open gap was seen.
+fn deliverable(mut position: i64, ids: &[i64], gap_since: &mut Option<Instant>, now: Instant) -> usize {
+    for (n, &id) in ids.iter().enumerate() {
+        if id > position + 1 {
+            let since = *gap_since.get_or_insert(now);
+            if now.duration_since(since) < GAP_PATIENCE {
+                return n;
+            }
+            tracing::debug!(from = position + 1, to = id - 1, "skipping ids never committed");
+        }
+        *gap_since = None;
+        position = id;
+    }
+    ids.len()
 }
 
 /// Aborts its task when dropped.
@@ -216,5 +227,35 @@ pub async fn run_pruner(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keep: time
             Ok(pruned) => tracing::info!(pruned, "pruned the inventory feed"),
             Err(error) => tracing::warn!(%error, "pruning the inventory feed failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reader_waits_for_a_late_commit_then_gives_up_on_a_rollback() {
+        let start = Instant::now();
+        let mut gap = None;
+        assert_eq!(deliverable(0, &[1, 2, 3], &mut gap, start), 3, "no gap: everything");
+        assert_eq!(deliverable(3, &[4, 6, 7], &mut gap, start), 1, "stops before the missing 5");
+        assert_eq!(gap, Some(start));
+        let soon = start + Duration::from_millis(50);
+        assert_eq!(deliverable(4, &[6, 7], &mut gap, soon), 0, "still waiting for 5");
+        assert_eq!(deliverable(4, &[5, 6, 7], &mut gap, soon), 3, "5 committed late: in order");
+        assert_eq!(gap, None);
+        assert_eq!(deliverable(7, &[9], &mut gap, soon), 0);
+        assert_eq!(deliverable(7, &[9], &mut gap, soon + GAP_PATIENCE), 1, "8 rolled back: skipped");
+        assert_eq!(gap, None);
+    }
+
+    #[test]
+    fn a_node_serves_a_bounded_number_of_streams() {
+        let feed = LiveFeed::new(0);
+        let permits: Vec<_> = (0..MAX_STREAMS).map(|_| feed.admit_stream().expect("a place")).collect();
+        assert!(feed.admit_stream().is_none(), "full");
+        drop(permits);
+        assert!(feed.admit_stream().is_some(), "places come back when streams end");
     }
 }

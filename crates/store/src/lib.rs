@@ -104,6 +104,9 @@ pub struct InventoryCounts {
 /// A hold to create.
 #[derive(Clone, Debug)]
 pub struct NewHold {
+    /// The caller showed a valid admission for this showtime; a showtime sold through a
+    /// waiting room refuses the hold without one (`AdmissionRequired`).
+    pub admitted: bool,
     /// Most tickets of this showtime the user may hold at once, across all live holds.
     pub max_held_per_user: u32,
     pub id: HoldId,

@@ -13,7 +13,8 @@ use marquee_domain::money::Money;
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
     AdminStore, AttemptStatus, AuditFilter, Backend, BeginPayment, CategorySales, EventFilter,
-    IdempotencyClaim, NewHold, OutboxMessage, PaymentStore, ShowtimeFilter, SqlStore, Store, StoreOptions,
+    IdempotencyClaim, LiveStore, NewHold, OutboxMessage, PaymentStore, ShowtimeFilter, SqlStore, Store,
+    StoreOptions,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -59,6 +60,7 @@ conformance!(
     cancelled_showtimes_sell_nothing_and_deleting_needs_no_sales,
     the_sales_report_counts_by_category,
     outbox_messages_are_claimed_by_one_sender_at_a_time,
+    a_showtime_with_a_waiting_room_is_held_only_with_an_admission,
 );
 
 async fn run<F, Fut>(backend: Backend, test: F)
@@ -170,6 +172,7 @@ async fn seat_ids(store: &SqlStore, showtime: &ShowtimeId) -> Vec<TicketId> {
 
 fn new_hold(user: &User, showtime: &ShowtimeId, selection: HoldSelection, now: OffsetDateTime) -> NewHold {
     NewHold {
+        admitted: false,
         max_held_per_user: 1000,
         id: HoldId::generate(),
         user_id: user.id.clone(),
@@ -862,6 +865,36 @@ async fn outbox_messages_are_claimed_by_one_sender_at_a_time(store: Arc<SqlStore
     assert!(
         store.due_messages(NOW + Duration::hours(1), NOW + Duration::hours(2), 10).await.unwrap().is_empty()
     );
+}
+
+async fn a_showtime_with_a_waiting_room_is_held_only_with_an_admission(store: Arc<SqlStore>) {
+    let fixture = fixture(&store, "Queued", "Linz", &["drama"]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let hold = |admitted| NewHold {
+        admitted,
+        ..new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[..1].to_vec()), NOW)
+    };
+    let room = marquee_domain::queue::WaitingRoom {
+        showtime_id: fixture.showtime.id.clone(),
+        opens_at: NOW,
+        admit_per_minute: 60,
+        admission_ttl: Duration::minutes(10),
+        admitted: 0,
+        advanced_at: NOW,
+    };
+    store.put_waiting_room(&room).await.unwrap();
+    assert!(matches!(store.create_hold(&hold(false)).await, Err(Error::AdmissionRequired(_))));
+    assert_eq!(store.inventory_counts(&fixture.showtime.id, NOW).await.unwrap().held, 0, "nothing taken");
+    store.create_hold(&hold(true)).await.unwrap();
+    // Without the waiting room, anyone holds again.
+    store.delete_waiting_room(&fixture.showtime.id).await.unwrap();
+    let other = NewHold {
+        selection: HoldSelection::Tickets(seats[1..2].to_vec()),
+        id: HoldId::generate(),
+        ..hold(false)
+    };
+    store.create_hold(&other).await.unwrap();
 }
 
 /// Runs `psql` against the replica (used to pause and resume its replay, also from `Drop`).

@@ -89,13 +89,16 @@ impl Booking {
     ) -> Result<Hold> {
         self.policy.check(&selection)?;
         let now = self.clock.now();
-        if self.store.waiting_room(&showtime_id).await?.is_some() {
-            let token = admission.ok_or(Error::AdmissionRequired(
+        // Checked without the database; whether the showtime needs it is decided in the hold's
+        // own transaction (no extra read on the hot path, no race with a queue being set up).
+        let refusal = match admission {
+            Some(token) => self.admission.verify(token, &showtime_id, &user.id, now).err(),
+            None => Some(Error::AdmissionRequired(
                 "join the queue and hold with the admission token it gives you (X-Admission-Token)",
-            ))?;
-            self.admission.verify(token, &showtime_id, &user.id, now)?;
-        }
+            )),
+        };
         let hold = NewHold {
+            admitted: refusal.is_none(),
             max_held_per_user: self.policy.max_held_per_user,
             id: HoldId::generate(),
             user_id: user.id.clone(),
@@ -105,8 +108,11 @@ impl Booking {
             expires_at: now + self.policy.ttl,
         };
         let created = self.store.create_hold(&hold).await;
-        if created.is_ok() {
-            self.showtime_changed(&hold.showtime_id);
+        match created {
+            Ok(_) => self.showtime_changed(&hold.showtime_id),
+            // Say why the token was refused, if one was sent.
+            Err(Error::AdmissionRequired(_)) => return Err(refusal.unwrap_or(Error::AdmissionRequired(""))),
+            Err(_) => {}
         }
         created
     }

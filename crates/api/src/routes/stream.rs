@@ -17,12 +17,12 @@
 use super::catalog::availability_snapshot;
 use crate::error::{ApiError, Problem};
 use crate::extract::Path;
+use crate::seatmap::Rendered;
 use crate::{AppState, TAG_CATALOG};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use marquee_domain::Error;
 use marquee_domain::ids::ShowtimeId;
 use marquee_store::InventoryEvent;
 use serde_json::json;
@@ -55,9 +55,9 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let showtime_id = ShowtimeId::from_raw(showtime_id);
-    if state.store.get_showtime(&showtime_id, state.clock.now()).await?.is_none() {
-        return Err(Error::NotFound("showtime").into());
-    }
+    // The shared snapshot (404 for an unknown showtime): a crowd connecting at once costs one
+    // seat-map query, not one each. Its changes since are replayed after subscribing.
+    let first = availability_snapshot(&state, &showtime_id).await?;
     let resume = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -74,7 +74,7 @@ pub async fn stream(
     let (sender, receiver) = mpsc::channel(64);
     let watcher = Watcher { state, showtime_id, sender };
     tokio::spawn(async move {
-        watcher.run(changes, resume).await;
+        watcher.run(changes, resume, first).await;
         drop(permit);
     });
     let keep_alive = KeepAlive::new().interval(Duration::from_secs(15));
@@ -95,18 +95,20 @@ impl Watcher {
         self,
         mut changes: broadcast::Receiver<std::sync::Arc<InventoryEvent>>,
         resume: Option<i64>,
+        first: Rendered,
     ) {
-        let _ = self.watch(&mut changes, resume).await;
+        let _ = self.watch(&mut changes, resume, first).await;
     }
 
     async fn watch(
         &self,
         changes: &mut broadcast::Receiver<std::sync::Arc<InventoryEvent>>,
         resume: Option<i64>,
+        first: Rendered,
     ) -> Result<(), Gone> {
         let mut sent = match resume {
             Some(after) if self.can_resume(after).await => after,
-            _ => self.snapshot().await?,
+            _ => self.send_snapshot(first).await?,
         };
         sent = self.replay(sent).await?;
         let mut queue = None;
@@ -126,7 +128,8 @@ impl Watcher {
                     }
                     // Too far behind: start over from a fresh snapshot rather than buffer.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        sent = self.snapshot().await?;
+                        let fresh = availability_snapshot(&self.state, &self.showtime_id).await.map_err(|_| Gone)?;
+                        sent = self.send_snapshot(fresh).await?;
                         sent = self.replay(sent).await?;
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
@@ -152,20 +155,11 @@ impl Watcher {
         }
     }
 
-    /// Sends the availability view; returns its version.
-    async fn snapshot(&self) -> Result<i64, Gone> {
-        match availability_snapshot(&self.state, &self.showtime_id).await {
-            Ok(rendered) => {
-                let data = String::from_utf8_lossy(&rendered.body).into_owned();
-                self.send(Event::default().event("snapshot").id(rendered.version.to_string()).data(data))
-                    .await?;
-                Ok(rendered.version)
-            }
-            Err(error) => {
-                tracing::warn!(?error, "no snapshot for a stream");
-                Err(Gone)
-            }
-        }
+    /// Sends the availability view as a `snapshot`; returns its version.
+    async fn send_snapshot(&self, rendered: Rendered) -> Result<i64, Gone> {
+        let data = String::from_utf8_lossy(&rendered.body).into_owned();
+        self.send(Event::default().event("snapshot").id(rendered.version.to_string()).data(data)).await?;
+        Ok(rendered.version)
     }
 
     /// Sends this showtime's changes after `after` up to the feed's position (those the

@@ -5,7 +5,7 @@
 //! Across nodes, PostgreSQL's `LISTEN`/`NOTIFY` wakes the readers at once; readers also poll,
 //! so a lost notification (or a database without `NOTIFY`) only delays an update.
 
-use super::{SqlStore, db, from_millis, instant, is_unique_violation, to_millis};
+use super::{DynamicQuery, SqlStore, db, from_millis, instant, is_unique_violation, to_millis};
 use crate::Backend;
 use crate::live::{InventoryChange, InventoryEvent, LiveStore, QueuePlace, QueueSummary};
 use async_trait::async_trait;
@@ -68,6 +68,25 @@ fn room_from_row(row: &AnyRow) -> Result<WaitingRoom> {
 }
 
 impl SqlStore {
+    /// Feed entries after `after` in id order, of one showtime or of all.
+    async fn events_after(
+        &self,
+        showtime_id: Option<&ShowtimeId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<InventoryEvent>> {
+        let mut query = DynamicQuery::new("SELECT * FROM inventory_events WHERE id > ");
+        let after = query.int(after);
+        query.push(&after);
+        if let Some(showtime_id) = showtime_id {
+            let showtime = query.text(showtime_id.as_str());
+            query.push(&format!(" AND showtime_id = {showtime}"));
+        }
+        let limit = query.int(i64::from(limit));
+        query.push(&format!(" ORDER BY id LIMIT {limit}"));
+        query.build().fetch_all(&self.read).await.map_err(db)?.iter().map(event_from_row).collect()
+    }
+
     async fn queued(&self, showtime_id: &ShowtimeId) -> Result<i64> {
         sqlx::query("SELECT COUNT(*) AS n FROM queue_entries WHERE showtime_id = $1")
             .bind(showtime_id.as_str())
@@ -133,26 +152,21 @@ impl SqlStore {
         let index: i64 = row.try_get("ahead").map_err(db)?;
         let mut admitted_at = row.try_get::<Option<i64>, _>("admitted_at").map_err(db)?.map(from_millis);
         if admitted_at.is_none() && now >= room.opens_at && index < room.admitted {
-            // Its turn has come: record the admission once (its lifetime counts from here).
-            sqlx::query(
-                "UPDATE queue_entries SET admitted_at = $1 WHERE showtime_id = $2 AND user_id = $3 AND admitted_at IS NULL",
+            // Its turn has come: record the admission once (its lifetime counts from here). A
+            // concurrent request of the same account may have recorded it first: keep theirs.
+            let recorded = sqlx::query(
+                "UPDATE queue_entries SET admitted_at = COALESCE(admitted_at, $1) \
+                 WHERE showtime_id = $2 AND user_id = $3 RETURNING admitted_at",
             )
             .bind(to_millis(now))
             .bind(room.showtime_id.as_str())
             .bind(user_id.as_str())
-            .execute(&self.write)
+            .fetch_optional(&self.write)
             .await
             .map_err(db)?;
-            admitted_at =
-                sqlx::query("SELECT admitted_at FROM queue_entries WHERE showtime_id = $1 AND user_id = $2")
-                    .bind(room.showtime_id.as_str())
-                    .bind(user_id.as_str())
-                    .fetch_one(&self.read)
-                    .await
-                    .map_err(db)?
-                    .try_get::<Option<i64>, _>("admitted_at")
-                    .map_err(db)?
-                    .map(from_millis);
+            // Gone meanwhile (the account left the queue).
+            let Some(recorded) = recorded else { return Ok(None) };
+            admitted_at = Some(from_millis(recorded.try_get("admitted_at").map_err(db)?));
         }
         Ok(Some(QueuePlace { room, index, joined_at: instant(&row, "joined_at")?, admitted_at, queued }))
     }
@@ -161,15 +175,7 @@ impl SqlStore {
 #[async_trait]
 impl LiveStore for SqlStore {
     async fn inventory_events(&self, after: i64, limit: u32) -> Result<Vec<InventoryEvent>> {
-        sqlx::query("SELECT * FROM inventory_events WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(event_from_row)
-            .collect()
+        self.events_after(None, after, limit).await
     }
 
     async fn showtime_events(
@@ -178,16 +184,7 @@ impl LiveStore for SqlStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<InventoryEvent>> {
-        sqlx::query("SELECT * FROM inventory_events WHERE showtime_id = $1 AND id > $2 ORDER BY id LIMIT $3")
-            .bind(showtime_id.as_str())
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(event_from_row)
-            .collect()
+        self.events_after(Some(showtime_id), after, limit).await
     }
 
     async fn inventory_event_bounds(&self) -> Result<(i64, i64)> {
@@ -298,9 +295,6 @@ impl LiveStore for SqlStore {
         place_key: i64,
         now: OffsetDateTime,
     ) -> Result<QueuePlace> {
-        if self.waiting_room(showtime_id).await?.is_none() {
-            return Err(Error::NotFound("waiting room"));
-        }
         let mut key = place_key;
         for _ in 0..16 {
             let inserted = sqlx::query(
@@ -317,6 +311,10 @@ impl LiveStore for SqlStore {
                 Ok(_) => break,
                 // Someone drew the same key: take the next one.
                 Err(error) if is_unique_violation(&error) => key += 1,
+                // No such waiting room (the entry must belong to one).
+                Err(error) if error.as_database_error().is_some_and(|e| e.is_foreign_key_violation()) => {
+                    return Err(Error::NotFound("waiting room"));
+                }
                 Err(error) => return Err(db(error)),
             }
         }

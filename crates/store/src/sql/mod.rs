@@ -703,18 +703,25 @@ impl SqlStore {
     async fn create_hold_once(&self, hold: &NewHold) -> Result<Hold> {
         let now = to_millis(hold.now);
         let mut tx = self.write.begin().await.map_err(db)?;
-        let window =
-            sqlx::query("SELECT on_sale_from, on_sale_until, cancelled_at FROM showtimes WHERE id = $1")
-                .bind(hold.showtime_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?
-                .ok_or(Error::NotFound("showtime"))?;
+        let window = sqlx::query(
+            "SELECT on_sale_from, on_sale_until, cancelled_at, \
+             (SELECT COUNT(*) FROM waiting_rooms w WHERE w.showtime_id = showtimes.id) AS queued \
+             FROM showtimes WHERE id = $1",
+        )
+        .bind(hold.showtime_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(Error::NotFound("showtime"))?;
         let (from, until): (i64, i64) =
             (window.try_get("on_sale_from").map_err(db)?, window.try_get("on_sale_until").map_err(db)?);
         let cancelled: Option<i64> = window.try_get("cancelled_at").map_err(db)?;
         if !(from <= now && now < until) || cancelled.is_some() {
             return Err(Error::NotOnSale);
+        }
+        let queued: i64 = window.try_get("queued").map_err(db)?;
+        if queued > 0 && !hold.admitted {
+            return Err(Error::AdmissionRequired("join the queue and hold with your admission"));
         }
         // One user's holds of a showtime are taken one at a time (PostgreSQL: the user row is
         // the lock), so the per-user cap below cannot be raced past.
