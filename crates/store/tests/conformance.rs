@@ -385,6 +385,14 @@ async fn a_quantity_hold_takes_free_places_of_a_section(store: Arc<SqlStore>) {
         store.create_hold(&new_hold(&ada, &fixture.showtime.id, unknown, NOW)).await,
         Err(Error::Invalid(_))
     ));
+    // Once ada's holds expired, their places count as free even before the sweeper ran:
+    // the 4 never held and the 16 of the expired holds make the whole floor.
+    let bob = user(&store, "bob@example.com").await;
+    let later = NOW + Duration::minutes(10);
+    let floor = store.create_hold(&new_hold(&bob, &fixture.showtime.id, quantity(20), later)).await.unwrap();
+    let floor: BTreeSet<TicketId> = floor.tickets.into_iter().map(|t| t.id).collect();
+    assert_eq!(floor.len(), 20);
+    assert!(taken.is_subset(&floor), "the expired holds' places were taken too");
 }
 
 async fn holds_refuse_unknown_tickets_and_showtimes_not_on_sale(store: Arc<SqlStore>) {

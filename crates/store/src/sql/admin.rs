@@ -337,10 +337,12 @@ impl AdminStore for SqlStore {
                 .map(|row| showtime_summary_from_row(row).map(|s| s.showtime))
                 .collect::<Result<Vec<_>>>()?;
             // The new tickets are written in the same transaction as the new layout.
+            let mut tickets = 0;
             for showtime in &showtimes {
-                super::insert_tickets(&mut tx, showtime, layout, id).await?;
+                tickets += super::insert_tickets(&mut tx, showtime, layout, id).await?;
             }
             tx.commit().await.map_err(db)?;
+            self.refresh_statistics(tickets).await;
             showtimes
         };
         tracing::info!(hall = %id, showtimes = showtimes.len(), "hall layout replaced; tickets regenerated");

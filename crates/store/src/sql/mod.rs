@@ -192,6 +192,23 @@ impl SqlStore {
         }
     }
 
+    /// Refreshes the planner's statistics after a bulk load of (at least 1,000) tickets. A new showtime can
+    /// add tens of thousands of rows at once, and it goes on sale before autovacuum (if it
+    /// runs at all) has looked at them: with stale statistics PostgreSQL picks hash joins over
+    /// the whole tickets table for a few orders' items. Best effort: a failure only costs speed.
+    async fn refresh_statistics(&self, new_tickets: usize) {
+        if new_tickets < 1_000 {
+            return;
+        }
+        let sql = match self.backend {
+            Backend::Postgres => "ANALYZE tickets, hold_items, order_items, holds, orders",
+            Backend::Sqlite => "PRAGMA optimize",
+        };
+        if let Err(error) = sqlx::query(sql).execute(&self.write).await {
+            tracing::warn!(%error, "could not refresh planner statistics");
+        }
+    }
+
     /// Runs a write transaction again when it lost a deadlock or serialization race.
     async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
     where
@@ -452,7 +469,7 @@ async fn insert_tickets(
     showtime: &Showtime,
     layout: &HallLayout,
     hall_id: &HallId,
-) -> Result<()> {
+) -> Result<usize> {
     let section_rows = sqlx::query("SELECT id, name FROM sections WHERE hall_id = $1 ORDER BY position")
         .bind(hall_id.as_str())
         .fetch_all(&mut **tx)
@@ -502,7 +519,7 @@ async fn insert_tickets(
         }
         query.build().execute(&mut **tx).await.map_err(db)?;
     }
-    Ok(())
+    Ok(places.len())
 }
 
 impl SqlStore {
@@ -569,21 +586,39 @@ impl SqlStore {
         }
         let ids: Vec<String> =
             rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<_, _>>().map_err(db)?;
+        // Two key lookups rather than one join: with the items table growing fast during a sale
+        // (and its statistics lagging), PostgreSQL would plan the join as a hash over every ticket.
         let sql = format!(
-            "SELECT oi.order_id, {TICKET_COLUMNS} FROM order_items oi JOIN tickets t ON t.id = oi.ticket_id \
-             JOIN showtimes sh ON sh.id = t.showtime_id WHERE oi.order_id IN ({}) ORDER BY t.position",
+            "SELECT order_id, ticket_id FROM order_items WHERE order_id IN ({})",
             placeholders(1, ids.len())
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for id in &ids {
             query = query.bind(id.clone());
         }
-        let ticket_rows = query.fetch_all(&mut *connection).await.map_err(db)?;
-        // Sold tickets are sold whatever the clock says.
+        let mut orders_of_ticket: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in query.fetch_all(&mut *connection).await.map_err(db)? {
+            let ticket: String = row.try_get("ticket_id").map_err(db)?;
+            orders_of_ticket.entry(ticket).or_default().push(row.try_get("order_id").map_err(db)?);
+        }
         let mut tickets: BTreeMap<String, Vec<Ticket>> = BTreeMap::new();
-        for row in &ticket_rows {
-            let order_id: String = row.try_get("order_id").map_err(db)?;
-            tickets.entry(order_id).or_default().push(ticket_from_row(row, OffsetDateTime::UNIX_EPOCH)?);
+        if !orders_of_ticket.is_empty() {
+            let sql = format!(
+                "SELECT {TICKET_COLUMNS} FROM tickets t JOIN showtimes sh ON sh.id = t.showtime_id \
+                 WHERE t.id IN ({}) ORDER BY t.position",
+                placeholders(1, orders_of_ticket.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in orders_of_ticket.keys() {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(&mut *connection).await.map_err(db)? {
+                // Sold tickets are sold whatever the clock says.
+                let ticket = ticket_from_row(&row, OffsetDateTime::UNIX_EPOCH)?;
+                for order in orders_of_ticket.get(ticket.id.as_str()).map(Vec::as_slice).unwrap_or_default() {
+                    tickets.entry(order.clone()).or_default().push(ticket.clone());
+                }
+            }
         }
         rows.iter()
             .map(|row| {
@@ -648,7 +683,9 @@ impl SqlStore {
             }
             HoldSelection::Quantity { section, quantity } => {
                 let section_id: Option<String> = sqlx::query(
-                    "SELECT section_id FROM tickets WHERE showtime_id = $1 AND (section_id = $2 OR LOWER(section_name) = LOWER($2)) LIMIT 1",
+                    // The hall's few sections, not the showtime's thousands of tickets.
+                    "SELECT s.id AS section_id FROM showtimes sh JOIN sections s ON s.hall_id = sh.hall_id \
+                     WHERE sh.id = $1 AND (s.id = $2 OR LOWER(s.name) = LOWER($2)) ORDER BY s.position LIMIT 1",
                 )
                 .bind(hold.showtime_id.as_str())
                 .bind(section.trim())
@@ -660,32 +697,45 @@ impl SqlStore {
                 .map_err(db)?;
                 let section_id = section_id
                     .ok_or_else(|| Error::invalid(format!("the showtime has no section {section:?}")))?;
-                let pick = |lock: &str| {
-                    let sql = format!(
-                        "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
-                         ORDER BY position LIMIT $4{lock}",
-                        takeable("$3")
-                    );
-                    sqlx::query(AssertSqlSafe(sql))
+                // Free places first, then places of holds that expired but were not swept yet:
+                // each is one ordered range of `tickets_by_section`, where a single query with
+                // `status = 'available' OR …` walks every ticket of the showtime past the sold ones.
+                let wanted = *quantity as usize;
+                let locks: &[&str] = match self.backend {
+                    Backend::Sqlite => &[""],
+                    // Skip places other buyers are taking right now; only if that leaves too
+                    // few, wait for them (they may roll back) before saying "sold out".
+                    Backend::Postgres => &[" FOR UPDATE SKIP LOCKED", " FOR UPDATE"],
+                };
+                let mut rows = Vec::new();
+                for lock in locks {
+                    rows.clear();
+                    for expired_holds in [false, true] {
+                        let missing = wanted - rows.len();
+                        if missing == 0 {
+                            break;
+                        }
+                        let mut query = sqlx::query(AssertSqlSafe(format!(
+                            "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
+                             ORDER BY position LIMIT $3{lock}",
+                            if expired_holds {
+                                "status = 'held' AND hold_expires_at <= $4"
+                            } else {
+                                "status = 'available'"
+                            }
+                        )))
                         .bind(section_id.clone())
                         .bind(hold.showtime_id.as_str())
-                        .bind(now)
-                        .bind(i64::from(*quantity))
-                };
-                let rows = match self.backend {
-                    Backend::Sqlite => pick("").fetch_all(&mut *connection).await.map_err(db)?,
-                    Backend::Postgres => {
-                        // Skip places other buyers are taking right now; only if that leaves too
-                        // few, wait for them (they may roll back) before saying "sold out".
-                        let rows =
-                            pick(" FOR UPDATE SKIP LOCKED").fetch_all(&mut *connection).await.map_err(db)?;
-                        if rows.len() < *quantity as usize {
-                            pick(" FOR UPDATE").fetch_all(&mut *connection).await.map_err(db)?
-                        } else {
-                            rows
+                        .bind(missing as i64);
+                        if expired_holds {
+                            query = query.bind(now);
                         }
+                        rows.append(&mut query.fetch_all(&mut *connection).await.map_err(db)?);
                     }
-                };
+                    if rows.len() == wanted {
+                        break;
+                    }
+                }
                 if rows.len() < *quantity as usize {
                     return Err(Error::NotEnoughPlaces {
                         requested: *quantity,
@@ -732,8 +782,10 @@ impl SqlStore {
             .await
             .map_err(db)?;
         let already_held: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM tickets t JOIN holds h ON h.id = t.hold_id \
-             WHERE t.showtime_id = $1 AND t.status = 'held' AND t.hold_expires_at > $2 AND h.user_id = $3",
+            // From the user's holds (an index range), not from the showtime's tickets.
+            "SELECT COUNT(*) AS n FROM holds h JOIN tickets t ON t.hold_id = h.id \
+             WHERE h.user_id = $3 AND h.showtime_id = $1 \
+             AND t.status = 'held' AND t.hold_expires_at > $2",
         )
         .bind(hold.showtime_id.as_str())
         .bind(now)
@@ -1017,8 +1069,9 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        insert_tickets(&mut tx, showtime, &layout, &showtime.hall_id).await?;
+        let tickets = insert_tickets(&mut tx, showtime, &layout, &showtime.hall_id).await?;
         tx.commit().await.map_err(db)?;
+        self.refresh_statistics(tickets).await;
         Ok(())
     }
 

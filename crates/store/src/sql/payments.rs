@@ -350,10 +350,13 @@ impl SqlStore {
             super::live::record_change(&mut *tx, &showtime, InventoryChange::Sold, &ids, now).await?;
         }
         sqlx::query(
+            // Driven by the hold's items (a primary-key range), not by a scan for the order id.
             "INSERT INTO order_items (order_id, ticket_id, price_amount, live) \
-             SELECT $1, id, price_amount, 1 FROM tickets WHERE order_id = $1",
+             SELECT $1, t.id, t.price_amount, 1 FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id \
+             WHERE hi.hold_id = $2 AND t.order_id = $1",
         )
         .bind(attempt.order_id.as_str())
+        .bind(attempt.hold_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
