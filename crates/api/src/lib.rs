@@ -14,6 +14,7 @@ pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod booking;
+pub mod catalog_cache;
 pub mod demo;
 pub mod dto;
 pub mod error;
@@ -169,6 +170,10 @@ impl AppState {
                 config.seat_map_min_age,
                 config.seat_map_max_age,
             )),
+            catalog: Arc::new(catalog_cache::CatalogCache::new(
+                config.seat_map_min_age,
+                config.seat_map_max_age,
+            )),
         };
         let limits = Arc::new(security::WriteLimits::new(
             config.writes_per_minute_per_ip,
@@ -246,7 +251,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 ///
 /// Layers, outermost first: tracing, CORS (when configured), security headers, panic → 500,
 /// timeout, body limit, then the request context (client address, session, header size, write
-/// rate limits) in front of every route.
+/// rate limits) and the catalog page cache in front of every route.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = router();
     let openapi = Arc::new(openapi);
@@ -258,6 +263,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), catalog_cache::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::request_context))
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

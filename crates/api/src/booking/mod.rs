@@ -71,6 +71,8 @@ pub struct Booking {
     pub seat_maps: Arc<crate::seatmap::SeatMapCache>,
     /// Availability snapshots (the compact status string), invalidated alike.
     pub availability: Arc<crate::seatmap::SeatMapCache>,
+    /// Public catalog pages (availability counts in them), invalidated alike.
+    pub catalog: Arc<crate::catalog_cache::CatalogCache>,
     /// Checks waiting-room admissions.
     pub admission: Arc<crate::admission::AdmissionSigner>,
     /// Told of every inventory change made here (live seat maps, other nodes).
@@ -358,6 +360,7 @@ impl Booking {
     pub fn showtime_changed(&self, showtime: &ShowtimeId) {
         self.seat_maps.invalidate(showtime);
         self.availability.invalidate(showtime);
+        self.catalog.invalidate();
         self.feed.changed();
     }
 
@@ -365,6 +368,7 @@ impl Booking {
     pub fn showtimes_changed(&self) {
         self.seat_maps.invalidate_all();
         self.availability.invalidate_all();
+        self.catalog.invalidate();
     }
 
     fn checkpoint(&self, step: Step) -> Result<()> {

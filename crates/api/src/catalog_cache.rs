@@ -1,0 +1,258 @@
+//! Public catalog responses (event lists, event pages, showtimes), shared by every visitor for a
+//! moment, with `ETag` / `Cache-Control` so browsers and CDNs can revalidate cheaply.
+//!
+//! These pages are the same for everyone (no user-specific content), and during an on-sale
+//! thousands of visitors load them at once. A response is reused under the seat-map rules
+//! (see `seatmap.rs`):
+//! - while nothing changed through this node: every hold, release, sale and refund
+//!   (availability counts) and every admin write (titles, showtimes, prices) invalidates it;
+//! - a response younger than `min_age` is served even after a change, so a rush rebuilds each
+//!   page at most a few times a second;
+//! - never older than `max_age`, which bounds how long a change made on another node goes
+//!   unseen (the same bound as the seat maps').
+//!
+//! The cache holds at most [`CAPACITY`] pages (query strings are client-chosen; when full it
+//! starts over rather than grow). Only `200 OK` responses are kept.
+
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Routes whose `GET` answers are public and user-independent.
+const CACHED_ROUTES: &[&str] = &[
+    "/movie/list",
+    "/movie/{movie_id}",
+    "/api/v1/events",
+    "/api/v1/events/{event_id}",
+    "/api/v1/showtimes",
+    "/api/v1/showtimes/{showtime_id}",
+];
+
+/// At most this many distinct pages are kept.
+pub const CAPACITY: usize = 4096;
+
+/// A catalog page larger than this is not kept (the catalog's pages are a few kB).
+const MAX_BODY: usize = 4 << 20;
+
+#[derive(Clone)]
+struct Page {
+    body: Bytes,
+    content_type: Option<HeaderValue>,
+    etag: HeaderValue,
+    built: Instant,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Pages {
+    /// Bumped by every change that may alter a page.
+    generation: u64,
+    pages: HashMap<String, Page>,
+}
+
+pub struct CatalogCache {
+    min_age: Duration,
+    max_age: Duration,
+    state: Mutex<Pages>,
+}
+
+impl std::fmt::Debug for CatalogCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogCache").field("max_age", &self.max_age).finish_non_exhaustive()
+    }
+}
+
+impl CatalogCache {
+    pub fn new(min_age: Duration, max_age: Duration) -> Self {
+        Self { min_age, max_age, state: Mutex::new(Pages::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pages> {
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Marks every page stale (inventory or catalog changed).
+    pub fn invalidate(&self) {
+        self.lock().generation += 1;
+    }
+
+    /// The page for `key` if it may still be served, and the generation a new page would have.
+    fn get(&self, key: &str) -> (Option<Page>, u64) {
+        let pages = self.lock();
+        let page = pages.pages.get(key).filter(|page| {
+            let age = page.built.elapsed();
+            (page.generation == pages.generation || age < self.min_age) && age < self.max_age
+        });
+        (page.cloned(), pages.generation)
+    }
+
+    /// Keeps a page built at `generation`, unless something changed while it was built.
+    fn put(&self, key: String, page: Page) {
+        let mut pages = self.lock();
+        if page.generation != pages.generation || self.max_age.is_zero() {
+            return;
+        }
+        if pages.pages.len() >= CAPACITY && !pages.pages.contains_key(&key) {
+            pages.pages.clear();
+        }
+        pages.pages.insert(key, page);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().pages.len()
+    }
+}
+
+/// The middleware: serves catalog `GET`s from the cache, and invalidates it after admin writes.
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let cache = &state.booking.catalog;
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    let cacheable =
+        request.method() == Method::GET && route.as_deref().is_some_and(|r| CACHED_ROUTES.contains(&r));
+    if !cacheable {
+        let admin_write = request.method() != Method::GET
+            && request.method() != Method::HEAD
+            && request.uri().path().starts_with("/api/v1/admin/");
+        let response = next.run(request).await;
+        if admin_write {
+            cache.invalidate();
+        }
+        return response;
+    }
+    let key =
+        request.uri().path_and_query().map_or_else(|| request.uri().path().to_owned(), |pq| pq.to_string());
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
+    let (hit, generation) = cache.get(&key);
+    let page = match hit {
+        Some(page) => page,
+        None => {
+            let response = next.run(request).await;
+            if response.status() != StatusCode::OK {
+                return response;
+            }
+            let (parts, body) = response.into_parts();
+            let body = match axum::body::to_bytes(body, MAX_BODY).await {
+                Ok(body) => body,
+                Err(error) => {
+                    tracing::warn!(%error, "catalog page too large to cache");
+                    return crate::error::ApiError::from(marquee_domain::Error::internal(
+                        "catalog page too large",
+                    ))
+                    .into_response();
+                }
+            };
+            let page = Page {
+                etag: etag(&body),
+                content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
+                body,
+                built: Instant::now(),
+                generation,
+            };
+            cache.put(key, page.clone());
+            page
+        }
+    };
+    respond(&page, cache.max_age, if_none_match.as_ref())
+}
+
+/// A strong validator: a hash of the body.
+fn etag(body: &[u8]) -> HeaderValue {
+    let mut hasher = DefaultHasher::new();
+    body.hash(&mut hasher);
+    HeaderValue::from_str(&format!("\"{:016x}\"", hasher.finish()))
+        .unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+fn respond(page: &Page, max_age: Duration, if_none_match: Option<&HeaderValue>) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, page.etag.clone());
+    // Shared caches may keep it as long as this node does; then they revalidate.
+    let seconds = max_age.as_secs_f64().ceil() as u64;
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={seconds}")) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    let matches = if_none_match.and_then(|value| value.to_str().ok()).is_some_and(|value| {
+        value.trim() == "*" || value.split(',').any(|tag| tag.trim().trim_start_matches("W/") == page.etag)
+    });
+    if matches {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    if let Some(content_type) = &page.content_type {
+        headers.insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    (StatusCode::OK, headers, Body::from(page.body.clone())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(cache: &CatalogCache, body: &'static str) -> Page {
+        let (_, generation) = cache.get("k");
+        Page {
+            body: Bytes::from_static(body.as_bytes()),
+            content_type: None,
+            etag: etag(body.as_bytes()),
+            built: Instant::now(),
+            generation,
+        }
+    }
+
+    #[test]
+    fn a_page_is_served_until_a_change_then_rebuilt() {
+        let cache = CatalogCache::new(Duration::ZERO, Duration::from_secs(60));
+        cache.put("k".into(), page(&cache, "one"));
+        assert_eq!(cache.get("k").0.map(|p| p.body), Some(Bytes::from_static(b"one")));
+        cache.invalidate();
+        assert!(cache.get("k").0.is_none(), "a change makes the page stale");
+    }
+
+    #[test]
+    fn under_a_rush_a_young_page_survives_changes_but_never_max_age() {
+        let rushed = CatalogCache::new(Duration::from_secs(60), Duration::from_secs(120));
+        rushed.put("k".into(), page(&rushed, "one"));
+        rushed.invalidate();
+        assert!(rushed.get("k").0.is_some(), "younger than min_age: still served");
+        let expiring = CatalogCache::new(Duration::ZERO, Duration::from_millis(1));
+        expiring.put("k".into(), page(&expiring, "one"));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(expiring.get("k").0.is_none(), "older than max_age: rebuilt");
+    }
+
+    #[test]
+    fn a_page_built_across_a_change_is_not_kept() {
+        let cache = CatalogCache::new(Duration::ZERO, Duration::from_secs(60));
+        let built = page(&cache, "old");
+        cache.invalidate();
+        cache.put("k".into(), built);
+        assert!(cache.get("k").0.is_none());
+    }
+
+    #[test]
+    fn the_cache_starts_over_rather_than_grow() {
+        let cache = CatalogCache::new(Duration::ZERO, Duration::from_secs(60));
+        for i in 0..CAPACITY + 10 {
+            cache.put(format!("k{i}"), page(&cache, "x"));
+        }
+        assert!(cache.len() <= CAPACITY);
+    }
+
+    #[test]
+    fn revalidation_answers_not_modified_for_a_matching_tag() {
+        let cache = CatalogCache::new(Duration::ZERO, Duration::from_secs(60));
+        let page = page(&cache, "body");
+        let fresh = respond(&page, Duration::from_secs(1), Some(&page.etag));
+        assert_eq!(fresh.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(fresh.headers()[header::CACHE_CONTROL], "public, max-age=1");
+        let other = HeaderValue::from_static("\"something-else\"");
+        assert_eq!(respond(&page, Duration::from_secs(1), Some(&other)).status(), StatusCode::OK);
+    }
+}
