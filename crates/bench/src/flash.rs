@@ -40,22 +40,22 @@ pub struct Options {
 }
 
 #[derive(Deserialize)]
-struct SeatMap {
-    available: i64,
-    held: i64,
-    sold: i64,
-    tickets: Vec<SeatTicket>,
+pub(crate) struct SeatMap {
+    pub(crate) available: i64,
+    pub(crate) held: i64,
+    pub(crate) sold: i64,
+    pub(crate) tickets: Vec<SeatTicket>,
 }
 
 #[derive(Deserialize)]
-struct SeatTicket {
+pub(crate) struct SeatTicket {
     id: String,
     section: String,
     row: Option<String>,
 }
 
 /// Everything the buyers measure, shared.
-struct Stats {
+pub(crate) struct Stats {
     started: Instant,
     seat_map: Mutex<Histogram<u64>>,
     hold: Mutex<Histogram<u64>>,
@@ -64,16 +64,38 @@ struct Stats {
     hold_attempts: AtomicU64,
     conflicts: AtomicU64,
     purchases: AtomicU64,
-    statuses: Mutex<BTreeMap<String, u64>>,
+    pub(crate) statuses: Mutex<BTreeMap<String, u64>>,
     /// Per second since the start: purchases, and hold latencies.
     seconds: Mutex<Vec<(u64, Histogram<u64>)>>,
     bought: Mutex<Vec<String>>,
+    /// Every purchase the server acknowledged (201): order id and ticket ids.
+    pub(crate) acknowledged: Mutex<Vec<(String, Vec<String>)>>,
     last_sale: Mutex<Duration>,
     sold_out: AtomicBool,
     gave_up_for_lack_of_seats: AtomicU64,
 }
 
 impl Stats {
+    pub(crate) fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            seat_map: Mutex::new(histogram()),
+            hold: Mutex::new(histogram()),
+            order: Mutex::new(histogram()),
+            holds_ok: AtomicU64::new(0),
+            hold_attempts: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+            purchases: AtomicU64::new(0),
+            statuses: Mutex::new(BTreeMap::new()),
+            seconds: Mutex::new(Vec::new()),
+            bought: Mutex::new(Vec::new()),
+            acknowledged: Mutex::new(Vec::new()),
+            last_sale: Mutex::new(Duration::ZERO),
+            sold_out: AtomicBool::new(false),
+            gave_up_for_lack_of_seats: AtomicU64::new(0),
+        }
+    }
+
     fn second(&self) -> usize {
         self.started.elapsed().as_secs() as usize
     }
@@ -93,7 +115,7 @@ impl Stats {
         let _ = seconds[second].1.record(micros);
     }
 
-    fn record_purchase(&self, tickets: Vec<String>) {
+    fn record_purchase(&self, order: String, tickets: Vec<String>) {
         self.purchases.fetch_add(1, Ordering::Relaxed);
         let second = self.second();
         {
@@ -103,22 +125,23 @@ impl Stats {
             }
             seconds[second].0 += 1;
         }
-        self.bought.lock().unwrap().extend(tickets);
+        self.bought.lock().unwrap().extend(tickets.iter().cloned());
+        self.acknowledged.lock().unwrap().push((order, tickets));
         *self.last_sale.lock().unwrap() = self.started.elapsed();
     }
 }
 
 /// A small xorshift generator: the bench needs variety, not cryptography.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut seed = [0u8; 8];
         let _ = getrandom::fill(&mut seed);
         Self(u64::from_le_bytes(seed) | 1)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -126,7 +149,7 @@ impl Rng {
     }
 }
 
-async fn biggest_showtime(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+pub(crate) async fn biggest_showtime(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let events: Value = client.get(format!("{base}/api/v1/events?limit=100")).send().await?.json().await?;
     let mut best: Option<(i64, String)> = None;
     for event in events["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -146,7 +169,11 @@ async fn biggest_showtime(client: &reqwest::Client, base: &str) -> anyhow::Resul
     best.map(|(_, id)| id).ok_or_else(|| anyhow::anyhow!("no showtime on sale"))
 }
 
-async fn register(client: &reqwest::Client, base: &str, buyers: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn register(
+    client: &reqwest::Client,
+    base: &str,
+    buyers: usize,
+) -> anyhow::Result<Vec<String>> {
     let run = format!(
         "{:x}",
         Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id()) ^ u128::from(Rng::new().0)
@@ -183,7 +210,7 @@ struct Availability {
 /// One buyer's visit: look at the live availability (the layout was loaded once, as a page
 /// does), pick seats or GA places, hold, pay. Returns false when nothing is left to buy.
 #[allow(clippy::too_many_arguments)]
-async fn visit(
+pub(crate) async fn visit(
     client: &reqwest::Client,
     base: &str,
     showtime: &str,
@@ -263,6 +290,7 @@ async fn visit(
         {
             let tickets = purchase["tickets"].as_array().map(Vec::as_slice).unwrap_or_default();
             stats.record_purchase(
+                purchase["order"]["id"].as_str().unwrap_or_default().to_owned(),
                 tickets.iter().filter_map(|t| t["id"].as_str().map(str::to_owned)).collect(),
             );
         }
@@ -293,22 +321,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
     let registration_s = registration.elapsed().as_secs_f64();
     eprintln!("registered in {registration_s:.1} s; the sale opens");
 
-    let stats = Arc::new(Stats {
-        started: Instant::now(),
-        seat_map: Mutex::new(histogram()),
-        hold: Mutex::new(histogram()),
-        order: Mutex::new(histogram()),
-        holds_ok: AtomicU64::new(0),
-        hold_attempts: AtomicU64::new(0),
-        conflicts: AtomicU64::new(0),
-        purchases: AtomicU64::new(0),
-        statuses: Mutex::new(BTreeMap::new()),
-        seconds: Mutex::new(Vec::new()),
-        bought: Mutex::new(Vec::new()),
-        last_sale: Mutex::new(Duration::ZERO),
-        sold_out: AtomicBool::new(false),
-        gave_up_for_lack_of_seats: AtomicU64::new(0),
-    });
+    let stats = Arc::new(Stats::new());
     let memory: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
     let sampler = options.server_pid.map(|pid| {
         let (memory, stats) = (memory.clone(), stats.clone());

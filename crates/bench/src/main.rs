@@ -5,11 +5,14 @@
 //! - [`load`]: fixed-concurrency, fixed-duration request loops (`healthz`, `browse`).
 //! - [`flash`]: the flash sale — thousands of buyers racing for one big showtime, with the
 //!   invariant check at the end.
+//! - [`crash`]: the crash test — the flash sale while the server is killed and restarted,
+//!   then every acknowledged purchase and the payments checked in the database.
 //! - [`ceiling`]: the database ceilings the sale is compared with (`pgbench` with one
 //!   purchase's writes; the same statements in a tight loop on SQLite).
 //! - [`report`]: latency histograms (HDR), summaries, JSON, and an SVG plot of the sale.
 
 mod ceiling;
+mod crash;
 mod flash;
 mod load;
 mod report;
@@ -62,6 +65,10 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         duration_secs: u64,
     },
+    /// The crash test: runs `marquee` itself, kills it with SIGKILL at random moments during a
+    /// flash sale (restarting it each time), then checks every acknowledged purchase, the
+    /// inventory and the payments in the database. Exits with 1 if anything is wrong.
+    CrashSale(crash::Options),
     /// The SQLite ceiling: the same statements in a tight loop on one connection (WAL,
     /// synchronous=FULL, as Marquee runs it).
     SqliteLoop {
@@ -85,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
             load::run("browse", &base, urls, concurrency, duration_secs).await?
         }
         Scenario::FlashSale(options) => flash::run(&base, options).await?,
+        Scenario::CrashSale(options) => crash::run(options).await?,
         Scenario::Pgbench { url, clients, duration_secs } => {
             ceiling::pgbench(&url, clients, duration_secs).await?
         }
@@ -94,6 +102,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = cli.json {
         std::fs::write(&path, serde_json::to_string_pretty(&result)?)?;
         println!("JSON written to {}", path.display());
+    }
+    if result["ok"] == false {
+        std::process::exit(1);
     }
     Ok(())
 }

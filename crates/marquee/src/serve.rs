@@ -10,9 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A payment attempt untouched this long belongs to no live request (requests time out
-/// sooner), so the reconciler may settle it.
-const RECONCILE_GRACE: time::Duration = time::Duration::seconds(60);
+/// A payment attempt untouched for twice the request timeout belongs to no live request
+/// (every request is cut off at the timeout), so the reconciler may settle it.
+fn reconcile_grace(config: &Config) -> time::Duration {
+    time::Duration::seconds(2 * config.request_timeout_secs.max(1) as i64)
+}
 /// How often the outbox is delivered.
 const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -37,7 +39,11 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
     let sender = config.sender()?;
     let workers = [
         tokio::spawn(marquee_api::run_sweeper(store.clone(), clock.clone(), sweep_every)),
-        tokio::spawn(marquee_api::run_reconciler(state.booking.clone(), reconcile_every, RECONCILE_GRACE)),
+        tokio::spawn(marquee_api::run_reconciler(
+            state.booking.clone(),
+            reconcile_every,
+            reconcile_grace(&config),
+        )),
         tokio::spawn(marquee_api::notify::run_outbox(store.clone(), sender, clock.clone(), OUTBOX_INTERVAL)),
         tokio::spawn(marquee_api::live::run_pruner(
             store,

@@ -9,6 +9,8 @@
 //! The built-in test provider is [`marquee_domain::payment::TestGateway`]; both pass the same
 //! contract tests (`tests/contract.rs`), the Stripe one against a local fake Stripe server.
 
+#[cfg(feature = "fake")]
+pub mod fake_stripe;
 pub mod stripe;
 pub mod webhook;
 

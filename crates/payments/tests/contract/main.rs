@@ -1,7 +1,7 @@
 //! The payment gateway contract: what Marquee relies on from any provider, checked against
 //! the built-in test gateway and against the Stripe gateway talking to a local fake Stripe.
 
-mod fake_stripe;
+use marquee_payments::fake_stripe;
 
 use marquee_domain::money::Money;
 use marquee_domain::payment::{AuthorizeRequest, PaymentError, PaymentGateway, ProviderState, TestGateway};

@@ -1,6 +1,10 @@
 //! A small, stateful stand-in for Stripe's PaymentIntents API, answering with Stripe-shaped
 //! JSON: enough of the real behaviour (idempotency keys, manual capture, cancel, refunds,
 //! search, card errors, a 500 after acting) to test the gateway without the network.
+//!
+//! Only built with the `fake` feature: the gateway's contract tests use it, and the crash test
+//! (`marquee-bench crash-sale`) runs it in its own process so that the provider's memory
+//! survives every kill of the server, as Stripe's would.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -180,8 +184,24 @@ async fn search(
     })
 }
 
+/// What the fake holds: `(attempt id, status)` of every payment intent, in creation order.
+#[derive(Clone)]
+pub struct FakeStripe(Shared);
+
+impl FakeStripe {
+    pub fn intents(&self) -> Vec<(String, String)> {
+        let fake = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        fake.intents.iter().map(|i| (i.attempt_id.clone(), i.status.clone())).collect()
+    }
+}
+
 /// Starts the fake on a random port; returns its base URL.
 pub async fn start(secret: &str) -> String {
+    start_inspectable(secret).await.0
+}
+
+/// Starts the fake on a random port; returns its base URL and a handle to inspect it.
+pub async fn start_inspectable(secret: &str) -> (String, FakeStripe) {
     let fake: Shared = Arc::new(Mutex::new(Fake { secret: secret.into(), ..Fake::default() }));
     let app = Router::new()
         .route("/v1/payment_intents", post(create))
@@ -189,9 +209,9 @@ pub async fn start(secret: &str) -> String {
         .route("/v1/payment_intents/{id}/capture", post(capture))
         .route("/v1/payment_intents/{id}/cancel", post(cancel))
         .route("/v1/refunds", post(refund))
-        .with_state(fake);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port for the fake");
+    let address = listener.local_addr().expect("the fake's address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve the fake") });
+    (format!("http://{address}"), FakeStripe(fake))
 }
