@@ -128,6 +128,7 @@ impl ApiError {
                 Error::IdempotencyKeyReused => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", None),
                 Error::IdempotencyInProgress => (S::CONFLICT, "idempotency_in_progress", None),
                 Error::Contention => (S::SERVICE_UNAVAILABLE, "contention", None),
+                Error::DatabaseUnavailable(_) => (S::SERVICE_UNAVAILABLE, "database_unavailable", None),
                 Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", None),
             },
         }
@@ -152,6 +153,9 @@ impl ApiError {
         ) = self
         {
             tracing::error!(%cause, code, "request failed");
+        }
+        if let ApiError::Domain(Error::DatabaseUnavailable(cause)) = self {
+            tracing::warn!(%cause, code, "database unavailable");
         }
         let mut body = json!({
             "type": format!("urn:marquee:problem:{code}"),

@@ -126,6 +126,11 @@ pub enum Error {
     #[error("the request conflicted with a concurrent one; retry")]
     Contention,
 
+    /// The database cannot be reached right now (down, restarting, or every connection busy
+    /// for longer than the pool waits). Nothing was changed; safe to retry shortly.
+    #[error("the database is unavailable")]
+    DatabaseUnavailable(String),
+
     /// A fault of ours or of the infrastructure. The message is logged, never shown to clients.
     #[error("internal error: {0}")]
     Internal(String),

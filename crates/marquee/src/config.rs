@@ -38,6 +38,11 @@ pub struct Config {
     /// Database connections (PostgreSQL pool, or SQLite readers).
     #[arg(long, env = "MARQUEE_DATABASE_CONNECTIONS", default_value_t = 16, global = true)]
     pub database_connections: u32,
+    /// How long a request waits for a database connection before it is answered 503
+    /// (`database_unavailable`), in seconds: bounds how long requests hang while the database
+    /// is down or saturated.
+    #[arg(long, env = "MARQUEE_DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, global = true)]
+    pub database_acquire_timeout_secs: u64,
     /// Load the demo catalog when the database has no events.
     #[arg(long, env = "MARQUEE_DEMO_IF_EMPTY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub demo_if_empty: bool,
@@ -212,7 +217,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let options = StoreOptions {
         max_connections: config.database_connections,
         replica_url: config.database_replica_url.clone(),
-        ..StoreOptions::default()
+        acquire_timeout: Duration::from_secs(config.database_acquire_timeout_secs.max(1)),
     };
     let store = SqlStore::connect(&config.database_url, &options)
         .await

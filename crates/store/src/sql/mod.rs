@@ -252,10 +252,30 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
 
 /// Maps driver errors into the domain's error story.
 fn db(error: sqlx::Error) -> Error {
+    // The database is not there (refused or broken connections, a restart, no free connection
+    // within the pool's wait): a 503 the client may retry, not a fault of ours.
+    if matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    ) {
+        return Error::DatabaseUnavailable(error.to_string());
+    }
     if let Some(database_error) = error.as_database_error() {
+        let code = database_error.code();
         // 40001 serialization failure, 40P01 deadlock detected: retry the transaction.
-        if matches!(database_error.code().as_deref(), Some("40001" | "40P01")) {
+        if matches!(code.as_deref(), Some("40001" | "40P01")) {
             return Error::Contention;
+        }
+        // Class 08 connection exceptions; 57P01–57P03 the server shutting down or starting up;
+        // 53300 too many connections.
+        if code.as_deref().is_some_and(|code| {
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }) {
+            return Error::DatabaseUnavailable(error.to_string());
         }
     }
     Error::internal(error)
