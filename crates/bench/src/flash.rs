@@ -49,9 +49,9 @@ pub(crate) struct SeatMap {
 
 #[derive(Deserialize)]
 pub(crate) struct SeatTicket {
-    id: String,
+    pub(crate) id: String,
     section: String,
-    row: Option<String>,
+    pub(crate) row: Option<String>,
 }
 
 /// Everything the buyers measure, shared.

@@ -9,6 +9,7 @@
 //!   then every acknowledged purchase and the payments checked in the database.
 //! - [`ceiling`]: the database ceilings the sale is compared with (`pgbench` with one
 //!   purchase's writes; the same statements in a tight loop on SQLite).
+//! - [`soak`]: a long run at moderate load, memory and latency per minute.
 //! - [`report`]: latency histograms (HDR), summaries, JSON, and an SVG plot of the sale.
 
 mod ceiling;
@@ -16,6 +17,7 @@ mod crash;
 mod flash;
 mod load;
 mod report;
+mod soak;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -65,6 +67,9 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         duration_secs: u64,
     },
+    /// The soak: moderate, steady holds, releases and purchases for minutes, with memory and
+    /// latency per minute, to tell growth from warm-up.
+    Soak(soak::Options),
     /// The crash test: runs `marquee` itself, kills it with SIGKILL at random moments during a
     /// flash sale (restarting it each time), then checks every acknowledged purchase, the
     /// inventory and the payments in the database. Exits with 1 if anything is wrong.
@@ -93,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Scenario::FlashSale(options) => flash::run(&base, options).await?,
         Scenario::CrashSale(options) => crash::run(options).await?,
+        Scenario::Soak(options) => soak::run(&base, options).await?,
         Scenario::Pgbench { url, clients, duration_secs } => {
             ceiling::pgbench(&url, clients, duration_secs).await?
         }
