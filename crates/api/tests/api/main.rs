@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod errors;
 mod live;
+mod observability;
 mod payments;
 mod purchase;
 mod races;
