@@ -17,6 +17,7 @@
 
 use crate::booking::ReconcileReport;
 use crate::live::LiveFeed;
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode};
 use axum::middleware::Next;
@@ -427,25 +428,22 @@ fn log_response<B>(response: &Response<B>, latency: Duration, _: &Span) {
 /// The tracing layer: a span per request (see [`request_span`]) and one access line per
 /// response; nothing at the start of a request, and no second line for server errors (the
 /// access line has the status; internal errors log their cause themselves).
-pub fn trace_layer() -> TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    fn(&axum::http::Request<axum::body::Body>) -> Span,
-    (),
-    fn(&Response<axum::body::Body>, Duration, &Span),
-    (),
-    (),
-    (),
-> {
+pub fn trace_layer() -> AccessTrace {
     TraceLayer::new_for_http()
-        .make_span_with(
-            request_span::<axum::body::Body> as fn(&axum::http::Request<axum::body::Body>) -> Span,
-        )
+        .make_span_with(request_span::<Body> as MakeRequestSpan)
         .on_request(())
-        .on_response(log_response::<axum::body::Body> as fn(&Response<axum::body::Body>, Duration, &Span))
+        .on_response(log_response::<Body> as OnAccess)
         .on_body_chunk(())
         .on_eos(())
         .on_failure(())
 }
+
+type MakeRequestSpan = fn(&axum::http::Request<Body>) -> Span;
+type OnAccess = fn(&Response<Body>, Duration, &Span);
+/// The tracing layer's type: spans from [`request_span`], access lines from [`log_response`],
+/// nothing else.
+pub type AccessTrace =
+    TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeRequestSpan, (), OnAccess, (), (), ()>;
 
 #[cfg(test)]
 mod tests {

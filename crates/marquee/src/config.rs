@@ -279,6 +279,20 @@ mod tests {
     }
 
     #[test]
+    fn the_operations_guide_documents_every_flag_and_variable() {
+        use clap::CommandFactory;
+        let guide = include_str!("../../../docs/OPERATIONS.md");
+        for argument in Cli::command().get_arguments() {
+            let Some(long) = argument.get_long() else { continue };
+            assert!(guide.contains(&format!("`--{long}`")), "docs/OPERATIONS.md lacks --{long}");
+            if let Some(variable) = argument.get_env() {
+                let variable = variable.to_string_lossy();
+                assert!(guide.contains(&format!("`{variable}`")), "docs/OPERATIONS.md lacks {variable}");
+            }
+        }
+    }
+
+    #[test]
     fn shutdown_waits_twenty_seconds_and_a_metrics_token_must_be_long() {
         let cli = Cli::parse_from(["marquee"]);
         assert_eq!(cli.config.shutdown_timeout_secs, 20);
