@@ -445,8 +445,20 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
 }
 
+/// Liveness: the process serves HTTP. Says nothing about the database (see `/readyz`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthOut {
+    /// Always `ok`.
     pub status: String,
+    /// The configured backend, `sqlite` or `postgres` (from configuration, not a query).
+    pub database: String,
+}
+
+/// Readiness: this node can take traffic.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyOut {
+    /// Always `ready` (otherwise the answer is a 503 problem document).
+    pub status: String,
+    /// `sqlite` or `postgres`.
     pub database: String,
 }

@@ -23,6 +23,9 @@ pub enum ApiError {
     BadRequest(String),
     /// The body could not be read (too large, wrong media type): the rejection's own status.
     Rejected { status: StatusCode, detail: String },
+    /// The node cannot serve yet or any more (readiness): the database does not answer, a
+    /// migration is missing, or it is shutting down. 503.
+    NotReady(String),
 }
 
 impl From<Error> for ApiError {
@@ -78,6 +81,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad_request", None),
             ApiError::Rejected { status, .. } => (*status, "request_rejected", None),
+            ApiError::NotReady(_) => (S::SERVICE_UNAVAILABLE, "not_ready", None),
             ApiError::Domain(error) => match error {
                 Error::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "invalid_request", None),
                 Error::NotFound(_) => (S::NOT_FOUND, "not_found", None),
@@ -136,7 +140,9 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            ApiError::BadRequest(detail) | ApiError::Rejected { detail, .. } => detail.clone(),
+            ApiError::BadRequest(detail) | ApiError::Rejected { detail, .. } | ApiError::NotReady(detail) => {
+                detail.clone()
+            }
             ApiError::Domain(Error::Internal(_)) => "an internal error occurred; it has been logged".into(),
             ApiError::Domain(Error::PaymentUnavailable(_)) => {
                 "the payment provider is unavailable; nothing was charged".into()

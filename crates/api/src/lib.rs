@@ -9,6 +9,7 @@
 //! - [`error`]: every failure as an RFC 9457 problem document.
 //! - [`dto`]: request and response bodies.
 //! - [`demo`]: the demo catalog loaded into an empty database.
+//! - [`observe`]: metrics, request ids and the access log.
 
 pub mod admission;
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod live;
 pub mod notify;
+pub mod observe;
 pub mod routes;
 pub mod seatmap;
 pub mod security;
@@ -38,7 +40,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -88,6 +89,9 @@ pub struct ApiConfig {
     pub seat_map_max_age: Duration,
     /// A seat-map snapshot younger than this is served even after a change (0: never).
     pub seat_map_min_age: Duration,
+    /// Bearer token that opens `/metrics` to any client; `None`: only loopback clients may
+    /// scrape it.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -110,6 +114,7 @@ impl Default for ApiConfig {
             webhook_secret: None,
             seat_map_max_age: Duration::from_secs(1),
             seat_map_min_age: Duration::ZERO,
+            metrics_token: None,
         }
     }
 }
@@ -128,6 +133,8 @@ pub struct AppState {
     pub admission: Arc<admission::AdmissionSigner>,
     /// This node's view of the inventory change feed (live seat maps).
     pub feed: Arc<live::LiveFeed>,
+    /// This node's metrics (shared with the booking service, which counts business events).
+    pub metrics: Arc<observe::Metrics>,
 }
 
 impl AppState {
@@ -156,7 +163,9 @@ impl AppState {
         };
         let admission = Arc::new(admission::AdmissionSigner::from_key(&admission_key)?);
         let feed = Arc::new(live::LiveFeed::new(store.inventory_event_bounds().await?.1));
+        let metrics = Arc::new(observe::Metrics::new());
         let booking = Booking {
+            metrics: metrics.clone(),
             store: store.clone(),
             gateway,
             clock: clock.clone(),
@@ -179,7 +188,17 @@ impl AppState {
             config.writes_per_minute_per_ip,
             config.writes_per_minute_per_user,
         ));
-        Ok(Self { store, clock, booking, config: Arc::new(config), limits, tickets, admission, feed })
+        Ok(Self {
+            store,
+            clock,
+            booking,
+            config: Arc::new(config),
+            limits,
+            tickets,
+            admission,
+            feed,
+            metrics,
+        })
     }
 }
 
@@ -194,7 +213,7 @@ impl AppState {
         (name = TAG_ACCOUNTS, description = "Registration and login"),
         (name = TAG_TICKETS, description = "Door codes, QR codes and admission"),
         (name = "payments", description = "Payment provider webhooks"),
-        (name = TAG_SYSTEM, description = "Health and API description"),
+        (name = TAG_SYSTEM, description = "Liveness, readiness, metrics and the API description"),
     )
 )]
 struct ApiDoc;
@@ -243,19 +262,24 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::logout))
         .routes(routes!(accounts::me))
         .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
         .merge(routes::admin::router())
         .split_for_parts()
 }
 
 /// The whole application, ready to serve.
 ///
-/// Layers, outermost first: tracing, CORS (when configured), security headers, panic → 500,
-/// timeout, body limit, then the request context (client address, session, header size, write
-/// rate limits) and the catalog page cache in front of every route.
+/// Layers, outermost first: the request id, tracing (a span per request and one access line),
+/// HTTP metrics, CORS (when configured), security headers, panic → 500, timeout, body limit,
+/// then the request context (client address, session, header size, write rate limits) and the
+/// catalog page cache in front of every route. They are added with `Router::layer`, so the ones
+/// that label or cache by route see the matched route.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = router();
     let openapi = Arc::new(openapi);
     let config = state.config.clone();
+    let metrics = state.metrics.clone();
     let router = router
         .route(
             "/openapi.json",
@@ -277,39 +301,116 @@ pub fn app(state: AppState) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.layer(TraceLayer::new_for_http())
+    router
+        .layer(axum::middleware::from_fn_with_state(metrics, observe::track_http))
+        .layer(observe::trace_layer())
+        .layer(axum::middleware::from_fn(observe::request_id))
 }
 
-/// Runs the reconciler every `every` (the first pass at once), settling payment attempts
-/// and refunds untouched for `grace`.
-pub async fn run_reconciler(booking: Booking, every: Duration, grace: time::Duration) {
+/// A node's shutdown signal: set once, seen by every background worker and the server.
+#[derive(Clone, Debug)]
+pub struct Shutdown(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Starts the shutdown.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Resolves once the shutdown started (at once if it already has).
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut receiver = self.0.subscribe();
+        async move {
+            let _ = receiver.wait_for(|stopping| *stopping).await;
+        }
+    }
+}
+
+/// Runs `pass` every `every` (the first at once) until `stop` resolves. A pass under way when
+/// it does is finished (the caller bounds how long it waits for that); no new one starts.
+pub async fn periodically<F, Fut>(every: Duration, stop: impl Future<Output = ()>, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            biased;
+            () = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        pass().await;
+    }
+}
+
+/// Runs the reconciler every `every` (the first pass at once) until `stop`, settling payment
+/// attempts and refunds untouched for `grace`.
+pub async fn run_reconciler(
+    booking: Booking,
+    every: Duration,
+    grace: time::Duration,
+    stop: impl Future<Output = ()> + Send,
+) {
+    periodically(every, stop, || async {
         if let Err(error) = booking.reconcile(grace).await {
             tracing::warn!(%error, "reconciliation pass failed");
         }
+    })
+    .await;
+}
+
+/// One pass of the hold sweeper: marks expired holds expired and frees their tickets; returns
+/// how many tickets it freed.
+pub async fn sweep_expired_holds(store: &dyn Store, clock: &dyn Clock, metrics: &observe::Metrics) -> u64 {
+    match store.sweep_expired_holds(clock.now()).await {
+        Ok(freed) => {
+            metrics.expired_tickets_freed(freed);
+            if freed > 0 {
+                tracing::info!(freed, "swept expired holds");
+            }
+            freed
+        }
+        Err(error) => {
+            tracing::warn!(%error, "sweeping expired holds failed");
+            0
+        }
     }
 }
 
-/// Tidies expired holds every `every`, until the task is dropped. Correctness never
-/// depends on it: expired holds free their tickets the moment they expire.
-pub async fn run_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match store.sweep_expired_holds(clock.now()).await {
-            Ok(0) => {}
-            Ok(freed) => tracing::info!(freed, "swept expired holds"),
-            Err(error) => tracing::warn!(%error, "sweeping expired holds failed"),
-        }
-    }
+/// Tidies expired holds every `every` until `stop`. Correctness never depends on it: expired
+/// holds free their tickets the moment they expire.
+pub async fn run_sweeper(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<observe::Metrics>,
+    every: Duration,
+    stop: impl Future<Output = ()> + Send,
+) {
+    periodically(every, stop, || async {
+        sweep_expired_holds(store.as_ref(), clock.as_ref(), &metrics).await;
+    })
+    .await;
 }
 
 /// Serves the application on `listener` until `shutdown` resolves, with each request's peer
 /// address available for rate limits and the audit log, and this node's inventory feed running.
+///
+/// On `shutdown` the listener closes (no new connections), live streams end, and in-flight
+/// requests are answered; it returns once every connection is closed. Bound that wait from the
+/// outside (see `marquee serve`'s `--shutdown-timeout-secs`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,

@@ -111,6 +111,16 @@ impl LiveFeed {
         self.streams.clone().try_acquire_owned().ok()
     }
 
+    /// Streams open on this node now.
+    pub fn open_streams(&self) -> usize {
+        MAX_STREAMS.saturating_sub(self.streams.available_permits())
+    }
+
+    /// Whether the node is shutting down.
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
     /// Ends every stream (the node is shutting down).
     pub fn close(&self) {
         self.closing.send_replace(true);
@@ -215,19 +225,23 @@ pub fn spawn(feed: Arc<LiveFeed>, store: Arc<dyn Store>) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(feed.run(store)))
 }
 
-/// Drops feed entries older than `keep`, every `every`, until the task is dropped. A client
+/// Drops feed entries older than `keep`, every `every`, until `stop` resolves. A client
 /// resuming from a pruned event gets a fresh snapshot instead.
-pub async fn run_pruner(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keep: time::Duration, every: Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
+pub async fn run_pruner(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keep: time::Duration,
+    every: Duration,
+    stop: impl Future<Output = ()> + Send,
+) {
+    crate::periodically(every, stop, || async {
         match store.prune_inventory_events(clock.now() - keep).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "pruned the inventory feed"),
             Err(error) => tracing::warn!(%error, "pruning the inventory feed failed"),
         }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -255,7 +269,9 @@ mod tests {
         let feed = LiveFeed::new(0);
         let permits: Vec<_> = (0..MAX_STREAMS).map(|_| feed.admit_stream().expect("a place")).collect();
         assert!(feed.admit_stream().is_none(), "full");
+        assert_eq!(feed.open_streams(), MAX_STREAMS);
         drop(permits);
+        assert_eq!(feed.open_streams(), 0);
         assert!(feed.admit_stream().is_some(), "places come back when streams end");
     }
 }

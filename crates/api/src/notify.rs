@@ -101,21 +101,20 @@ pub async fn deliver_due(store: &dyn Store, sender: &dyn Sender, clock: &dyn Clo
     Ok(delivered)
 }
 
-/// Runs [`deliver_due`] every `every` until the task is dropped.
+/// Runs [`deliver_due`] every `every` until `stop` resolves (a pass under way is finished).
 pub async fn run_outbox(
     store: Arc<dyn Store>,
     sender: Arc<dyn Sender>,
     clock: Arc<dyn Clock>,
     every: Duration,
+    stop: impl Future<Output = ()> + Send,
 ) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
+    crate::periodically(every, stop, || async {
         if let Err(error) = deliver_due(store.as_ref(), sender.as_ref(), clock.as_ref()).await {
             tracing::warn!(%error, "outbox pass failed");
         }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

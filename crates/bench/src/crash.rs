@@ -97,7 +97,7 @@ impl Server {
                     self.options.server_log.display()
                 );
             }
-            let ready = client.get(format!("{}/healthz", self.base())).send().await;
+            let ready = client.get(format!("{}/readyz", self.base())).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
                 return Ok(());
             }

@@ -138,6 +138,14 @@ pub struct Config {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
     pub log_json: bool,
+    /// Bearer token that lets any client scrape `/metrics`. Unset: only loopback clients (after
+    /// resolving trusted proxies) may.
+    #[arg(long, env = "MARQUEE_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
+    /// After SIGTERM or Ctrl-C, how long in-flight requests and background passes may take to
+    /// finish before the process exits anyway, in seconds.
+    #[arg(long, env = "MARQUEE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20, global = true)]
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Config {
@@ -145,6 +153,9 @@ impl Config {
         anyhow::ensure!(self.hold_ttl_secs > 0, "--hold-ttl-secs must be positive");
         anyhow::ensure!(self.max_tickets_per_hold > 0, "--max-tickets-per-hold must be positive");
         anyhow::ensure!(self.session_ttl_hours > 0, "--session-ttl-hours must be positive");
+        if let Some(token) = &self.metrics_token {
+            anyhow::ensure!(token.len() >= 16, "--metrics-token must have at least 16 characters");
+        }
         let limit = |per_minute: u32| (per_minute > 0).then_some(per_minute);
         Ok(ApiConfig {
             hold_policy: HoldPolicy {
@@ -171,6 +182,7 @@ impl Config {
             webhook_secret: self.webhook_secret.clone(),
             seat_map_max_age: Duration::from_millis(self.seat_map_max_age_ms),
             seat_map_min_age: Duration::from_millis(self.seat_map_min_age_ms.min(self.seat_map_max_age_ms)),
+            metrics_token: self.metrics_token.clone(),
         })
     }
 }
@@ -269,5 +281,30 @@ mod tests {
         assert_eq!(api.writes_per_minute_per_user, Some(120));
         assert_eq!(api.trusted_proxies.len(), 2);
         assert!(!api.tls);
+    }
+
+    #[test]
+    fn the_operations_guide_documents_every_flag_and_variable() {
+        use clap::CommandFactory;
+        let guide = include_str!("../../../docs/OPERATIONS.md");
+        for argument in Cli::command().get_arguments() {
+            let Some(long) = argument.get_long() else { continue };
+            assert!(guide.contains(&format!("`--{long}`")), "docs/OPERATIONS.md lacks --{long}");
+            if let Some(variable) = argument.get_env() {
+                let variable = variable.to_string_lossy();
+                assert!(guide.contains(&format!("`{variable}`")), "docs/OPERATIONS.md lacks {variable}");
+            }
+        }
+    }
+
+    #[test]
+    fn shutdown_waits_twenty_seconds_and_a_metrics_token_must_be_long() {
+        let cli = Cli::parse_from(["marquee"]);
+        assert_eq!(cli.config.shutdown_timeout_secs, 20);
+        assert_eq!(cli.config.api().unwrap().metrics_token, None);
+        let short = Cli::parse_from(["marquee", "--metrics-token", "short"]);
+        assert!(short.config.api().is_err());
+        let long = Cli::parse_from(["marquee", "--metrics-token", "a-token-of-24-characters"]);
+        assert_eq!(long.config.api().unwrap().metrics_token.as_deref(), Some("a-token-of-24-characters"));
     }
 }

@@ -1,14 +1,22 @@
 //! Running the service: HTTP, or HTTPS with rustls; the hold sweeper, reconciler, outbox and
 //! feed pruner; graceful shutdown.
+//!
+//! # Shutdown
+//! On SIGTERM or Ctrl-C the node stops accepting connections, ends its live streams, tells
+//! its background workers to start no new pass, and waits for in-flight requests and passes
+//! under way to finish — at most `--shutdown-timeout-secs`, then it exits anyway. Exiting
+//! with work unfinished is safe: it is what a crash does, and a crash is what the
+//! write-ahead payment attempts and the reconciler are built for.
 
 use crate::config::Config;
 use anyhow::Context;
-use marquee_api::AppState;
+use marquee_api::{AppState, Shutdown};
 use marquee_domain::clock::Clock;
 use marquee_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 /// A payment attempt untouched for twice the request timeout belongs to no live request
 /// (every request is cut off at the timeout), so the reconciler may settle it.
@@ -21,9 +29,6 @@ const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the inventory change feed is pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// How long in-flight requests may take to finish after a shutdown signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
-
 pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     if config.demo_if_empty && store.catalog_is_empty().await? {
         let summary = marquee_api::demo::load(store.as_ref(), clock.now()).await?;
@@ -32,37 +37,84 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
     let gateway = config.gateway()?;
     tracing::info!(provider = gateway.name(), "payment provider");
     let state = AppState::new(store.clone(), gateway, clock.clone(), config.api()?).await?;
+    let drain_timeout = Duration::from_secs(config.shutdown_timeout_secs);
+    let shutdown = Shutdown::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!(
+                timeout_secs = drain_timeout.as_secs(),
+                "shutting down: no new connections, draining in-flight requests"
+            );
+            shutdown.trigger();
+        }
+    });
     // Background work: tidy expired holds, settle interrupted payments (first pass at start-up),
-    // deliver queued messages.
+    // deliver queued messages, prune the feed.
     let sweep_every = Duration::from_secs(config.sweep_interval_secs.max(1));
     let reconcile_every = Duration::from_secs(config.reconcile_interval_secs.max(1));
     let sender = config.sender()?;
-    let workers = [
-        tokio::spawn(marquee_api::run_sweeper(store.clone(), clock.clone(), sweep_every)),
+    let mut workers: Vec<JoinHandle<()>> = vec![
+        tokio::spawn(marquee_api::run_sweeper(
+            store.clone(),
+            clock.clone(),
+            state.metrics.clone(),
+            sweep_every,
+            shutdown.wait(),
+        )),
         tokio::spawn(marquee_api::run_reconciler(
             state.booking.clone(),
             reconcile_every,
             reconcile_grace(&config),
+            shutdown.wait(),
         )),
-        tokio::spawn(marquee_api::notify::run_outbox(store.clone(), sender, clock.clone(), OUTBOX_INTERVAL)),
+        tokio::spawn(marquee_api::notify::run_outbox(
+            store.clone(),
+            sender,
+            clock.clone(),
+            OUTBOX_INTERVAL,
+            shutdown.wait(),
+        )),
         tokio::spawn(marquee_api::live::run_pruner(
             store,
             clock,
             time::Duration::minutes(i64::from(config.feed_retention_minutes.max(1))),
             PRUNE_INTERVAL,
+            shutdown.wait(),
         )),
     ];
-    match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => serve_tls(config.listen, state, cert, key).await?,
-        _ => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
-            tracing::info!(address = %listener.local_addr()?, "Marquee is serving; try GET /movie/list");
-            marquee_api::serve(listener, state, shutdown_signal()).await?;
+    let serving = async {
+        match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                serve_tls(config.listen, state, cert, key, shutdown.clone(), drain_timeout).await?
+            }
+            _ => {
+                let listener = tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", config.listen))?;
+                tracing::info!(address = %listener.local_addr()?, "Marquee is serving; try GET /movie/list");
+                marquee_api::serve(listener, state, shutdown.wait()).await?;
+            }
         }
+        // The server has drained; let the workers finish the pass they are in.
+        for worker in &mut workers {
+            let _ = worker.await;
+        }
+        anyhow::Ok(())
+    };
+    let deadline = async {
+        shutdown.wait().await;
+        tokio::time::sleep(drain_timeout).await;
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = deadline => tracing::warn!(
+            timeout_secs = drain_timeout.as_secs(),
+            "requests or background passes still running after the shutdown timeout: exiting anyway"
+        ),
     }
-    for worker in workers {
+    for worker in &workers {
         worker.abort();
     }
     tracing::info!("stopped");
@@ -74,6 +126,8 @@ async fn serve_tls(
     state: AppState,
     cert: &std::path::Path,
     key: &std::path::Path,
+    shutdown: Shutdown,
+    drain_timeout: Duration,
 ) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
@@ -81,12 +135,12 @@ async fn serve_tls(
     })?;
     let _feed = marquee_api::live::spawn(state.feed.clone(), state.store.clone());
     let handle = axum_server::Handle::new();
-    let shutdown = handle.clone();
+    let draining = handle.clone();
     let feed = state.feed.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown.wait().await;
         feed.close();
-        shutdown.graceful_shutdown(Some(DRAIN_TIMEOUT));
+        draining.graceful_shutdown(Some(drain_timeout));
     });
     tracing::info!(address = %listen, "Marquee is serving HTTPS; try GET /movie/list");
     axum_server::bind_rustls(listen, tls)
@@ -96,7 +150,7 @@ async fn serve_tls(
         .context("HTTPS server failed")
 }
 
-/// Resolves on Ctrl-C or SIGTERM: stop accepting, let in-flight requests finish.
+/// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -113,5 +167,4 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: draining in-flight requests");
 }

@@ -1,8 +1,10 @@
-//! The `marquee` binary itself: the admin command and HTTPS.
+//! The `marquee` binary itself: the admin command, HTTPS, its logs and its shutdown.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_marquee");
@@ -149,5 +151,298 @@ fn with_a_certificate_it_serves_https_with_hsts() {
         curl(&["-sS", "--max-time", "2", &format!("http://127.0.0.1:{port}/healthz")]).is_none(),
         "no plain HTTP on the TLS port"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Everything the server writes to standard output and standard error, collected as it comes
+/// (read on threads so a full pipe never blocks the server).
+#[derive(Clone, Default)]
+struct Output(Arc<Mutex<Vec<String>>>);
+
+impl Output {
+    fn capture(child: &mut Child) -> Self {
+        let output = Output::default();
+        let stdout = child.stdout.take().map(|out| Box::new(out) as Box<dyn Read + Send>);
+        let stderr = child.stderr.take().map(|err| Box::new(err) as Box<dyn Read + Send>);
+        for stream in [stdout, stderr].into_iter().flatten() {
+            let lines = output.0.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        output
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+fn spawn_captured(command: &mut Command) -> (Server, Output) {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let output = Output::capture(&mut child);
+    (Server(child), output)
+}
+
+fn terminate(server: &Server) {
+    let status = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+    assert!(status.success(), "kill -TERM");
+}
+
+/// Waits for the server to exit, at most `limit`; returns its exit status.
+fn wait_exit(server: &mut Server, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A registration whose body is sent in two parts, so the request is in flight in between.
+struct SlowRequest {
+    stream: TcpStream,
+    rest: Vec<u8>,
+}
+
+impl SlowRequest {
+    fn start(port: u16, email: &str) -> Self {
+        let body = format!(r#"{{"email": "{email}", "password": "correct horse battery"}}"#).into_bytes();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let head = format!(
+            "POST /api/v1/auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let (first, rest) = body.split_at(body.len() / 2);
+        stream.write_all(first).unwrap();
+        stream.flush().unwrap();
+        Self { stream, rest: rest.to_vec() }
+    }
+
+    /// Sends the rest of the body and reads the whole answer.
+    fn finish(mut self) -> String {
+        self.stream.write_all(&self.rest).unwrap();
+        self.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut answer = String::new();
+        let _ = self.stream.read_to_string(&mut answer);
+        answer
+    }
+}
+
+#[test]
+fn json_logs_have_one_line_per_request_with_its_id_and_never_a_secret() {
+    let dir = temp_dir("logs");
+    let port = free_port();
+    let (mut server, output) = spawn_captured(
+        marquee(&dir.join("marquee.db"))
+            .env("MARQUEE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MARQUEE_LOG_JSON", "true")
+            // Everything Marquee logs, at its most talkative.
+            .env("MARQUEE_LOG", "debug"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for(&format!("{base}/healthz"), &[]);
+
+    let password = "Canary-Password-7f3a9c";
+    let register = curl(&[
+        "-sS",
+        "-X",
+        "POST",
+        &format!("{base}/api/v1/auth/register"),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &format!(r#"{{"email": "logs@example.com", "password": "{password}"}}"#),
+    ])
+    .unwrap();
+    let token =
+        serde_json::from_str::<serde_json::Value>(&register).unwrap()["token"].as_str().unwrap().to_owned();
+    let login = |password: &str| {
+        curl(&[
+            "-sS",
+            "-X",
+            "POST",
+            &format!("{base}/api/v1/auth/login"),
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &format!(r#"{{"email": "logs@example.com", "password": "{password}"}}"#),
+        ])
+        .unwrap()
+    };
+    login(password);
+    login("Wrong-Canary-Password-1b2c");
+    let me = curl(&[
+        "-sS",
+        &format!("{base}/api/v1/me"),
+        "-H",
+        &format!("authorization: Bearer {token}"),
+        "-H",
+        "cookie: session=Cookie-Canary-5d6e",
+        "-H",
+        "x-request-id: logs-test-42",
+    ])
+    .unwrap();
+    assert!(me.contains("logs@example.com"), "{me}");
+    curl(&[
+        "-sS",
+        "-X",
+        "POST",
+        &format!("{base}/ticket/tkt_missing"),
+        "-H",
+        &format!("authorization: Bearer {token}"),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"payment_token": "tok_Canary_Payment_9e8d"}"#,
+    ])
+    .unwrap();
+    terminate(&server);
+    assert!(wait_exit(&mut server, Duration::from_secs(30)).success());
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = output.lines();
+
+    // One JSON object per line, nothing else.
+    let entries: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not one JSON object: {line}")))
+        .collect();
+    // Every line logged while serving the request carries its id (here: its database queries,
+    // logged at debug), and one access line says method, route, status and latency.
+    let of_request: Vec<&serde_json::Value> =
+        entries.iter().filter(|entry| entry["span"]["request_id"] == "logs-test-42").collect();
+    assert!(of_request.iter().any(|entry| entry["target"] == "sqlx::query"), "{of_request:?}");
+    let access: Vec<&&serde_json::Value> =
+        of_request.iter().filter(|entry| entry["target"] == "marquee_api::access").collect();
+    assert_eq!(access.len(), 1, "{access:?}");
+    let line = access[0];
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["fields"]["message"], "request");
+    assert_eq!(line["fields"]["status"], 200);
+    assert!(line["fields"]["latency_ms"].as_f64().is_some(), "{line}");
+    assert_eq!(
+        (line["span"]["method"].as_str(), line["span"]["route"].as_str()),
+        (Some("GET"), Some("/api/v1/me"))
+    );
+    let requests = entries.iter().filter(|entry| entry["target"] == "marquee_api::access").count();
+    assert_eq!(requests, 6, "healthz, register, two logins, me, the purchase: one line each");
+    // No secret, whatever the level.
+    let all = lines.join("\n");
+    for secret in
+        [password, "Wrong-Canary-Password-1b2c", &token, "Cookie-Canary-5d6e", "tok_Canary_Payment_9e8d"]
+    {
+        assert!(!all.contains(secret), "{secret} was logged:\n{all}");
+    }
+    // Nor the headers that carry them (a schema comment may well say "bearer").
+    let headers: Vec<&String> = lines
+        .iter()
+        .filter(|line| {
+            let line = line.to_lowercase();
+            line.contains("authorization: bearer")
+                || line.contains("\"authorization\"")
+                || line.contains("cookie")
+        })
+        .collect();
+    assert!(headers.is_empty(), "a header was logged: {headers:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_stops_accepting_ends_streams_answers_in_flight_requests_and_exits() {
+    let dir = temp_dir("shutdown");
+    let port = free_port();
+    let (mut server, output) = spawn_captured(
+        marquee(&dir.join("marquee.db"))
+            .env("MARQUEE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MARQUEE_DEMO_IF_EMPTY", "true")
+            .env("MARQUEE_LOG", "info")
+            .args(["--shutdown-timeout-secs", "15"]),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for(&format!("{base}/healthz"), &[]);
+    let showtimes = curl(&["-sS", &format!("{base}/api/v1/showtimes?limit=1")]).unwrap();
+    let showtime = serde_json::from_str::<serde_json::Value>(&showtimes).unwrap()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A live stream, open and past its first event.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/showtimes/{showtime}/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while !String::from_utf8_lossy(&seen).contains("event: snapshot") {
+        let read = stream.read(&mut buffer).expect("the stream's first event");
+        assert!(read > 0, "the stream ended early");
+        seen.extend_from_slice(&buffer[..read]);
+    }
+    // A request in flight: half its body sent.
+    let slow = SlowRequest::start(port, "late@example.com");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let signalled = Instant::now();
+    terminate(&server);
+    // The stream ends (it would never end by itself).
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(error) => panic!("the stream did not end after SIGTERM: {error}"),
+        }
+    }
+    // No new connections.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The request in flight is answered in full.
+    let answer = slow.finish();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("\"token\""), "{answer}");
+    let status = wait_exit(&mut server, Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+    assert!(signalled.elapsed() < Duration::from_secs(15), "drained well within the timeout");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = output.lines().join("\n");
+    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+    assert!(!log.contains("exiting anyway"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_request_that_never_finishes_holds_up_shutdown_only_until_the_timeout() {
+    let dir = temp_dir("shutdown-timeout");
+    let port = free_port();
+    let (mut server, output) = spawn_captured(
+        marquee(&dir.join("marquee.db"))
+            .env("MARQUEE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MARQUEE_LOG", "info")
+            .args(["--shutdown-timeout-secs", "2"]),
+    );
+    wait_for(&format!("http://127.0.0.1:{port}/healthz"), &[]);
+    let stuck = SlowRequest::start(port, "stuck@example.com");
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = Instant::now();
+    terminate(&server);
+    let status = wait_exit(&mut server, Duration::from_secs(10));
+    let waited = signalled.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(waited >= Duration::from_millis(1500), "it waited for the request ({waited:?})");
+    assert!(waited < Duration::from_secs(6), "and no longer than the timeout ({waited:?})");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = output.lines().join("\n");
+    assert!(log.contains("exiting anyway"), "{log}");
+    drop(stuck);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,7 +2,7 @@
 //! test controls; "the database restarts" is the proxy cutting every connection and refusing
 //! new ones for a few seconds. Meanwhile buyers keep holding and paying. Checked:
 //! - during the outage every request is answered 503 (`database_unavailable`) within the
-//!   pool's wait — never a 500, never a hang — and the health check says so;
+//!   pool's wait — never a 500, never a hang — and readiness says not ready (liveness stays up);
 //! - after it the service recovers by itself (no restart), and sells again;
 //! - every purchase acknowledged before, during or after the outage is a confirmed order with
 //!   its tickets, and no ticket was sold twice.
@@ -229,15 +229,17 @@ async fn a_database_outage_gives_fast_503s_and_the_service_recovers_by_itself() 
     let cut_at = started.elapsed();
     proxy.cut();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 503, "the health check reports the database");
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "readiness reports the database");
+    let alive = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(alive.status(), 200, "liveness does not: the process is fine");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let restored_at = started.elapsed();
     proxy.restore();
 
     // Back by itself: healthy, and selling again.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/healthz")).send().await.unwrap().status() != 200 {
+    while client.get(format!("{base}/readyz")).send().await.unwrap().status() != 200 {
         assert!(Instant::now() < deadline, "not healthy 20 s after the database came back");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

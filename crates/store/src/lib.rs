@@ -117,6 +117,19 @@ pub struct NewHold {
     pub expires_at: OffsetDateTime,
 }
 
+/// One connection pool's use, read when metrics are scraped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `primary` and `replica` (PostgreSQL), or `writer` and `readers` (SQLite).
+    pub pool: &'static str,
+    /// Connections open (idle or in use).
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Most connections the pool may open.
+    pub max: u32,
+}
+
 /// What happened when a request claimed its `Idempotency-Key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdempotencyClaim {
@@ -140,6 +153,14 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
+
+    /// The connections of each pool right now (for the metrics endpoint; no database call).
+    fn pool_stats(&self) -> Vec<PoolStats>;
+
+    /// Versions of the migrations embedded in this binary that the database has not applied
+    /// successfully (empty: the schema is the one this binary expects). Readiness asks this;
+    /// migrations applied by a newer binary that this one does not know are not its concern.
+    async fn unapplied_migrations(&self) -> Result<Vec<i64>>;
 
     // ---- accounts ----
 

@@ -72,6 +72,8 @@ pub struct QueuePlace {
     pub index: i64,
     pub joined_at: OffsetDateTime,
     pub admitted_at: Option<OffsetDateTime>,
+    /// This very look recorded the admission (its turn had come): counted once, in metrics.
+    pub newly_admitted: bool,
     /// Everyone in the queue.
     pub queued: i64,
 }

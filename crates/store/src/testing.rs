@@ -79,6 +79,12 @@ impl TestDatabase {
 
     /// Drops a PostgreSQL test database (SQLite files go with their temporary folder).
     pub async fn drop_database(self) {
+        self.drop_database_now().await;
+    }
+
+    /// Drops a PostgreSQL test database now, ending every connection to it (a database that
+    /// went away under a running server); nothing on SQLite.
+    pub async fn drop_database_now(&self) {
         if let Some((admin_url, name)) = &self.postgres_name
             && let Ok(mut admin) = sqlx::AnyConnection::connect(admin_url).await
         {

@@ -20,6 +20,7 @@ mod refunds;
 
 pub use reconcile::ReconcileReport;
 
+use crate::observe::{HoldConflict, Metrics, PaymentOutcome, PaymentStep};
 use marquee_domain::account::User;
 use marquee_domain::clock::Clock;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
@@ -77,6 +78,8 @@ pub struct Booking {
     pub admission: Arc<crate::admission::AdmissionSigner>,
     /// Told of every inventory change made here (live seat maps, other nodes).
     pub feed: Arc<crate::live::LiveFeed>,
+    /// Counts holds, conflicts, payments, sales and refunds as they happen.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Booking {
@@ -110,11 +113,18 @@ impl Booking {
             expires_at: now + self.policy.ttl,
         };
         let created = self.store.create_hold(&hold).await;
-        match created {
-            Ok(_) => self.showtime_changed(&hold.showtime_id),
+        match &created {
+            Ok(_) => {
+                self.metrics.hold_created();
+                self.showtime_changed(&hold.showtime_id);
+            }
             // Say why the token was refused, if one was sent.
             Err(Error::AdmissionRequired(_)) => return Err(refusal.unwrap_or(Error::AdmissionRequired(""))),
-            Err(_) => {}
+            Err(error) => {
+                if let Some(conflict) = HoldConflict::of(error) {
+                    self.metrics.hold_conflict(conflict);
+                }
+            }
         }
         created
     }
@@ -167,7 +177,12 @@ impl Booking {
             idempotency_key: attempt.id.clone(),
             description: format!("Marquee order {}", attempt.order_id),
         };
-        let authorization = match self.gateway.authorize(&request).await {
+        let authorized = self.gateway.authorize(&request).await;
+        self.metrics.payment(
+            PaymentStep::Authorize,
+            authorized.as_ref().err().map_or(PaymentOutcome::Ok, PaymentOutcome::of),
+        );
+        let authorization = match authorized {
             Ok(authorization) => authorization,
             Err(PaymentError::Unknown(cause)) => {
                 self.store
@@ -240,6 +255,7 @@ impl Booking {
         self.showtime_changed(&showtime);
         match confirmed {
             Ok(order) => {
+                self.metrics.purchase_confirmed();
                 self.checkpoint(Step::Confirmed)?;
                 // A successful capture does not change the order: no need to read it again.
                 self.capture(attempt, reference).await?;
@@ -267,7 +283,12 @@ impl Booking {
     /// Takes the money of a confirmed order. An unknown outcome is left to the reconciler; a
     /// refusal cancels the order and puts its tickets back on sale.
     async fn capture(&self, attempt: &PaymentAttempt, reference: &str) -> Result<()> {
-        match self.gateway.capture(reference, &format!("{}:capture", attempt.id)).await {
+        let captured = self.gateway.capture(reference, &format!("{}:capture", attempt.id)).await;
+        self.metrics.payment(
+            PaymentStep::Capture,
+            captured.as_ref().err().map_or(PaymentOutcome::Ok, PaymentOutcome::of),
+        );
+        match captured {
             Ok(()) => {
                 self.checkpoint(Step::Captured)?;
                 self.store
@@ -307,6 +328,10 @@ impl Booking {
             }
             _ => self.gateway.void(reference, &format!("{}:void", attempt.id)).await,
         };
+        self.metrics.payment(
+            PaymentStep::Release,
+            outcome.as_ref().err().map_or(PaymentOutcome::Ok, PaymentOutcome::of),
+        );
         match outcome {
             Ok(()) => {
                 self.store

@@ -46,6 +46,7 @@ impl Booking {
                 }
             }
         }
+        self.metrics.reconciled(&report);
         if report != ReconcileReport::default() {
             tracing::info!(?report, "reconciliation pass");
         }

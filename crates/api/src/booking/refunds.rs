@@ -3,6 +3,7 @@
 //! before the provider is asked, and the reconciler finishes refunds a crash interrupted.
 
 use super::{Booking, format_money};
+use crate::observe::RefundOutcome;
 use marquee_domain::account::User;
 use marquee_domain::ids::{OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::Order;
@@ -60,14 +61,17 @@ impl Booking {
             Ok(()) => {
                 let message = self.refund_message(refund).await?;
                 let order = self.store.complete_refund(&refund.id, &message, self.clock.now()).await?;
+                self.metrics.refund(RefundOutcome::Completed);
                 self.showtime_changed(&order.showtime_id);
                 Ok(order)
             }
             Err(error @ (PaymentError::Unknown(_) | PaymentError::ProcessingError(_))) => {
+                self.metrics.refund(RefundOutcome::Pending);
                 Err(Error::PaymentUnavailable(format!("refund pending: {error}")))
             }
             Err(error) => {
                 self.store.fail_refund(&refund.id, &error.to_string(), self.clock.now()).await?;
+                self.metrics.refund(RefundOutcome::Failed);
                 Err(error.into())
             }
         }

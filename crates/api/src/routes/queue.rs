@@ -82,6 +82,21 @@ fn queue_out(state: &AppState, user: &User, place: &QueuePlace, now: OffsetDateT
     }
 }
 
+/// The user's place with admission brought up to `now`, counting the admission if this look
+/// recorded it.
+async fn place_now(
+    state: &AppState,
+    showtime_id: &ShowtimeId,
+    user: &User,
+    now: OffsetDateTime,
+) -> Result<Option<QueuePlace>, ApiError> {
+    let place = state.store.queue_place(showtime_id, &user.id, now).await?;
+    if place.as_ref().is_some_and(|place| place.newly_admitted) {
+        state.metrics.queue_admitted();
+    }
+    Ok(place)
+}
+
 /// Joins the showtime's queue. Joining again returns the same place (reconnecting never moves
 /// you); after an expired admission it puts you at the back. Before the opening you wait in
 /// the lobby, and the lobby's order is drawn at random when the queue opens.
@@ -99,7 +114,7 @@ pub async fn join_queue(
 ) -> Result<axum::Json<QueueOut>, ApiError> {
     let showtime_id = ShowtimeId::from_raw(showtime_id);
     let now = state.clock.now();
-    if let Some(place) = state.store.queue_place(&showtime_id, &user.id, now).await? {
+    if let Some(place) = place_now(&state, &showtime_id, &user, now).await? {
         if QueueState::of(&place.room, place.index, place.admitted_at, now) != QueueState::Expired {
             return Ok(axum::Json(queue_out(&state, &user, &place, now)));
         }
@@ -110,6 +125,10 @@ pub async fn join_queue(
     getrandom::fill(&mut random).map_err(Error::internal)?;
     let key = room.place_key(now, u64::from_le_bytes(random));
     let place = state.store.join_queue(&showtime_id, &user.id, key, now).await?;
+    state.metrics.queue_joined();
+    if place.newly_admitted {
+        state.metrics.queue_admitted();
+    }
     Ok(axum::Json(queue_out(&state, &user, &place, now)))
 }
 
@@ -128,9 +147,7 @@ pub async fn queue_place(
     Path(showtime_id): Path<String>,
 ) -> Result<axum::Json<QueueOut>, ApiError> {
     let now = state.clock.now();
-    let place = state
-        .store
-        .queue_place(&ShowtimeId::from_raw(showtime_id), &user.id, now)
+    let place = place_now(&state, &ShowtimeId::from_raw(showtime_id), &user, now)
         .await?
         .ok_or(Error::NotFound("place in the queue"))?;
     Ok(axum::Json(queue_out(&state, &user, &place, now)))

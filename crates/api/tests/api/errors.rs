@@ -158,6 +158,8 @@ async fn the_openapi_document_covers_every_route(app: &TestApp) {
         ("/api/v1/auth/logout", "post"),
         ("/api/v1/me", "get"),
         ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
     }

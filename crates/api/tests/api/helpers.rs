@@ -82,6 +82,8 @@ pub struct TestApp {
     pub faults: Arc<CrashAt>,
     /// The server's booking service, to run reconciliation passes.
     pub booking: marquee_api::booking::Booking,
+    /// The server's metrics registry, for background passes run by the test (the sweeper).
+    pub metrics: Arc<marquee_api::observe::Metrics>,
     database: TestDatabase,
     server: tokio::task::JoinHandle<()>,
     users: AtomicU64,
@@ -141,6 +143,7 @@ impl TestApp {
         let faults = Arc::new(CrashAt::default());
         state.booking.faults = faults.clone();
         let booking = state.booking.clone();
+        let metrics = state.metrics.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
@@ -158,6 +161,7 @@ impl TestApp {
             users: AtomicU64::new(0),
             faults,
             booking,
+            metrics,
         })
     }
 
@@ -165,6 +169,24 @@ impl TestApp {
         self.server.abort();
         self.store.close().await;
         self.database.drop_database().await;
+    }
+
+    /// Takes the database away from the running server: PostgreSQL drops it (ending the
+    /// server's connections, and no new one can be made); SQLite, whose file cannot be taken
+    /// from open connections, closes the server's pools.
+    pub async fn make_database_unreachable(&self) {
+        match self.database.backend {
+            Backend::Sqlite => self.store.close().await,
+            Backend::Postgres => self.database.drop_database_now().await,
+        }
+    }
+
+    /// Runs SQL on the test database over a connection of its own (to break the schema).
+    pub async fn execute_sql(&self, sql: &'static str) {
+        use sqlx::Connection;
+        let mut connection = sqlx::AnyConnection::connect(&self.database.url).await.unwrap();
+        sqlx::query(sql).execute(&mut connection).await.unwrap();
+        connection.close().await.unwrap();
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -8,6 +8,7 @@ mod admin;
 mod catalog;
 mod errors;
 mod live;
+mod observability;
 mod payments;
 mod purchase;
 mod races;

@@ -151,6 +151,7 @@ impl SqlStore {
         let Some(row) = row else { return Ok(None) };
         let index: i64 = row.try_get("ahead").map_err(db)?;
         let mut admitted_at = row.try_get::<Option<i64>, _>("admitted_at").map_err(db)?.map(from_millis);
+        let mut newly_admitted = false;
         if admitted_at.is_none() && now >= room.opens_at && index < room.admitted {
             // Its turn has come: record the admission once (its lifetime counts from here). A
             // concurrent request of the same account may have recorded it first: keep theirs.
@@ -166,9 +167,18 @@ impl SqlStore {
             .map_err(db)?;
             // Gone meanwhile (the account left the queue).
             let Some(recorded) = recorded else { return Ok(None) };
-            admitted_at = Some(from_millis(recorded.try_get("admitted_at").map_err(db)?));
+            let recorded: i64 = recorded.try_get("admitted_at").map_err(db)?;
+            newly_admitted = recorded == to_millis(now);
+            admitted_at = Some(from_millis(recorded));
         }
-        Ok(Some(QueuePlace { room, index, joined_at: instant(&row, "joined_at")?, admitted_at, queued }))
+        Ok(Some(QueuePlace {
+            room,
+            index,
+            joined_at: instant(&row, "joined_at")?,
+            admitted_at,
+            newly_admitted,
+            queued,
+        }))
     }
 }
 

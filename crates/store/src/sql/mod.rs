@@ -16,8 +16,8 @@ mod payments;
 
 use crate::live::InventoryChange;
 use crate::{
-    EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, ShowtimeFilter, ShowtimeSummary,
-    Store,
+    EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, PoolStats, ShowtimeFilter,
+    ShowtimeSummary, Store,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, Role, User};
@@ -109,6 +109,8 @@ pub struct SqlStore {
     write: AnyPool,
     /// PostgreSQL: where to `LISTEN` for other nodes' inventory changes.
     postgres_url: Option<String>,
+    /// `catalog` is a pool of its own (a replica), not `read`.
+    has_replica: bool,
 }
 
 impl SqlStore {
@@ -143,7 +145,14 @@ impl SqlStore {
                 }
                 let write = pool(1).connect(&url).await.map_err(db)?;
                 let read = pool(options.max_connections.max(1)).connect(&url).await.map_err(db)?;
-                Ok(Self { backend, catalog: read.clone(), read, write, postgres_url: None })
+                Ok(Self {
+                    backend,
+                    catalog: read.clone(),
+                    read,
+                    write,
+                    postgres_url: None,
+                    has_replica: false,
+                })
             }
             Backend::Postgres => {
                 let pool = || {
@@ -162,19 +171,24 @@ impl SqlStore {
                     catalog,
                     write: primary,
                     postgres_url: Some(url.to_owned()),
+                    has_replica: options.replica_url.is_some(),
                 })
             }
+        }
+    }
+
+    /// The migrations embedded for this backend.
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
         }
     }
 
     /// Applies pending migrations (safe to run from many nodes at once on PostgreSQL: sqlx
     /// takes an advisory lock).
     pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.write).await.map_err(|e| Error::internal(format!("migration failed: {e}")))
+        self.migrator().run(&self.write).await.map_err(|e| Error::internal(format!("migration failed: {e}")))
     }
 
     /// Closes every connection.
@@ -927,6 +941,41 @@ impl Store for SqlStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await.map_err(db)?;
         Ok(())
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        let stats = |pool: &'static str, of: &AnyPool| PoolStats {
+            pool,
+            size: of.size(),
+            idle: u32::try_from(of.num_idle()).unwrap_or(u32::MAX),
+            max: of.options().get_max_connections(),
+        };
+        match self.backend {
+            Backend::Sqlite => vec![stats("writer", &self.write), stats("readers", &self.read)],
+            Backend::Postgres if self.has_replica => {
+                vec![stats("primary", &self.write), stats("replica", &self.catalog)]
+            }
+            Backend::Postgres => vec![stats("primary", &self.write)],
+        }
+    }
+
+    async fn unapplied_migrations(&self) -> Result<Vec<i64>> {
+        // sqlx's own bookkeeping table; `success` is false for a migration whose run failed.
+        let applied: BTreeSet<i64> = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| row.try_get::<i64, _>("version"))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db)?;
+        Ok(self
+            .migrator()
+            .iter()
+            .filter(|migration| migration.migration_type.is_up_migration())
+            .map(|migration| migration.version)
+            .filter(|version| !applied.contains(version))
+            .collect())
     }
 
     async fn create_user(&self, user: &User, password_hash: &str) -> Result<()> {

@@ -1,0 +1,480 @@
+//! What an operator sees of a running node: Prometheus metrics, request ids and the access log.
+//!
+//! # Metrics
+//! Each [`AppState`](crate::AppState) owns one [`Metrics`] registry (not the process-wide
+//! `metrics` recorder), so two apps in one test process never count into each other. Business
+//! events are counted where they happen (the booking service, the sweeper, the queue handlers),
+//! never by reading responses; HTTP requests are counted by [`track_http`] under their matched
+//! route (`/api/v1/holds/{hold_id}`, never the raw path, so ids cannot explode the number of
+//! series); pool use and live streams are read when `/metrics` is scraped.
+//!
+//! # Request ids
+//! [`request_id`] keeps a client's `X-Request-Id` when it is short and plain (see
+//! [`acceptable_request_id`]), otherwise makes a UUIDv7, and returns it on every response. The
+//! tracing span of the request (see [`trace_layer`]) carries it, so every log line of the request
+//! names it, and one line per request (target `marquee_api::access`) says method, route, status
+//! and latency. Headers are never logged: no `Authorization`, no cookies, no tokens.
+
+use crate::booking::ReconcileReport;
+use crate::live::LiveFeed;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode};
+use axum::middleware::Next;
+use marquee_store::Store;
+use metrics::{Counter, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+/// The header that carries a request's id, both ways.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest client-chosen request id that is kept (longer ones are replaced).
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+pub const HTTP_REQUESTS: &str = "marquee_http_requests_total";
+pub const HTTP_DURATION: &str = "marquee_http_request_duration_seconds";
+pub const HOLDS_CREATED: &str = "marquee_holds_created_total";
+pub const HOLD_CONFLICTS: &str = "marquee_hold_conflicts_total";
+pub const PURCHASES_CONFIRMED: &str = "marquee_purchases_confirmed_total";
+pub const EXPIRED_TICKETS_FREED: &str = "marquee_expired_hold_tickets_freed_total";
+pub const PAYMENTS: &str = "marquee_payments_total";
+pub const REFUNDS: &str = "marquee_refunds_total";
+pub const RECONCILED: &str = "marquee_reconciled_total";
+pub const QUEUE_JOINS: &str = "marquee_queue_joins_total";
+pub const QUEUE_ADMISSIONS: &str = "marquee_queue_admissions_total";
+pub const DB_POOL_CONNECTIONS: &str = "marquee_db_pool_connections";
+pub const DB_POOL_IDLE: &str = "marquee_db_pool_idle_connections";
+pub const DB_POOL_MAX: &str = "marquee_db_pool_max_connections";
+pub const SSE_STREAMS: &str = "marquee_sse_streams_open";
+
+/// Histogram buckets of request latency, in seconds: from a cached seat map to a request that
+/// is about to time out.
+const LATENCY_BUCKETS: [f64; 13] =
+    [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Why a hold was refused with 409.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldConflict {
+    /// A chosen seat is held or sold by someone else.
+    TicketsUnavailable,
+    /// A general-admission section has fewer free places than asked for.
+    NotEnoughPlaces,
+    /// The user already holds as many tickets of the showtime as allowed.
+    HoldLimit,
+}
+
+impl HoldConflict {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::TicketsUnavailable => "tickets_unavailable",
+            Self::NotEnoughPlaces => "not_enough_places",
+            Self::HoldLimit => "hold_limit",
+        }
+    }
+
+    /// The conflict a hold's error stands for, if it is one.
+    pub fn of(error: &marquee_domain::Error) -> Option<Self> {
+        match error {
+            marquee_domain::Error::TicketsUnavailable { .. } => Some(Self::TicketsUnavailable),
+            marquee_domain::Error::NotEnoughPlaces { .. } => Some(Self::NotEnoughPlaces),
+            marquee_domain::Error::HoldLimitReached { .. } => Some(Self::HoldLimit),
+            _ => None,
+        }
+    }
+}
+
+/// A step of a payment at the provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentStep {
+    Authorize,
+    Capture,
+    /// Money given back because it bought nothing (a void, or a refund of a capture).
+    Release,
+}
+
+impl PaymentStep {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorize => "authorize",
+            Self::Capture => "capture",
+            Self::Release => "release",
+        }
+    }
+}
+
+/// What the provider answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// It did what was asked (authorized, captured, released).
+    Ok,
+    Declined,
+    InvalidToken,
+    /// The provider failed and says nothing moved.
+    ProcessingError,
+    /// No answer: the reconciler will find out.
+    Unknown,
+    /// Refused for another reason (e.g. a capture of an expired authorization).
+    Refused,
+}
+
+impl PaymentOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Declined => "declined",
+            Self::InvalidToken => "invalid_token",
+            Self::ProcessingError => "processing_error",
+            Self::Unknown => "unknown",
+            Self::Refused => "refused",
+        }
+    }
+
+    pub fn of(error: &marquee_domain::payment::PaymentError) -> Self {
+        use marquee_domain::payment::PaymentError as E;
+        match error {
+            E::Declined(_) => Self::Declined,
+            E::InvalidToken => Self::InvalidToken,
+            E::ProcessingError(_) => Self::ProcessingError,
+            E::Unknown(_) => Self::Unknown,
+            E::NotFound => Self::Refused,
+        }
+    }
+}
+
+/// How a refund ended, as far as this attempt knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Completed,
+    /// The provider did not answer: the refund stays pending for the reconciler.
+    Pending,
+    Failed,
+}
+
+impl RefundOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Pending => "pending",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+static METADATA: Metadata<'static> = Metadata::new("marquee", Level::INFO, Some(module_path!()));
+
+/// One node's metrics registry and its Prometheus rendering.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every business counter present at zero, so that rates and alerts work
+    /// from the first scrape.
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &LATENCY_BUCKETS)
+            // Only fails for an empty bucket list.
+            .unwrap_or_else(|_| PrometheusBuilder::new())
+            .build_recorder();
+        let handle = recorder.handle();
+        let metrics = Self { recorder, handle };
+        metrics.describe();
+        for name in [HOLDS_CREATED, PURCHASES_CONFIRMED, EXPIRED_TICKETS_FREED, QUEUE_JOINS, QUEUE_ADMISSIONS]
+        {
+            metrics.counter(name, &[]).increment(0);
+        }
+        for conflict in
+            [HoldConflict::TicketsUnavailable, HoldConflict::NotEnoughPlaces, HoldConflict::HoldLimit]
+        {
+            metrics.counter(HOLD_CONFLICTS, &[("reason", conflict.as_str())]).increment(0);
+        }
+        for outcome in [PaymentOutcome::Ok, PaymentOutcome::Declined, PaymentOutcome::Unknown] {
+            let labels = [("step", PaymentStep::Authorize.as_str()), ("outcome", outcome.as_str())];
+            metrics.counter(PAYMENTS, &labels).increment(0);
+        }
+        for outcome in [RefundOutcome::Completed, RefundOutcome::Pending, RefundOutcome::Failed] {
+            metrics.counter(REFUNDS, &[("outcome", outcome.as_str())]).increment(0);
+        }
+        metrics
+    }
+
+    fn describe(&self) {
+        let describe = |name: &'static str, help: &'static str| {
+            self.recorder.describe_counter(name.into(), None, help.into());
+        };
+        describe(HTTP_REQUESTS, "HTTP requests answered, by method, matched route and status class");
+        self.recorder.describe_histogram(
+            HTTP_DURATION.into(),
+            Some(metrics::Unit::Seconds),
+            "Time to answer (the headers, for streams), by method, matched route and status class".into(),
+        );
+        describe(HOLDS_CREATED, "Holds created");
+        describe(HOLD_CONFLICTS, "Holds refused with 409, by reason");
+        describe(PURCHASES_CONFIRMED, "Orders confirmed (seats sold), by requests and by the reconciler");
+        describe(EXPIRED_TICKETS_FREED, "Tickets of expired holds freed by the sweeper");
+        describe(PAYMENTS, "Answers of the payment provider, by step and outcome");
+        describe(REFUNDS, "Refund attempts, by outcome");
+        describe(RECONCILED, "Payment attempts and refunds settled by the reconciler, by result");
+        describe(QUEUE_JOINS, "Accounts that joined a waiting room's queue");
+        describe(QUEUE_ADMISSIONS, "Queue places admitted (recorded when the account next looks)");
+        self.recorder.describe_gauge(
+            DB_POOL_CONNECTIONS.into(),
+            None,
+            "Open database connections, by pool".into(),
+        );
+        self.recorder.describe_gauge(DB_POOL_IDLE.into(), None, "Idle database connections, by pool".into());
+        self.recorder.describe_gauge(DB_POOL_MAX.into(), None, "Most database connections, by pool".into());
+        self.recorder.describe_gauge(
+            SSE_STREAMS.into(),
+            None,
+            "Live seat-map streams open on this node".into(),
+        );
+    }
+
+    fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+        let labels: Vec<Label> =
+            labels.iter().map(|(key, value)| Label::new(*key, (*value).to_owned())).collect();
+        Key::from_parts(name, labels)
+    }
+
+    fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
+        self.recorder.register_counter(&Self::key(name, labels), &METADATA)
+    }
+
+    fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
+        self.recorder.register_gauge(&Self::key(name, labels), &METADATA).set(value);
+    }
+
+    /// One answered request.
+    pub fn http_request(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
+        let labels = [("method", method_label(method)), ("route", route), ("status", status_class(status))];
+        self.counter(HTTP_REQUESTS, &labels).increment(1);
+        self.recorder
+            .register_histogram(&Self::key(HTTP_DURATION, &labels), &METADATA)
+            .record(elapsed.as_secs_f64());
+    }
+
+    pub fn hold_created(&self) {
+        self.counter(HOLDS_CREATED, &[]).increment(1);
+    }
+
+    pub fn hold_conflict(&self, conflict: HoldConflict) {
+        self.counter(HOLD_CONFLICTS, &[("reason", conflict.as_str())]).increment(1);
+    }
+
+    pub fn purchase_confirmed(&self) {
+        self.counter(PURCHASES_CONFIRMED, &[]).increment(1);
+    }
+
+    pub fn expired_tickets_freed(&self, tickets: u64) {
+        self.counter(EXPIRED_TICKETS_FREED, &[]).increment(tickets);
+    }
+
+    pub fn payment(&self, step: PaymentStep, outcome: PaymentOutcome) {
+        self.counter(PAYMENTS, &[("step", step.as_str()), ("outcome", outcome.as_str())]).increment(1);
+    }
+
+    pub fn refund(&self, outcome: RefundOutcome) {
+        self.counter(REFUNDS, &[("outcome", outcome.as_str())]).increment(1);
+    }
+
+    pub fn reconciled(&self, report: &ReconcileReport) {
+        for (result, count) in [
+            ("confirmed", report.confirmed),
+            ("released", report.released),
+            ("failed", report.failed),
+            ("refunded", report.refunds),
+            ("deferred", report.deferred),
+        ] {
+            self.counter(RECONCILED, &[("result", result)]).increment(u64::from(count));
+        }
+    }
+
+    pub fn queue_joined(&self) {
+        self.counter(QUEUE_JOINS, &[]).increment(1);
+    }
+
+    pub fn queue_admitted(&self) {
+        self.counter(QUEUE_ADMISSIONS, &[]).increment(1);
+    }
+
+    /// The Prometheus text exposition, with the gauges read now: the store's pools and this
+    /// node's open streams.
+    pub fn render(&self, store: &dyn Store, feed: &LiveFeed) -> String {
+        for pool in store.pool_stats() {
+            let labels = [("pool", pool.pool)];
+            self.gauge(DB_POOL_CONNECTIONS, &labels, f64::from(pool.size));
+            self.gauge(DB_POOL_IDLE, &labels, f64::from(pool.idle));
+            self.gauge(DB_POOL_MAX, &labels, f64::from(pool.max));
+        }
+        self.gauge(SSE_STREAMS, &[], feed.open_streams() as f64);
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+/// The method as a label: the standard ones by name, anything else as `other` (a client can
+/// send any token as a method; it must not make new series).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The route a request matched, or `unmatched` (404s of unknown paths share one series).
+fn route_of<B>(request: &axum::http::Request<B>) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned())
+}
+
+/// Counts every request under its matched route (add with `Router::layer`, so the route is
+/// known).
+pub async fn track_http(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = route_of(&request);
+    let response = next.run(request).await;
+    metrics.http_request(&method, &route, response.status(), started.elapsed());
+    response
+}
+
+/// Whether a client's `X-Request-Id` is kept: 1 to [`MAX_REQUEST_ID_LEN`] characters of
+/// letters, digits and `-_.:`, so it can be logged and echoed without escaping or injection.
+pub fn acceptable_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The request's id: the client's if acceptable, else a new UUIDv7. Put on the request (for
+/// the span) and on the response, whatever the response is.
+pub async fn request_id(mut request: Request, next: Next) -> axum::response::Response {
+    let given = request.headers().get(&REQUEST_ID).and_then(|value| value.to_str().ok());
+    let id = match given.filter(|id| acceptable_request_id(id)) {
+        Some(id) => id.to_owned(),
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    // Letters, digits and `-_.:` only: always a valid header value.
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    request.headers_mut().insert(REQUEST_ID.clone(), value.clone());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID.clone(), value);
+    response
+}
+
+/// The span of a request: method, matched route, path (without the query) and request id.
+/// Never headers: they carry bearer tokens and cookies.
+fn request_span<B>(request: &axum::http::Request<B>) -> Span {
+    let id = request.headers().get(&REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route_of(request),
+        path = %request.uri().path(),
+        request_id = %id,
+    )
+}
+
+/// One line per request at INFO, in the request's span.
+fn log_response<B>(response: &Response<B>, latency: Duration, _: &Span) {
+    tracing::info!(
+        target: "marquee_api::access",
+        status = response.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
+}
+
+/// The tracing layer: a span per request (see [`request_span`]) and one access line per
+/// response; nothing at the start of a request, and no second line for server errors (the
+/// access line has the status; internal errors log their cause themselves).
+pub fn trace_layer() -> AccessTrace {
+    TraceLayer::new_for_http()
+        .make_span_with(request_span::<Body> as MakeRequestSpan)
+        .on_request(())
+        .on_response(log_response::<Body> as OnAccess)
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
+}
+
+type MakeRequestSpan = fn(&axum::http::Request<Body>) -> Span;
+type OnAccess = fn(&Response<Body>, Duration, &Span);
+/// The tracing layer's type: spans from [`request_span`], access lines from [`log_response`],
+/// nothing else.
+pub type AccessTrace =
+    TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeRequestSpan, (), OnAccess, (), (), ()>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        assert!(acceptable_request_id("abc-123_X.y:z"));
+        assert!(acceptable_request_id(&"a".repeat(MAX_REQUEST_ID_LEN)));
+        assert!(!acceptable_request_id(&"a".repeat(MAX_REQUEST_ID_LEN + 1)));
+        assert!(!acceptable_request_id(""));
+        assert!(!acceptable_request_id("two words"));
+        assert!(!acceptable_request_id("line\nbreak"));
+        assert!(!acceptable_request_id("{\"json\":1}"));
+    }
+
+    #[test]
+    fn labels_have_a_bounded_set_of_values() {
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+        assert_eq!(status_class(StatusCode::CONFLICT), "4xx");
+        assert_eq!(status_class(StatusCode::SERVICE_UNAVAILABLE), "5xx");
+    }
+
+    #[test]
+    fn business_counters_are_exported_at_zero_before_anything_happens() {
+        let metrics = Metrics::new();
+        metrics.hold_created();
+        let text = metrics.handle.render();
+        assert!(text.contains("marquee_holds_created_total 1"), "{text}");
+        assert!(text.contains("marquee_purchases_confirmed_total 0"), "{text}");
+        assert!(text.contains("marquee_hold_conflicts_total{reason=\"tickets_unavailable\"} 0"), "{text}");
+        assert!(text.contains("# TYPE marquee_holds_created_total counter"), "{text}");
+    }
+}
