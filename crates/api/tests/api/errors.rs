@@ -171,7 +171,8 @@ fn documented(document: &serde_json::Value, method: &str, path: &str, status: u1
 
 /// Found by schemathesis (`scripts/fuzz-api.sh`): answers given by extractors and middleware
 /// rather than by handlers — 401 on admin routes, 400 for an unparsable query, 415 for a body
-/// that is not JSON, 422 for a reused `Idempotency-Key` — were missing from the document. Each
+/// that is not JSON, 422 for a reused `Idempotency-Key` — were missing from the document, and so
+/// was the 422 of an admin enabling their own account. Each
 /// is produced here for real, then looked up in the document, and every operation must list
 /// the answers its kind of request can get.
 async fn what_the_layers_answer_before_a_handler_runs_is_documented(app: &TestApp) {
@@ -206,6 +207,14 @@ async fn what_the_layers_answer_before_a_handler_runs_is_documented(app: &TestAp
         (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused"))
     );
     assert!(documented(&document, "post", "/api/v1/orders/{order_id}/cancel", 422));
+
+    // An admin enabling their own account is refused like disabling it.
+    let admin = app.admin().await;
+    let (_, me) = app.get(Some(&admin), "/api/v1/me").await;
+    let path = format!("/api/v1/admin/users/{}/enable", me["id"].as_str().unwrap());
+    let (status, _) = app.post(Some(&admin), &path, json!({}), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(documented(&document, "post", "/api/v1/admin/users/{user_id}/enable", 422));
 
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
