@@ -85,6 +85,10 @@ enum Op {
     ConfirmPayment {
         attempt: Index,
     },
+    /// The provider declined an attempt still under way; the buyer may try again.
+    DeclinePayment {
+        attempt: Index,
+    },
     /// Begin and confirm at once, as a buyer whose card works does.
     Purchase {
         hold: Index,
@@ -108,8 +112,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..USERS, 1..=4u32).prop_map(|(user, quantity)| Op::HoldPlaces { user, quantity }),
         1 => any::<Index>().prop_map(|hold| Op::Release { hold }),
         2 => (prop_oneof![Just(HOLD_TTL_MINUTES), 1..=12i64], any::<bool>()).prop_map(|(minutes, sweep)| Op::Advance { minutes, sweep }),
-        1 => any::<Index>().prop_map(|hold| Op::BeginPayment { hold }),
+        2 => any::<Index>().prop_map(|hold| Op::BeginPayment { hold }),
         1 => any::<Index>().prop_map(|attempt| Op::ConfirmPayment { attempt }),
+        2 => any::<Index>().prop_map(|attempt| Op::DeclinePayment { attempt }),
         3 => any::<Index>().prop_map(|hold| Op::Purchase { hold }),
         2 => (any::<Index>(), proptest::option::of(any::<Index>()))
             .prop_map(|(order, one_ticket)| Op::Refund { order, one_ticket }),
@@ -139,6 +144,10 @@ enum Outcome {
     Sold {
         order: usize,
         tickets: BTreeSet<usize>,
+    },
+    /// A declined attempt was recorded; its order is now in this status.
+    Declined {
+        status: OrderStatus,
     },
     Refunded {
         status: OrderStatus,
@@ -371,6 +380,8 @@ impl Model {
                             return Outcome::Refused(Refusal::PaymentInProgress);
                         }
                     }
+                    // The last attempt was declined: try again.
+                    OrderStatus::PaymentFailed => self.orders[order].status = OrderStatus::PendingPayment,
                     OrderStatus::Expired => return Outcome::Refused(Refusal::HoldExpired),
                     _ => return Outcome::Refused(Refusal::HoldNotActive),
                 }
@@ -393,7 +404,8 @@ impl Model {
     fn confirm_payment(&mut self, attempt: usize) -> Outcome {
         let order = self.attempts[attempt].order;
         match self.orders[order].status {
-            OrderStatus::PendingPayment => {}
+            // A late authorisation of a declined attempt pays too.
+            OrderStatus::PendingPayment | OrderStatus::PaymentFailed => {}
             OrderStatus::Expired => return Outcome::Refused(Refusal::HoldExpired),
             _ => return Outcome::Refused(Refusal::HoldNotActive),
         }
@@ -418,6 +430,22 @@ impl Model {
         sold.tickets = tickets.clone();
         sold.live = tickets.clone();
         Outcome::Sold { order, tickets }
+    }
+
+    /// Only attempts still under way are declined (a provider does not decline a payment it
+    /// authorised).
+    fn decline_payment(&mut self, attempt: usize) -> Outcome {
+        let order = self.attempts[attempt].order;
+        self.attempts[attempt].in_flight = false;
+        if self.orders[order].status == OrderStatus::PendingPayment {
+            let hold = self.orders[order].hold;
+            self.orders[order].status = if self.hold_status(hold) == HoldStatus::Active {
+                OrderStatus::PaymentFailed
+            } else {
+                OrderStatus::Expired
+            };
+        }
+        Outcome::Declined { status: self.orders[order].status }
     }
 
     fn refund(&mut self, order: usize, one_ticket: Option<usize>) -> Outcome {
@@ -627,6 +655,25 @@ impl Real {
         Outcome::Sold { order: position, tickets: self.numbers_of(order.tickets.iter().map(|t| &t.id)) }
     }
 
+    async fn decline_payment(&mut self, attempt: usize) -> Outcome {
+        let id = self.attempts[attempt].clone();
+        let recorded = self
+            .store
+            .record_attempt(&id, AttemptStatus::Failed, None, Some("card declined"), self.now)
+            .await;
+        if let Err(error) = recorded {
+            return self.refusal(error);
+        }
+        let Ok(Some(attempt)) = self.store.get_attempt(&id).await else {
+            return Outcome::Refused(Refusal::Unexpected("the attempt vanished".into()));
+        };
+        match self.store.get_order(&attempt.order_id).await {
+            Ok(Some(order)) => Outcome::Declined { status: order.status },
+            Ok(None) => Outcome::Refused(Refusal::Unexpected("the order vanished".into())),
+            Err(error) => self.refusal(error),
+        }
+    }
+
     async fn refund(&mut self, order: usize, one_ticket: Option<usize>) -> Outcome {
         let refund_id = format!("re_{}", OrderId::generate());
         let only = one_ticket.map(|t| vec![self.tickets[t].clone()]);
@@ -802,6 +849,13 @@ async fn apply(model: &mut Model, real: &mut Real, op: &Op) -> (Outcome, Outcome
         Op::ConfirmPayment { attempt } if !model.attempts.is_empty() => {
             let attempt = attempt.index(model.attempts.len());
             (model.confirm_payment(attempt), real.confirm_payment(attempt).await)
+        }
+        Op::DeclinePayment { attempt } if !model.attempts.is_empty() => {
+            let attempt = attempt.index(model.attempts.len());
+            if !model.attempts[attempt].in_flight {
+                return (Outcome::Skipped, Outcome::Skipped);
+            }
+            (model.decline_payment(attempt), real.decline_payment(attempt).await)
         }
         Op::Purchase { hold } if !model.holds.is_empty() => {
             let hold = hold.index(model.holds.len());
