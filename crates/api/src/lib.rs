@@ -230,11 +230,81 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Documents the answers every route can give because of the extractors and layers in front
+/// of its handler: 400 for a request that cannot be parsed (malformed JSON, a bad query, path
+/// or header value), 415 for a body that is not JSON, 401 on secured routes for a missing or
+/// unknown token, 422 and 409 for an `Idempotency-Key` reused with another request or still
+/// in progress, and 429 for writes over the rate limits. A route that documents one of these
+/// itself keeps its own wording.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    error::PROBLEM_JSON,
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+                (&mut item.delete, true),
+            ];
+            for (operation, is_write) in operations {
+                let Some(operation) = operation.as_mut() else { continue };
+                let responses = &mut operation.responses.responses;
+                let takes_input = operation.parameters.as_ref().is_some_and(|p| !p.is_empty())
+                    || operation.request_body.is_some();
+                if takes_input {
+                    responses.entry("400".into()).or_insert_with(|| {
+                        problem("The request could not be parsed (malformed JSON, query, path or header)")
+                            .into()
+                    });
+                }
+                if operation.request_body.is_some() {
+                    responses
+                        .entry("415".into())
+                        .or_insert_with(|| problem("The body is not `application/json`").into());
+                }
+                let idempotent = operation.parameters.iter().flatten().any(|parameter| {
+                    matches!(parameter, RefOr::T(p) if p.name.eq_ignore_ascii_case("Idempotency-Key"))
+                });
+                if idempotent {
+                    responses.entry("409".into()).or_insert_with(|| {
+                        problem("A request with this Idempotency-Key is still in progress").into()
+                    });
+                    responses.entry("422".into()).or_insert_with(|| {
+                        problem("This Idempotency-Key was used with a different request").into()
+                    });
+                }
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    responses.entry("401".into()).or_insert_with(|| {
+                        problem("Not logged in, or the token is unknown or expired").into()
+                    });
+                }
+                if is_write {
+                    responses.entry("429".into()).or_insert_with(|| {
+                        problem("Too many writes; retry after `Retry-After` seconds").into()
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// The router and the OpenAPI document describing it, built from the same route list so the
 /// document cannot miss a route.
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{accounts, catalog, inventory, payments, queue, seed, stream, system, tickets};
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(seed::movie_list))
         .routes(routes!(seed::movie))
         .routes(routes!(seed::ticket_price))
@@ -265,7 +335,9 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))
         .merge(routes::admin::router())
-        .split_for_parts()
+        .split_for_parts();
+    utoipa::Modify::modify(&CommonResponses, &mut openapi);
+    (router, openapi)
 }
 
 /// The whole application, ready to serve.

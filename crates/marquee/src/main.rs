@@ -2,14 +2,17 @@
 //!
 //! `marquee` (or `marquee serve`) runs the service; `marquee migrate` applies migrations;
 //! `marquee seed-demo` loads the demo catalog; `marquee admin create --email …` creates the
-//! first admin. Every flag also reads a `MARQUEE_*` variable.
+//! first admin; `marquee backup PATH` copies a running SQLite database and `marquee restore`
+//! puts a copy back. Every flag also reads a `MARQUEE_*` variable.
 //!
 //! # Layout
 //! - [`config`]: flags, environment variables and their validation.
 //! - [`serve`]: the HTTP(S) server, the sweeper and graceful shutdown.
 //! - [`admin`]: administration from the command line.
+//! - [`backup`]: online SQLite backups and their restore.
 
 mod admin;
+mod backup;
 mod config;
 mod serve;
 
@@ -38,12 +41,30 @@ enum Command {
     /// Administration from the command line.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Write a consistent copy of the (SQLite) database to PATH while the server may run.
+    /// Never overwrites a file. For PostgreSQL, use pg_dump.
+    Backup { path: std::path::PathBuf },
+    /// Check a backup and copy it to DATABASE, a path with no database yet; then start the
+    /// server with --database-url sqlite://DATABASE.
+    Restore { backup: std::path::PathBuf, database: std::path::PathBuf },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     config::init_logs(cli.config.log_json);
+    // Copies work on the database file itself, before anything connects (or migrates).
+    match &cli.command {
+        Some(Command::Backup { path }) => {
+            if backup::is_postgres(&cli.config.database_url) {
+                eprintln!("{}", backup::postgres_instructions("backup"));
+                std::process::exit(2);
+            }
+            return backup::backup(&cli.config.database_url, path).await;
+        }
+        Some(Command::Restore { backup, database }) => return backup::restore(backup, database).await,
+        _ => {}
+    }
     let store = config::connect(&cli.config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command.unwrap_or(Command::Serve) {
@@ -54,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Admin(command) => admin::run(command, store.as_ref(), clock.now()).await?,
         Command::Serve => serve::run(cli.config, store, clock).await?,
+        Command::Backup { .. } | Command::Restore { .. } => unreachable!("handled before connecting"),
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 on_both_backends!(
     bad_requests_get_problem_documents_and_change_nothing,
     the_openapi_document_covers_every_route,
+    what_the_layers_answer_before_a_handler_runs_is_documented,
 );
 
 async fn bad_requests_get_problem_documents_and_change_nothing(app: &TestApp) {
@@ -162,5 +163,78 @@ async fn the_openapi_document_covers_every_route(app: &TestApp) {
         ("/metrics", "get"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+    }
+}
+
+/// Whether the OpenAPI document lists `status` among the answers of `method path`.
+fn documented(document: &serde_json::Value, method: &str, path: &str, status: u16) -> bool {
+    document["paths"][path][method]["responses"].get(status.to_string()).is_some()
+}
+
+/// Found by schemathesis (`scripts/fuzz-api.sh`): answers given by extractors and middleware
+/// rather than by handlers — 401 on admin routes, 400 for an unparsable query, 415 for a body
+/// that is not JSON, 422 for a reused `Idempotency-Key` — were missing from the document, and so
+/// was the 422 of an admin enabling their own account. Each
+/// is produced here for real, then looked up in the document, and every operation must list
+/// the answers its kind of request can get.
+async fn what_the_layers_answer_before_a_handler_runs_is_documented(app: &TestApp) {
+    let document = app.get_json("/openapi.json").await;
+    let user = app.user().await;
+
+    let (status, body) = app.get(None, "/api/v1/admin/venues").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
+    assert!(documented(&document, "get", "/api/v1/admin/venues", 401));
+
+    let (status, _) = app.get(Some(&user), "/api/v1/orders?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(documented(&document, "get", "/api/v1/orders", 400));
+
+    let response = app.client.post(app.url("/api/v1/auth/register")).body("{}").send().await.unwrap();
+    let (status, _) = read(response).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(documented(&document, "post", "/api/v1/auth/register", 415));
+
+    let cancel = |order: &'static str| {
+        app.client
+            .post(app.url(&format!("/api/v1/orders/{order}/cancel")))
+            .bearer_auth(&user.token)
+            .header("Idempotency-Key", "cancel-once")
+            .send()
+    };
+    let (first, _) = read(cancel("ord_first").await.unwrap()).await;
+    assert_eq!(first, StatusCode::NOT_FOUND);
+    let (status, body) = read(cancel("ord_second").await.unwrap()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused"))
+    );
+    assert!(documented(&document, "post", "/api/v1/orders/{order_id}/cancel", 422));
+
+    // An admin enabling their own account is refused like disabling it.
+    let admin = app.admin().await;
+    let (_, me) = app.get(Some(&admin), "/api/v1/me").await;
+    let path = format!("/api/v1/admin/users/{}/enable", me["id"].as_str().unwrap());
+    let (status, _) = app.post(Some(&admin), &path, json!({}), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(documented(&document, "post", "/api/v1/admin/users/{user_id}/enable", 422));
+
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            let has_body = operation.get("requestBody").is_some();
+            let takes_input = has_body || operation["parameters"].as_array().is_some_and(|p| !p.is_empty());
+            let idempotent = operation["parameters"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["name"] == "Idempotency-Key"));
+            let write = matches!(method.as_str(), "post" | "put" | "patch" | "delete");
+            for (applies, status) in
+                [(secured, 401), (takes_input, 400), (has_body, 415), (idempotent, 422), (write, 429)]
+            {
+                assert!(
+                    !applies || documented(&document, method, path, status),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
     }
 }

@@ -150,7 +150,8 @@ pub async fn disable_user(
 #[utoipa::path(post, path = "/api/v1/admin/users/{user_id}/enable", tag = TAG_ADMIN, security(("bearer" = [])),
     params(("user_id" = String, Path)),
     responses((status = 200, body = AdminUserOut), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Admins cannot change their own account", body = Problem, content_type = "application/problem+json")))]
 pub async fn enable_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
