@@ -11,8 +11,14 @@
 //! - never older than `max_age`, which bounds how long a change made on another node goes
 //!   unseen (the same bound as the seat maps').
 //!
-//! The cache holds at most [`CAPACITY`] pages (query strings are client-chosen; when full it
-//! starts over rather than grow). Only `200 OK` responses are kept.
+//! A page is kept tagged with the generation it was built under, so one built while changes
+//! kept coming is still served while younger than `min_age` (as the seat maps are). Concurrent
+//! misses of one page may each build it; that happens once per `min_age` at most.
+//!
+//! The cache holds at most [`CAPACITY`] pages and [`MAX_BYTES`] of bodies (query strings are
+//! client-chosen): a full cache first drops the pages older than `max_age`, then starts over
+//! rather than grow. Only `200 OK` responses are kept. `Cache-Control: max-age` is what is left
+//! of the page's life here, so a browser or CDN never keeps it past `max_age` in all.
 
 use crate::AppState;
 use axum::body::{Body, Bytes};
@@ -35,8 +41,10 @@ const CACHED_ROUTES: &[&str] = &[
     "/api/v1/showtimes/{showtime_id}",
 ];
 
-/// At most this many distinct pages are kept.
+/// At most this many distinct pages are kept…
 pub const CAPACITY: usize = 4096;
+/// …and at most this many bytes of their bodies.
+pub const MAX_BYTES: usize = 64 << 20;
 
 /// A catalog page larger than this is not kept (the catalog's pages are a few kB).
 const MAX_BODY: usize = 4 << 20;
@@ -55,6 +63,8 @@ struct Pages {
     /// Bumped by every change that may alter a page.
     generation: u64,
     pages: HashMap<String, Page>,
+    /// The size of every kept body.
+    bytes: usize,
 }
 
 pub struct CatalogCache {
@@ -93,15 +103,26 @@ impl CatalogCache {
         (page.cloned(), pages.generation)
     }
 
-    /// Keeps a page built at `generation`, unless something changed while it was built.
+    /// Keeps a page, tagged with the generation it was built under (`get` decides whether that
+    /// may still be served).
     fn put(&self, key: String, page: Page) {
         let mut pages = self.lock();
-        if page.generation != pages.generation || self.max_age.is_zero() {
+        if self.max_age.is_zero() || page.body.len() > MAX_BYTES {
             return;
         }
-        if pages.pages.len() >= CAPACITY && !pages.pages.contains_key(&key) {
-            pages.pages.clear();
+        if let Some(old) = pages.pages.remove(&key) {
+            pages.bytes -= old.body.len();
         }
+        if pages.pages.len() >= CAPACITY || pages.bytes + page.body.len() > MAX_BYTES {
+            let max_age = self.max_age;
+            pages.pages.retain(|_, kept| kept.built.elapsed() < max_age);
+            pages.bytes = pages.pages.values().map(|kept| kept.body.len()).sum();
+        }
+        if pages.pages.len() >= CAPACITY || pages.bytes + page.body.len() > MAX_BYTES {
+            pages.pages.clear();
+            pages.bytes = 0;
+        }
+        pages.bytes += page.body.len();
         pages.pages.insert(key, page);
     }
 
@@ -160,7 +181,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             page
         }
     };
-    respond(&page, cache.max_age, if_none_match.as_ref())
+    respond(&page, cache.max_age.saturating_sub(page.built.elapsed()), if_none_match.as_ref())
 }
 
 /// A strong validator: a hash of the body.
@@ -171,11 +192,11 @@ fn etag(body: &[u8]) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-fn respond(page: &Page, max_age: Duration, if_none_match: Option<&HeaderValue>) -> Response {
+/// `ttl`: what is left of the page's life on this node; shared caches keep it no longer.
+fn respond(page: &Page, ttl: Duration, if_none_match: Option<&HeaderValue>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, page.etag.clone());
-    // Shared caches may keep it as long as this node does; then they revalidate.
-    let seconds = max_age.as_secs_f64().ceil() as u64;
+    let seconds = ttl.as_secs();
     if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={seconds}")) {
         headers.insert(header::CACHE_CONTROL, value);
     }
@@ -228,12 +249,35 @@ mod tests {
     }
 
     #[test]
-    fn a_page_built_across_a_change_is_not_kept() {
+    fn a_page_built_across_a_change_is_served_only_while_young() {
+        let exact = CatalogCache::new(Duration::ZERO, Duration::from_secs(60));
+        let built = page(&exact, "old");
+        exact.invalidate();
+        exact.put("k".into(), built);
+        assert!(exact.get("k").0.is_none(), "without a minimum age: never");
+        let rushed = CatalogCache::new(Duration::from_secs(60), Duration::from_secs(120));
+        let built = page(&rushed, "old");
+        rushed.invalidate();
+        rushed.put("k".into(), built);
+        assert!(rushed.get("k").0.is_some(), "during a rush: while younger than min_age");
+    }
+
+    #[test]
+    fn the_cache_keeps_its_bytes_bounded() {
         let cache = CatalogCache::new(Duration::ZERO, Duration::from_secs(60));
-        let built = page(&cache, "old");
-        cache.invalidate();
-        cache.put("k".into(), built);
-        assert!(cache.get("k").0.is_none());
+        let big: &'static [u8] = Box::leak(vec![b'x'; MAX_BYTES / 3].into_boxed_slice());
+        for i in 0..10 {
+            let (_, generation) = cache.get("k");
+            let page = Page {
+                body: Bytes::from_static(big),
+                content_type: None,
+                etag: etag(big),
+                built: Instant::now(),
+                generation,
+            };
+            cache.put(format!("k{i}"), page);
+            assert!(cache.lock().bytes <= MAX_BYTES);
+        }
     }
 
     #[test]
@@ -249,7 +293,7 @@ mod tests {
     fn revalidation_answers_not_modified_for_a_matching_tag() {
         let cache = CatalogCache::new(Duration::ZERO, Duration::from_secs(60));
         let page = page(&cache, "body");
-        let fresh = respond(&page, Duration::from_secs(1), Some(&page.etag));
+        let fresh = respond(&page, Duration::from_millis(1500), Some(&page.etag));
         assert_eq!(fresh.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(fresh.headers()[header::CACHE_CONTROL], "public, max-age=1");
         let other = HeaderValue::from_static("\"something-else\"");

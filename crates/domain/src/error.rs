@@ -127,7 +127,9 @@ pub enum Error {
     Contention,
 
     /// The database cannot be reached right now (down, restarting, or every connection busy
-    /// for longer than the pool waits). Nothing was changed; safe to retry shortly.
+    /// for longer than the pool waits). Usually nothing was changed; but a connection lost
+    /// during a commit leaves a write's outcome unknown, so after a 503 on a purchase a client
+    /// looks at its orders (or retries with the same `Idempotency-Key`) before paying again.
     #[error("the database is unavailable")]
     DatabaseUnavailable(String),
 

@@ -16,7 +16,10 @@ async fn event_page(app: &TestApp, path: &str, etag: Option<&str>) -> (StatusCod
     }
     let response = request.send().await.unwrap();
     let status = response.status();
-    assert_eq!(response.headers()[header::CACHE_CONTROL], "public, max-age=1");
+    // Shared caches may keep the page for what is left of its life here (at most 1 s).
+    let cache_control = response.headers()[header::CACHE_CONTROL].to_str().unwrap().to_owned();
+    let max_age: u64 = cache_control.strip_prefix("public, max-age=").unwrap().parse().unwrap();
+    assert!(max_age <= 1, "{cache_control}");
     let etag = response.headers().get(header::ETAG).map(|v| v.to_str().unwrap().to_owned());
     let body = if status == StatusCode::OK { response.json().await.unwrap() } else { Value::Null };
     (status, etag, body)

@@ -635,23 +635,30 @@ impl SqlStore {
             let ticket: String = row.try_get("ticket_id").map_err(db)?;
             orders_of_ticket.entry(ticket).or_default().push(row.try_get("order_id").map_err(db)?);
         }
-        let mut tickets: BTreeMap<String, Vec<Ticket>> = BTreeMap::new();
-        if !orders_of_ticket.is_empty() {
+        // Chunked: a page of orders may hold more tickets than a statement may bind parameters.
+        let mut found = Vec::new();
+        let ids: Vec<&String> = orders_of_ticket.keys().collect();
+        for chunk in ids.chunks(1000) {
             let sql = format!(
-                "SELECT {TICKET_COLUMNS} FROM tickets t JOIN showtimes sh ON sh.id = t.showtime_id \
-                 WHERE t.id IN ({}) ORDER BY t.position",
-                placeholders(1, orders_of_ticket.len())
+                "SELECT {TICKET_COLUMNS}, t.position FROM tickets t JOIN showtimes sh ON sh.id = t.showtime_id \
+                 WHERE t.id IN ({})",
+                placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in orders_of_ticket.keys() {
-                query = query.bind(id.clone());
+            for id in chunk {
+                query = query.bind((*id).clone());
             }
             for row in query.fetch_all(&mut *connection).await.map_err(db)? {
                 // Sold tickets are sold whatever the clock says.
-                let ticket = ticket_from_row(&row, OffsetDateTime::UNIX_EPOCH)?;
-                for order in orders_of_ticket.get(ticket.id.as_str()).map(Vec::as_slice).unwrap_or_default() {
-                    tickets.entry(order.clone()).or_default().push(ticket.clone());
-                }
+                let position: i64 = row.try_get("position").map_err(db)?;
+                found.push((position, ticket_from_row(&row, OffsetDateTime::UNIX_EPOCH)?));
+            }
+        }
+        found.sort_by_key(|(position, _)| *position);
+        let mut tickets: BTreeMap<String, Vec<Ticket>> = BTreeMap::new();
+        for (_, ticket) in found {
+            for order in orders_of_ticket.get(ticket.id.as_str()).map(Vec::as_slice).unwrap_or_default() {
+                tickets.entry(order.clone()).or_default().push(ticket.clone());
             }
         }
         rows.iter()
@@ -769,6 +776,24 @@ impl SqlStore {
                     if rows.len() == wanted {
                         break;
                     }
+                }
+                if rows.len() < wanted && self.backend == Backend::Postgres {
+                    // A place the sweeper freed while the two ranges ran is seen by neither
+                    // (held in one's snapshot, available when the other re-checks it): before
+                    // saying "sold out", one pass over both states at once.
+                    let sql = format!(
+                        "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
+                         ORDER BY position LIMIT $4 FOR UPDATE",
+                        takeable("$3")
+                    );
+                    rows = sqlx::query(AssertSqlSafe(sql))
+                        .bind(section_id.clone())
+                        .bind(hold.showtime_id.as_str())
+                        .bind(now)
+                        .bind(wanted as i64)
+                        .fetch_all(&mut *connection)
+                        .await
+                        .map_err(db)?;
                 }
                 if rows.len() < *quantity as usize {
                     return Err(Error::NotEnoughPlaces {
