@@ -50,6 +50,8 @@ pub const DB_POOL_CONNECTIONS: &str = "marquee_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "marquee_db_pool_idle_connections";
 pub const DB_POOL_MAX: &str = "marquee_db_pool_max_connections";
 pub const SSE_STREAMS: &str = "marquee_sse_streams_open";
+pub const QUEUE_WAITING: &str = "marquee_queue_waiting";
+pub const QUEUE_ADMITTED: &str = "marquee_queue_admitted";
 
 /// Histogram buckets of request latency, in seconds: from a cached seat map to a request that
 /// is about to time out.
@@ -246,6 +248,17 @@ impl Metrics {
             None,
             "Live seat-map streams open on this node".into(),
         );
+        self.recorder.describe_gauge(
+            QUEUE_WAITING.into(),
+            None,
+            "Places in a showtime's waiting room not admitted yet (as of its last advance), by showtime"
+                .into(),
+        );
+        self.recorder.describe_gauge(
+            QUEUE_ADMITTED.into(),
+            None,
+            "Places a showtime's waiting room admitted so far, by showtime".into(),
+        );
     }
 
     fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
@@ -315,9 +328,20 @@ impl Metrics {
         self.counter(QUEUE_ADMISSIONS, &[]).increment(1);
     }
 
-    /// The Prometheus text exposition, with the gauges read now: the store's pools and this
-    /// node's open streams.
-    pub fn render(&self, store: &dyn Store, feed: &LiveFeed) -> String {
+    /// The Prometheus text exposition, with the gauges read now: the store's pools, this
+    /// node's open streams, and the waiting rooms (`queues`, read by the caller; empty when the
+    /// database did not answer in time).
+    pub fn render(
+        &self,
+        store: &dyn Store,
+        feed: &LiveFeed,
+        queues: &[marquee_store::QueueLength],
+    ) -> String {
+        for queue in queues {
+            let labels = [("showtime", queue.showtime_id.as_str())];
+            self.gauge(QUEUE_WAITING, &labels, (queue.queued - queue.admitted).max(0) as f64);
+            self.gauge(QUEUE_ADMITTED, &labels, queue.admitted.min(queue.queued) as f64);
+        }
         for pool in store.pool_stats() {
             let labels = [("pool", pool.pool)];
             self.gauge(DB_POOL_CONNECTIONS, &labels, f64::from(pool.size));

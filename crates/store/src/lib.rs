@@ -27,7 +27,7 @@ pub mod sql;
 pub mod testing;
 
 pub use admin::{AdminStore, AuditFilter, CategorySales};
-pub use live::{InventoryChange, InventoryEvent, LiveStore, QueuePlace, QueueSummary};
+pub use live::{InventoryChange, InventoryEvent, LiveStore, QueueLength, QueuePlace, QueueSummary};
 pub use payments::{
     AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
 };

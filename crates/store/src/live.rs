@@ -85,6 +85,15 @@ pub struct QueueSummary {
     pub queued: i64,
 }
 
+/// One waiting room's size as stored: places taken, and places admitted so far (admission is
+/// brought up to date whenever someone looks at the queue).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueLength {
+    pub showtime_id: ShowtimeId,
+    pub queued: i64,
+    pub admitted: i64,
+}
+
 #[async_trait]
 pub trait LiveStore: Send + Sync + 'static {
     // ---- the inventory change feed ----
@@ -135,6 +144,8 @@ pub trait LiveStore: Send + Sync + 'static {
     ) -> Result<Option<QueuePlace>>;
     /// Leaves the queue (a later join goes to the back).
     async fn leave_queue(&self, showtime_id: &ShowtimeId, user_id: &UserId) -> Result<()>;
+    /// Every waiting room's size, for the metrics (one query, no admission advanced).
+    async fn queue_lengths(&self) -> Result<Vec<QueueLength>>;
     /// The queue with admission brought up to `now`; `None` without a waiting room.
     async fn queue_summary(
         &self,

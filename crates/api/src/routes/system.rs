@@ -77,7 +77,14 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     allowed_to_scrape(state.config.metrics_token.as_deref(), ip, &headers)?;
-    let body = state.metrics.render(state.store.as_ref(), &state.feed);
+    // The waiting rooms' sizes take one query; a database that is away must not hold up the
+    // scrape (the rest of the metrics are in memory).
+    let queues = tokio::time::timeout(std::time::Duration::from_secs(1), state.store.queue_lengths())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let body = state.metrics.render(state.store.as_ref(), &state.feed, &queues);
     let mut response = body.into_response();
     response
         .headers_mut()

@@ -186,6 +186,9 @@ async fn queue_joins_and_admissions_are_counted(app: &TestApp) {
     let text = scrape(app).await;
     assert_eq!(counter(&text, "marquee_queue_joins_total", &[]), 3.0);
     assert_eq!(counter(&text, "marquee_queue_admissions_total", &[]), 2.0, "each admission once");
+    let room = [("showtime", showtime.id.as_str())];
+    assert_eq!(counter(&text, "marquee_queue_waiting", &room), 1.0, "three places, two admitted");
+    assert_eq!(counter(&text, "marquee_queue_admitted", &room), 2.0);
 }
 
 async fn pool_use_and_open_streams_are_read_at_scrape_time(app: &TestApp) {

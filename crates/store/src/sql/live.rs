@@ -7,7 +7,7 @@
 
 use super::{DynamicQuery, SqlStore, db, from_millis, instant, is_unique_violation, to_millis};
 use crate::Backend;
-use crate::live::{InventoryChange, InventoryEvent, LiveStore, QueuePlace, QueueSummary};
+use crate::live::{InventoryChange, InventoryEvent, LiveStore, QueueLength, QueuePlace, QueueSummary};
 use async_trait::async_trait;
 use marquee_domain::ids::{ShowtimeId, TicketId, UserId};
 use marquee_domain::queue::WaitingRoom;
@@ -349,6 +349,27 @@ impl LiveStore for SqlStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn queue_lengths(&self) -> Result<Vec<QueueLength>> {
+        let rows = sqlx::query(
+            "SELECT w.showtime_id, w.admitted, \
+             (SELECT COUNT(*) FROM queue_entries q WHERE q.showtime_id = w.showtime_id) AS queued \
+             FROM waiting_rooms w ORDER BY w.showtime_id",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueueLength {
+                    showtime_id: ShowtimeId::from_raw(row.try_get::<String, _>("showtime_id")?),
+                    queued: row.try_get("queued")?,
+                    admitted: row.try_get("admitted")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db)
     }
 
     async fn queue_summary(
