@@ -135,9 +135,11 @@ impl CatalogCache {
 /// The middleware: serves catalog `GET`s from the cache, and invalidates it after admin writes.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let cache = &state.booking.catalog;
-    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
-    let cacheable =
-        request.method() == Method::GET && route.as_deref().is_some_and(|r| CACHED_ROUTES.contains(&r));
+    let cacheable = request.method() == Method::GET
+        && request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|route| CACHED_ROUTES.contains(&route.as_str()));
     if !cacheable {
         let admin_write = request.method() != Method::GET
             && request.method() != Method::HEAD

@@ -67,7 +67,6 @@ pub(crate) struct Stats {
     pub(crate) statuses: Mutex<BTreeMap<String, u64>>,
     /// Per second since the start: purchases, and hold latencies.
     seconds: Mutex<Vec<(u64, Histogram<u64>)>>,
-    bought: Mutex<Vec<String>>,
     /// Every purchase the server acknowledged (201): order id and ticket ids.
     pub(crate) acknowledged: Mutex<Vec<(String, Vec<String>)>>,
     last_sale: Mutex<Duration>,
@@ -88,7 +87,6 @@ impl Stats {
             purchases: AtomicU64::new(0),
             statuses: Mutex::new(BTreeMap::new()),
             seconds: Mutex::new(Vec::new()),
-            bought: Mutex::new(Vec::new()),
             acknowledged: Mutex::new(Vec::new()),
             last_sale: Mutex::new(Duration::ZERO),
             sold_out: AtomicBool::new(false),
@@ -125,7 +123,6 @@ impl Stats {
             }
             seconds[second].0 += 1;
         }
-        self.bought.lock().unwrap().extend(tickets.iter().cloned());
         self.acknowledged.lock().unwrap().push((order, tickets));
         *self.last_sale.lock().unwrap() = self.started.elapsed();
     }
@@ -196,15 +193,15 @@ pub(crate) async fn register(
     Ok(tokens)
 }
 
-fn memory_kib(pid: u32) -> Option<u64> {
+pub(crate) fn memory_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[derive(Deserialize)]
-struct Availability {
-    statuses: String,
+pub(crate) struct Availability {
+    pub(crate) statuses: String,
 }
 
 /// One buyer's visit: look at the live availability (the layout was loaded once, as a page
@@ -381,34 +378,42 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
     // The invariant, read back from the API.
     let after: SeatMap =
         client.get(format!("{base}/api/v1/showtimes/{showtime}/seats")).send().await?.json().await?;
-    let bought = stats.bought.lock().unwrap().clone();
+    let bought: Vec<String> =
+        stats.acknowledged.lock().unwrap().iter().flat_map(|(_, tickets)| tickets.iter().cloned()).collect();
     let unique: BTreeSet<&String> = bought.iter().collect();
     let mut in_orders = Vec::new();
     let permits = Arc::new(Semaphore::new(64));
     let mut reads = Vec::new();
-    for token in tokens.iter().cloned() {
-        let (client, base, permits, showtime) =
-            (client.clone(), base.to_owned(), permits.clone(), showtime.clone());
+    for token in tokens.iter() {
+        let (client, base, permits, showtime, token) =
+            (client.clone(), base.to_owned(), permits.clone(), showtime.clone(), token.clone());
         reads.push(tokio::spawn(async move {
             let _permit = permits.acquire().await.ok()?;
-            let page: Value = client
-                .get(format!("{base}/api/v1/orders?limit=100"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            let ids: Vec<String> = page["items"]
-                .as_array()?
-                .iter()
-                .filter(|o| {
-                    o["order"]["status"] == "confirmed" && o["order"]["showtime_id"] == showtime.as_str()
-                })
-                .flat_map(|o| o["tickets"].as_array().cloned().unwrap_or_default())
-                .filter_map(|t| t["id"].as_str().map(str::to_owned))
-                .collect();
+            // Every page: a buyer who came back often has more than one page of orders.
+            let mut ids = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut request = client.get(format!("{base}/api/v1/orders")).query(&[("limit", "100")]);
+                if let Some(cursor) = &cursor {
+                    request = request.query(&[("cursor", cursor)]);
+                }
+                let page: Value = request.bearer_auth(&token).send().await.ok()?.json().await.ok()?;
+                ids.extend(
+                    page["items"]
+                        .as_array()?
+                        .iter()
+                        .filter(|o| {
+                            o["order"]["status"] == "confirmed"
+                                && o["order"]["showtime_id"] == showtime.as_str()
+                        })
+                        .flat_map(|o| o["tickets"].as_array().cloned().unwrap_or_default())
+                        .filter_map(|t| t["id"].as_str().map(str::to_owned)),
+                );
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
             Some(ids)
         }));
     }

@@ -4,10 +4,9 @@
 //! (VmRSS) and the latency percentiles, and judges whether memory stayed flat and latency did
 //! not grow (last minute against the second; the first is warm-up).
 
-use crate::flash::{Rng, SeatMap, biggest_showtime, register};
+use crate::flash::{Availability, Rng, SeatMap, biggest_showtime, memory_kib, register};
 use crate::report::{histogram, percentiles};
 use hdrhistogram::Histogram;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,22 +31,12 @@ pub struct Options {
     server_pid: Option<u32>,
 }
 
-#[derive(Deserialize)]
-struct Availability {
-    statuses: String,
-}
-
 #[derive(Default)]
 struct Minute {
     requests: u64,
     errors: u64,
     rss_kib: Vec<u64>,
     latency: Option<Histogram<u64>>,
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
@@ -157,7 +146,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
     // Memory, every five seconds, into the minute it belongs to.
     let deadline = started + Duration::from_secs(options.minutes * 60);
     while Instant::now() < deadline {
-        if let Some(kib) = options.server_pid.and_then(rss_kib) {
+        if let Some(kib) = options.server_pid.and_then(memory_kib) {
             let minute = (started.elapsed().as_secs() / 60) as usize;
             let mut minutes = minutes.lock().unwrap();
             while minutes.len() <= minute {
