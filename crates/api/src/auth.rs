@@ -77,6 +77,60 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
+/// The session cookie of the web pages: the same opaque token as a bearer token, but kept
+/// `HttpOnly` so page scripts never see it.
+pub const SESSION_COOKIE: &str = "marquee_session";
+/// The CSRF cookie: readable by the page's scripts, which echo it in [`CSRF_HEADER`].
+pub const CSRF_COOKIE: &str = "marquee_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Where a request's session token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    Bearer,
+    Cookie,
+}
+
+/// The session token of a request: the bearer token, or else the session cookie.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<(&str, TokenSource)> {
+    if let Some(token) = bearer_token(headers) {
+        return Some((token, TokenSource::Bearer));
+    }
+    cookie(headers, SESSION_COOKIE).map(|token| (token, TokenSource::Cookie))
+}
+
+/// The value of a named cookie.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value)
+}
+
+/// The CSRF token of a cookie session: derived from the session token, so it cannot be
+/// guessed or planted by another site (which can neither read the `HttpOnly` session cookie
+/// nor this one), needs no storage, and changes with every login.
+pub fn csrf_token(session_token: &str) -> String {
+    let digest =
+        Sha256::new().chain_update(b"marquee-csrf\0").chain_update(session_token.as_bytes()).finalize();
+    URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// Whether a request made with a cookie session carries its CSRF token. Compared in constant
+/// time.
+pub fn csrf_ok(headers: &axum::http::HeaderMap, session_token: &str) -> bool {
+    let Some(sent) = headers.get(CSRF_HEADER).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let expected = csrf_token(session_token);
+    sent.len() == expected.len()
+        && sent.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 /// The authenticated user of a request; 401 without a valid, unexpired session token.
 pub struct AuthUser(pub User);
 
@@ -148,5 +202,34 @@ mod tests {
         assert_eq!(a.len(), 43, "32 bytes in base64url");
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), a);
+    }
+
+    #[test]
+    fn the_session_comes_from_the_bearer_token_first_then_the_cookie() {
+        use axum::http::{HeaderMap, HeaderValue, header};
+        let mut headers = HeaderMap::new();
+        assert_eq!(session_token(&headers), None);
+        headers.insert(header::COOKIE, HeaderValue::from_static("theme=dark; marquee_session=abc; x=1"));
+        assert_eq!(session_token(&headers), Some(("abc", TokenSource::Cookie)));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer xyz"));
+        assert_eq!(session_token(&headers), Some(("xyz", TokenSource::Bearer)));
+        let mut empty = HeaderMap::new();
+        empty.insert(header::COOKIE, HeaderValue::from_static("marquee_session="));
+        assert_eq!(session_token(&empty), None);
+    }
+
+    #[test]
+    fn the_csrf_token_is_bound_to_its_session() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let token = new_token().unwrap();
+        let csrf = csrf_token(&token);
+        assert_ne!(csrf, csrf_token(&new_token().unwrap()));
+        assert_ne!(csrf, token_hash(&token), "not the stored hash");
+        let mut headers = HeaderMap::new();
+        assert!(!csrf_ok(&headers, &token), "missing");
+        headers.insert(CSRF_HEADER, HeaderValue::from_str(&csrf_token("other")).unwrap());
+        assert!(!csrf_ok(&headers, &token), "another session's");
+        headers.insert(CSRF_HEADER, HeaderValue::from_str(&csrf).unwrap());
+        assert!(csrf_ok(&headers, &token));
     }
 }

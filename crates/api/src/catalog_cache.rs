@@ -39,6 +39,7 @@ const CACHED_ROUTES: &[&str] = &[
     "/api/v1/events/{event_id}",
     "/api/v1/showtimes",
     "/api/v1/showtimes/{showtime_id}",
+    "/api/v1/venues",
 ];
 
 /// At most this many distinct pages are kept…

@@ -48,6 +48,16 @@ pub struct RegisterOut {
     pub token: String,
 }
 
+/// A browser session: the token itself is only in the `HttpOnly` cookie.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebSessionOut {
+    pub user: UserOut,
+    /// Echo this in the `X-CSRF-Token` header of every write (also in the `marquee_csrf` cookie).
+    pub csrf_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginOut {
     /// Bearer token for the `Authorization` header.
@@ -66,8 +76,10 @@ pub struct EventListQuery {
     pub genre: Option<String>,
     /// Plays in this city.
     pub city: Option<String>,
-    /// Plays on this day (`YYYY-MM-DD`, UTC).
+    /// Plays on this day (`YYYY-MM-DD`; a UTC day unless `utc_offset_minutes` is given).
     pub date: Option<String>,
+    /// The UTC offset of `date`'s calendar, in minutes east of UTC (e.g. 60 for CET).
+    pub utc_offset_minutes: Option<i32>,
     /// `movie` or `concert` (only on `/api/v1/events`).
     pub kind: Option<String>,
     /// Page size, 1 to 100 (default 20).
@@ -81,8 +93,10 @@ pub struct EventListQuery {
 pub struct ShowtimeListQuery {
     pub event_id: Option<String>,
     pub city: Option<String>,
-    /// `YYYY-MM-DD`, UTC.
+    /// `YYYY-MM-DD`; a UTC day unless `utc_offset_minutes` is given.
     pub date: Option<String>,
+    /// The UTC offset of `date`'s calendar, in minutes east of UTC (e.g. 60 for CET).
+    pub utc_offset_minutes: Option<i32>,
     /// 1 to 100 (default 20).
     pub limit: Option<u32>,
 }
@@ -431,11 +445,19 @@ impl From<&Order> for OrderOut {
 pub struct PurchaseOut {
     pub order: OrderOut,
     pub tickets: Vec<TicketOut>,
+    /// Until when the customer may cancel the order for a full refund (on order lookups, for
+    /// confirmed orders; absent once none of its tickets may be cancelled any more).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub cancellable_until: Option<OffsetDateTime>,
 }
 
 impl From<&Order> for PurchaseOut {
     fn from(order: &Order) -> Self {
-        Self { order: OrderOut::from(order), tickets: order.tickets.iter().map(TicketOut::from).collect() }
+        Self {
+            order: OrderOut::from(order),
+            tickets: order.tickets.iter().map(TicketOut::from).collect(),
+            cancellable_until: None,
+        }
     }
 }
 

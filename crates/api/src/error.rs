@@ -26,6 +26,8 @@ pub enum ApiError {
     /// The node cannot serve yet or any more (readiness): the database does not answer, a
     /// migration is missing, or it is shutting down. 503.
     NotReady(String),
+    /// A write on a cookie session without the session's CSRF token. 403.
+    CsrfRejected,
 }
 
 impl From<Error> for ApiError {
@@ -82,6 +84,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad_request", None),
             ApiError::Rejected { status, .. } => (*status, "request_rejected", None),
             ApiError::NotReady(_) => (S::SERVICE_UNAVAILABLE, "not_ready", None),
+            ApiError::CsrfRejected => (S::FORBIDDEN, "csrf_rejected", None),
             ApiError::Domain(error) => match error {
                 Error::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "invalid_request", None),
                 Error::NotFound(_) => (S::NOT_FOUND, "not_found", None),
@@ -142,6 +145,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(detail) | ApiError::Rejected { detail, .. } | ApiError::NotReady(detail) => {
                 detail.clone()
+            }
+            ApiError::CsrfRejected => {
+                "a write with the session cookie needs the X-CSRF-Token header (the marquee_csrf cookie's value)".into()
             }
             ApiError::Domain(Error::Internal(_)) => "an internal error occurred; it has been logged".into(),
             ApiError::Domain(Error::PaymentUnavailable(_)) => {

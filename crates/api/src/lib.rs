@@ -28,6 +28,7 @@ pub mod observe;
 pub mod routes;
 pub mod seatmap;
 pub mod security;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -92,6 +93,20 @@ pub struct ApiConfig {
     /// Bearer token that opens `/metrics` to any client; `None`: only loopback clients may
     /// scrape it.
     pub metrics_token: Option<String>,
+    /// What the checkout page needs to take a card: the test gateway's cards, or Stripe's
+    /// publishable key for Stripe.js.
+    pub payment_client: PaymentClient,
+}
+
+/// How a browser pays.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PaymentClient {
+    /// The built-in test gateway: the page offers its test cards.
+    #[default]
+    Test,
+    /// Stripe: the page collects the card with Stripe.js and sends the payment method's id.
+    /// `None`: no publishable key configured, so the pages cannot take cards (the API can).
+    Stripe { publishable_key: Option<String> },
 }
 
 impl Default for ApiConfig {
@@ -115,6 +130,7 @@ impl Default for ApiConfig {
             seat_map_max_age: Duration::from_secs(1),
             seat_map_min_age: Duration::ZERO,
             metrics_token: None,
+            payment_client: PaymentClient::Test,
         }
     }
 }
@@ -312,6 +328,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(catalog::list_events))
         .routes(routes!(catalog::get_event))
         .routes(routes!(catalog::list_showtimes))
+        .routes(routes!(catalog::list_venues))
         .routes(routes!(catalog::get_showtime))
         .routes(routes!(catalog::seat_map))
         .routes(routes!(catalog::availability))
@@ -327,10 +344,14 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tickets::checkin_keys))
         .routes(routes!(tickets::check_in))
         .routes(routes!(payments::webhook))
+        .routes(routes!(payments::client_config))
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::logout))
         .routes(routes!(accounts::me))
+        .routes(routes!(accounts::web_login))
+        .routes(routes!(accounts::web_register))
+        .routes(routes!(accounts::web_logout))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))
@@ -357,6 +378,7 @@ pub fn app(state: AppState) -> Router {
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
         )
+        .merge(web::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), catalog_cache::layer))

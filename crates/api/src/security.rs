@@ -5,6 +5,7 @@
 //! throttling is stored in the database, so a credential-stuffing run is slowed down across
 //! every node.
 
+use crate::auth::TokenSource;
 use crate::error::ApiError;
 use crate::{AppState, auth};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -126,14 +127,25 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
     // The probes and the metrics scrape must answer while the database is away, and the
     // metrics token is no session token: no session lookup for them.
     let system = matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics");
-    let user = match auth::bearer_token(request.headers()).filter(|_| !system) {
-        Some(token) => match state.store.session_user(&auth::token_hash(token), state.clock.now()).await {
-            Ok(user) => user,
-            Err(error) => return ApiError::from(error).into_response(),
-        },
+    let is_write = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let user = match auth::session_token(request.headers()).filter(|_| !system) {
+        Some((token, source)) => {
+            match state.store.session_user(&auth::token_hash(token), state.clock.now()).await {
+                // A browser sends its cookies with requests that other sites make it send: a
+                // write on a cookie session must prove it comes from our pages.
+                Ok(Some(_))
+                    if is_write
+                        && source == TokenSource::Cookie
+                        && !auth::csrf_ok(request.headers(), token) =>
+                {
+                    return ApiError::CsrfRejected.into_response();
+                }
+                Ok(user) => user,
+                Err(error) => return ApiError::from(error).into_response(),
+            }
+        }
         None => None,
     };
-    let is_write = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
     if is_write && let Err(retry_after_secs) = state.limits.check_write(ip, user.as_ref(), state.clock.now())
     {
         return ApiError::from(Error::TooManyRequests { retry_after_secs }).into_response();

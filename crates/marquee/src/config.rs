@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use clap::Args;
-use marquee_api::ApiConfig;
 use marquee_api::security::LoginThrottle;
+use marquee_api::{ApiConfig, PaymentClient};
 use marquee_domain::inventory::HoldPolicy;
 use marquee_domain::payment::{PaymentGateway, TestGateway};
 use marquee_payments::StripeGateway;
@@ -114,6 +114,10 @@ pub struct Config {
     /// Stripe secret key (`sk_…`), required with `--payment-provider stripe`.
     #[arg(long, env = "MARQUEE_STRIPE_SECRET_KEY", hide_env_values = true, global = true)]
     pub stripe_secret_key: Option<String>,
+    /// Stripe publishable key (`pk_…`) for the checkout page's card form (Stripe.js); unset
+    /// with `--payment-provider stripe`: the pages cannot take cards (the API still can).
+    #[arg(long, env = "MARQUEE_STRIPE_PUBLISHABLE_KEY", global = true)]
+    pub stripe_publishable_key: Option<String>,
     /// Stripe API base URL (a test double's address in tests).
     #[arg(long, env = "MARQUEE_STRIPE_API_BASE", default_value = "https://api.stripe.com", global = true)]
     pub stripe_api_base: String,
@@ -183,6 +187,12 @@ impl Config {
             seat_map_max_age: Duration::from_millis(self.seat_map_max_age_ms),
             seat_map_min_age: Duration::from_millis(self.seat_map_min_age_ms.min(self.seat_map_max_age_ms)),
             metrics_token: self.metrics_token.clone(),
+            payment_client: match self.payment_provider {
+                PaymentProvider::Test => PaymentClient::Test,
+                PaymentProvider::Stripe => {
+                    PaymentClient::Stripe { publishable_key: self.stripe_publishable_key.clone() }
+                }
+            },
         })
     }
 }

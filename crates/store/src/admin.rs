@@ -21,6 +21,15 @@ pub struct CategorySales {
     pub gross_amount: i64,
 }
 
+/// One paid order of a showtime, for the sales-over-time chart: when it was placed and its
+/// tickets that are still sold (refunded ones no longer count).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sale {
+    pub at: OffsetDateTime,
+    pub tickets: i64,
+    pub amount: i64,
+}
+
 /// Which audit entries to list, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
@@ -88,4 +97,6 @@ pub trait AdminStore: Send + Sync + 'static {
     async fn delete_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<()>;
     /// Sold, held and available tickets and gross revenue per category.
     async fn sales_report(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<Vec<CategorySales>>;
+    /// The showtime's paid orders, oldest first.
+    async fn sales_timeline(&self, id: &ShowtimeId) -> Result<Vec<Sale>>;
 }

@@ -26,7 +26,7 @@ pub mod payments;
 pub mod sql;
 pub mod testing;
 
-pub use admin::{AdminStore, AuditFilter, CategorySales};
+pub use admin::{AdminStore, AuditFilter, CategorySales, Sale};
 pub use live::{InventoryChange, InventoryEvent, LiveStore, QueueLength, QueuePlace, QueueSummary};
 pub use payments::{
     AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
@@ -39,7 +39,7 @@ use marquee_domain::catalog::{Event, EventKind, Hall, Showtime, Venue};
 use marquee_domain::ids::{EventId, HoldId, OrderId, ShowtimeId, TicketId, UserId, VenueId};
 use marquee_domain::inventory::{Hold, HoldSelection, Order, Ticket};
 use marquee_domain::money::Money;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
 pub use sql::{Backend, SqlStore, StoreOptions};
 
@@ -52,8 +52,9 @@ pub struct EventFilter {
     pub genre: Option<String>,
     /// Only events with an on-sale showtime in this city (case-insensitive).
     pub city: Option<String>,
-    /// Only events with an on-sale showtime starting on this (UTC) day.
-    pub date: Option<Date>,
+    /// Only events with an on-sale showtime starting on this day: from this instant (a
+    /// midnight at some UTC offset) for 24 hours.
+    pub day: Option<OffsetDateTime>,
     pub limit: u32,
     /// Resume after this (title, id), from the previous page's cursor.
     pub after: Option<(String, EventId)>,
@@ -89,7 +90,8 @@ pub struct ShowtimeSummary {
 pub struct ShowtimeFilter {
     pub event_id: Option<EventId>,
     pub city: Option<String>,
-    pub date: Option<Date>,
+    /// Starting within 24 hours of this instant (a midnight at some UTC offset).
+    pub day: Option<OffsetDateTime>,
     pub limit: u32,
 }
 

@@ -6,7 +6,7 @@ use super::{Booking, format_money};
 use crate::observe::RefundOutcome;
 use marquee_domain::account::User;
 use marquee_domain::ids::{OrderId, ShowtimeId, TicketId};
-use marquee_domain::inventory::Order;
+use marquee_domain::inventory::{Order, OrderStatus};
 use marquee_domain::payment::PaymentError;
 use marquee_domain::{Error, Result};
 use marquee_store::{OutboxMessage, Refund};
@@ -23,7 +23,25 @@ impl Booking {
         if self.clock.now() + self.cancellation_cutoff > showtime.showtime.starts_at {
             return Err(Error::RefundWindowClosed { cutoff_hours: self.cancellation_cutoff.whole_hours() });
         }
+        // A ticket already used at the door cannot be handed back for money.
+        for ticket in &order.tickets {
+            let sold = self.store.sold_ticket(&ticket.id).await?;
+            if sold.is_some_and(|sold| sold.checked_in_at.is_some()) {
+                return Err(Error::Conflict(format!("{} was already admitted at the door", ticket.label)));
+            }
+        }
         self.refund(order_id, None, "cancelled by the customer").await
+    }
+
+    /// Until when the customer may cancel a confirmed order of a showtime starting at
+    /// `starts_at`; `None` when that moment has passed (or the order is not confirmed).
+    pub fn cancellable_until(
+        &self,
+        order: &Order,
+        starts_at: time::OffsetDateTime,
+    ) -> Option<time::OffsetDateTime> {
+        let until = starts_at - self.cancellation_cutoff;
+        (order.status == OrderStatus::Confirmed && until > self.clock.now()).then_some(until)
     }
 
     /// Refunds the given tickets of an order (all live ones when `None`).

@@ -1,9 +1,9 @@
 //! The catalog: events, showtimes and seat maps (public, no login needed).
 
-use super::{decode_event_cursor, encode_event_cursor, page_size, parse_date};
+use super::{day_start, decode_event_cursor, encode_event_cursor, page_size};
 use crate::dto::{
     AvailabilityOut, EventDetail, EventListItem, EventListQuery, EventOut, EventPage, SeatMapOut,
-    ShowtimeBrief, ShowtimeListQuery, ShowtimeOut, ShowtimePage, TicketOut,
+    ShowtimeBrief, ShowtimeListQuery, ShowtimeOut, ShowtimePage, TicketOut, VenueOut,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Path, Query};
@@ -64,11 +64,20 @@ pub async fn list_showtimes(
     let filter = ShowtimeFilter {
         event_id: query.event_id.map(EventId::from_raw),
         city: query.city,
-        date: parse_date(query.date.as_deref())?,
+        day: day_start(query.date.as_deref(), query.utc_offset_minutes)?,
         limit: page_size(query.limit)?,
     };
     let showtimes = state.store.list_showtimes(&filter, state.clock.now()).await?;
     Ok(Json(ShowtimePage { items: showtimes.iter().map(ShowtimeOut::from).collect() }))
+}
+
+/// Every venue with its city and time zone (for a city filter, or to show local times).
+#[utoipa::path(get, path = "/api/v1/venues", tag = TAG_CATALOG,
+    responses((status = 200, description = "Venues, by city and name", body = Vec<VenueOut>)))]
+pub async fn list_venues(State(state): State<AppState>) -> Result<Json<Vec<VenueOut>>, ApiError> {
+    let mut venues = state.store.list_venues().await?;
+    venues.sort_by(|a, b| (&a.city, &a.name).cmp(&(&b.city, &b.name)));
+    Ok(Json(venues.iter().map(super::admin::catalog::venue_out).collect()))
 }
 
 /// One showtime: where, when, prices and what is left.
@@ -200,7 +209,7 @@ pub async fn event_page(
         query: query.q,
         genre: query.genre,
         city: query.city,
-        date: parse_date(query.date.as_deref())?,
+        day: day_start(query.date.as_deref(), query.utc_offset_minutes)?,
         limit,
         after: query.cursor.as_deref().map(decode_event_cursor).transpose()?,
     };

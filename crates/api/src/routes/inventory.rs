@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use marquee_domain::Error;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
-use marquee_domain::inventory::HoldSelection;
+use marquee_domain::inventory::{HoldSelection, Order};
 use serde_json::json;
 
 /// Holds tickets for the caller, all or none, until `expires_at`. Give either `ticket_ids`
@@ -137,7 +137,7 @@ pub async fn list_orders(
     let orders = state.store.list_orders(&user.id, limit, before.as_ref()).await?;
     let next_cursor =
         (orders.len() == limit as usize).then(|| orders.last().map(|o| o.id.to_string())).flatten();
-    Ok(axum::Json(OrderPage { items: orders.iter().map(PurchaseOut::from).collect(), next_cursor }))
+    Ok(axum::Json(OrderPage { items: with_cancellation(&state, &orders).await?, next_cursor }))
 }
 
 /// One of the caller's orders with its tickets.
@@ -154,7 +154,31 @@ pub async fn get_order(
     Path(order_id): Path<String>,
 ) -> Result<axum::Json<PurchaseOut>, ApiError> {
     let order = state.booking.own_order(&user, &OrderId::from_raw(order_id)).await?;
-    Ok(axum::Json(PurchaseOut::from(&order)))
+    let mut answer = with_cancellation(&state, std::slice::from_ref(&order)).await?;
+    Ok(axum::Json(answer.remove(0)))
+}
+
+/// Orders as answered to their owner: with until when each may be cancelled (one showtime
+/// lookup per distinct showtime).
+async fn with_cancellation(state: &AppState, orders: &[Order]) -> Result<Vec<PurchaseOut>, ApiError> {
+    let mut starts: std::collections::HashMap<&ShowtimeId, Option<time::OffsetDateTime>> = Default::default();
+    let mut answers = Vec::with_capacity(orders.len());
+    for order in orders {
+        let starts_at = match starts.get(&order.showtime_id) {
+            Some(starts_at) => *starts_at,
+            None => {
+                let summary = state.store.get_showtime(&order.showtime_id, state.clock.now()).await?;
+                let starts_at = summary.map(|summary| summary.showtime.starts_at);
+                starts.insert(&order.showtime_id, starts_at);
+                starts_at
+            }
+        };
+        let mut answer = PurchaseOut::from(order);
+        answer.cancellable_until =
+            starts_at.and_then(|starts_at| state.booking.cancellable_until(order, starts_at));
+        answers.push(answer);
+    }
+    Ok(answers)
 }
 
 /// Cancels one of the caller's orders with a full refund, up to the cutoff before the show

@@ -36,6 +36,20 @@ pub fn parse_date(date: Option<&str>) -> Result<Option<time::Date>, ApiError> {
     .transpose()
 }
 
+/// The start of a `date` filter's day: its midnight at `utc_offset_minutes` (east of UTC,
+/// e.g. 60 for Berlin in winter; default 0), so a visitor filters by their own calendar day.
+pub fn day_start(
+    date: Option<&str>,
+    utc_offset_minutes: Option<i32>,
+) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    let minutes = utc_offset_minutes.unwrap_or(0);
+    let offset = Some(minutes)
+        .filter(|minutes| minutes.unsigned_abs() <= 18 * 60)
+        .and_then(|minutes| time::UtcOffset::from_whole_seconds(minutes * 60).ok())
+        .ok_or_else(|| ApiError::BadRequest("utc_offset_minutes must be between -1080 and 1080".into()))?;
+    Ok(parse_date(date)?.map(|date| date.midnight().assume_offset(offset)))
+}
+
 /// The catalog's page cursor: the last (title, id) seen, opaque to clients.
 pub fn encode_event_cursor(title: &str, id: &EventId) -> String {
     URL_SAFE_NO_PAD.encode(format!("{id}\n{title}"))
@@ -52,6 +66,7 @@ pub fn decode_event_cursor(cursor: &str) -> Result<(String, EventId), ApiError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::macros::datetime;
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
@@ -66,5 +81,17 @@ mod tests {
         assert_eq!(page_size(None).unwrap(), 20);
         assert!(page_size(Some(0)).is_err());
         assert!(page_size(Some(101)).is_err());
+    }
+
+    #[test]
+    fn a_date_filter_starts_at_midnight_of_the_given_offset() {
+        assert_eq!(day_start(None, Some(60)).unwrap(), None);
+        assert_eq!(day_start(Some("2030-01-02"), None).unwrap(), Some(datetime!(2030-01-02 00:00 UTC)));
+        assert_eq!(day_start(Some("2030-01-02"), Some(60)).unwrap(), Some(datetime!(2030-01-01 23:00 UTC)));
+        assert_eq!(day_start(Some("2030-01-02"), Some(-330)).unwrap(), Some(datetime!(2030-01-02 05:30 UTC)));
+        for wrong in [1081, -1081, i32::MAX, i32::MIN] {
+            assert!(day_start(Some("2030-01-02"), Some(wrong)).is_err(), "{wrong}");
+        }
+        assert!(day_start(Some("2 Jan"), Some(0)).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! The payment provider's webhooks.
 
-use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::{AppState, PaymentClient};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,6 +18,56 @@ pub struct WebhookOut {
     pub received: bool,
     /// The event was processed before and was ignored this time.
     pub duplicate: bool,
+}
+
+/// What the checkout page needs to take a card.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentClientOut {
+    /// `test` (the built-in test gateway) or `stripe`.
+    pub provider: &'static str,
+    /// Stripe's publishable key, for Stripe.js (`stripe` only; absent when not configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publishable_key: Option<String>,
+    /// The test gateway's cards (`test` only).
+    pub test_cards: Vec<TestCardOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestCardOut {
+    /// The payment token to send.
+    pub token: &'static str,
+    pub label: &'static str,
+    /// `succeeds` or `declined`.
+    pub outcome: &'static str,
+}
+
+const TEST_CARDS: [(&str, &str, &str); 4] = [
+    ("tok_visa", "Visa — succeeds", "succeeds"),
+    ("tok_mastercard", "Mastercard — succeeds", "succeeds"),
+    ("tok_chargeDeclined", "Declined card", "declined"),
+    ("tok_insufficientFunds", "Insufficient funds", "declined"),
+];
+
+/// How to pay from a browser: the test gateway's cards, or the key for the provider's own
+/// card form. Public: it holds nothing secret.
+#[utoipa::path(get, path = "/api/v1/payments/config", tag = TAG_PAYMENTS,
+    responses((status = 200, description = "The payment provider's client settings", body = PaymentClientOut)))]
+pub async fn client_config(State(state): State<AppState>) -> Json<PaymentClientOut> {
+    Json(match &state.config.payment_client {
+        PaymentClient::Test => PaymentClientOut {
+            provider: "test",
+            publishable_key: None,
+            test_cards: TEST_CARDS
+                .iter()
+                .map(|&(token, label, outcome)| TestCardOut { token, label, outcome })
+                .collect(),
+        },
+        PaymentClient::Stripe { publishable_key } => PaymentClientOut {
+            provider: "stripe",
+            publishable_key: publishable_key.clone(),
+            test_cards: Vec::new(),
+        },
+    })
 }
 
 /// Receives provider events (Stripe's format and signature scheme). The signature is checked

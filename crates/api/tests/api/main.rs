@@ -13,4 +13,5 @@ mod payments;
 mod purchase;
 mod races;
 mod security;
+mod web;
 mod webhooks;

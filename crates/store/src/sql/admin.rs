@@ -4,12 +4,12 @@ use super::{
     DynamicQuery, EVENT_COLUMNS, SHOWTIME_SUMMARY_SELECT, SqlStore, USER_COLUMNS, db, event_from_row,
     instant, showtime_summary_from_row, user_from_row,
 };
-use crate::{AdminStore, AuditFilter, CategorySales, ShowtimeSummary};
+use crate::{AdminStore, AuditFilter, CategorySales, Sale, ShowtimeSummary};
 use async_trait::async_trait;
 use marquee_domain::account::{Role, User};
 use marquee_domain::audit::AuditEntry;
 use marquee_domain::catalog::{Event, Hall, HallLayout, Showtime, Venue};
-use marquee_domain::clock::to_millis;
+use marquee_domain::clock::{from_millis, to_millis};
 use marquee_domain::ids::{EventId, HallId, SectionId, ShowtimeId, UserId, VenueId};
 use marquee_domain::{Error, Result};
 use sqlx::any::AnyRow;
@@ -465,6 +465,28 @@ impl AdminStore for SqlStore {
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(())
+    }
+
+    async fn sales_timeline(&self, id: &ShowtimeId) -> Result<Vec<Sale>> {
+        let rows = sqlx::query(
+            "SELECT o.created_at, COUNT(*) AS tickets, CAST(SUM(oi.price_amount) AS BIGINT) AS amount \
+             FROM orders o JOIN order_items oi ON oi.order_id = o.id AND oi.live = 1 \
+             WHERE o.showtime_id = $1 AND o.status IN ('confirmed', 'partially_refunded') \
+             GROUP BY o.id, o.created_at ORDER BY o.created_at, o.id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Sale {
+                    at: from_millis(row.try_get("created_at").map_err(db)?),
+                    tickets: row.try_get("tickets").map_err(db)?,
+                    amount: row.try_get("amount").map_err(db)?,
+                })
+            })
+            .collect()
     }
 
     async fn sales_report(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<Vec<CategorySales>> {

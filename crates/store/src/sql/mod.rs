@@ -476,13 +476,12 @@ fn push_on_sale(query: &mut DynamicQuery, now: &str) {
     ));
 }
 
-fn push_city_and_date(query: &mut DynamicQuery, city: Option<&str>, date: Option<time::Date>) {
+fn push_city_and_date(query: &mut DynamicQuery, city: Option<&str>, day: Option<OffsetDateTime>) {
     if let Some(city) = city {
         let city = query.text(city.to_lowercase());
         query.push(&format!(" AND LOWER(v.city) = {city}"));
     }
-    if let Some(date) = date {
-        let start = date.midnight().assume_utc();
+    if let Some(start) = day {
         let from = query.int(to_millis(start));
         let until = query.int(to_millis(start + time::Duration::days(1)));
         query.push(&format!(" AND sh.starts_at >= {from} AND sh.starts_at < {until}"));
@@ -1193,7 +1192,7 @@ impl Store for SqlStore {
             let pattern = query.text(like_pattern(&format!(",{},", genre.trim())));
             query.push(&format!(" AND e.genres LIKE {pattern} ESCAPE '\\'"));
         }
-        push_city_and_date(&mut query, filter.city.as_deref(), filter.date);
+        push_city_and_date(&mut query, filter.city.as_deref(), filter.day);
         if let Some((title, id)) = &filter.after {
             let title = query.text(title.clone());
             let id = query.text(id.as_str());
@@ -1231,7 +1230,7 @@ impl Store for SqlStore {
             let event_id = query.text(event_id.as_str());
             query.push(&format!(" AND sh.event_id = {event_id}"));
         }
-        push_city_and_date(&mut query, filter.city.as_deref(), filter.date);
+        push_city_and_date(&mut query, filter.city.as_deref(), filter.day);
         let limit = query.int(i64::from(filter.limit));
         query.push(&format!(" ORDER BY sh.starts_at, sh.id LIMIT {limit}"));
         let rows = query.build().fetch_all(&self.catalog).await.map_err(db)?;

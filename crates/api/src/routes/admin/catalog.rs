@@ -202,7 +202,7 @@ pub async fn list_venues(
     Ok(axum::Json(venues.iter().map(venue_out).collect()))
 }
 
-fn venue_out(venue: &Venue) -> VenueOut {
+pub(crate) fn venue_out(venue: &Venue) -> VenueOut {
     VenueOut {
         id: venue.id.to_string(),
         name: venue.name.clone(),

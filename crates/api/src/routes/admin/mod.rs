@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(reports::showtime_report))
         .routes(routes!(reports::showtime_report_csv))
+        .routes(routes!(reports::sales_timeline))
         .routes(routes!(reports::event_report))
         .routes(routes!(reports::event_report_csv))
         .routes(routes!(orders::get_order))

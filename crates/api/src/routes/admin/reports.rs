@@ -164,6 +164,79 @@ pub async fn showtime_report(
     Ok(axum::Json(showtime_report_of(&state, &ShowtimeId::from_raw(showtime_id)).await?))
 }
 
+/// Sales over time of one showtime, for the box office's chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalesTimeline {
+    pub showtime_id: String,
+    /// The width of each bucket: 60, 300, 900, 3600, 21600 or 86400 seconds, the smallest
+    /// that puts the whole sale in at most 96 buckets.
+    pub bucket_seconds: i64,
+    /// Buckets with sales, oldest first.
+    pub buckets: Vec<SalesBucket>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SalesBucket {
+    /// The bucket's start.
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    /// Tickets sold in the bucket (refunded ones no longer count).
+    pub tickets: i64,
+    pub gross: Money,
+    /// Tickets sold up to the bucket's end.
+    pub cumulative_tickets: i64,
+}
+
+const BUCKET_SECONDS: [i64; 6] = [60, 300, 900, 3_600, 21_600, 86_400];
+
+/// Groups sales (oldest first) into buckets of the smallest width that needs at most 96.
+fn bucketed(sales: &[marquee_store::Sale], currency: &str) -> (i64, Vec<SalesBucket>) {
+    let (Some(first), Some(last)) = (sales.first(), sales.last()) else {
+        return (BUCKET_SECONDS[0], Vec::new());
+    };
+    let span = (last.at - first.at).whole_seconds();
+    let width = BUCKET_SECONDS.into_iter().find(|width| span / width < 96).unwrap_or(86_400);
+    let mut buckets: Vec<SalesBucket> = Vec::new();
+    let mut cumulative = 0;
+    for sale in sales {
+        let start = sale.at.unix_timestamp().div_euclid(width) * width;
+        let from = OffsetDateTime::from_unix_timestamp(start).unwrap_or(sale.at);
+        cumulative += sale.tickets;
+        match buckets.last_mut().filter(|bucket| bucket.from == from) {
+            Some(bucket) => {
+                bucket.tickets += sale.tickets;
+                bucket.gross.amount += sale.amount;
+                bucket.cumulative_tickets = cumulative;
+            }
+            None => buckets.push(SalesBucket {
+                from,
+                tickets: sale.tickets,
+                gross: Money::new(sale.amount, currency.to_owned()),
+                cumulative_tickets: cumulative,
+            }),
+        }
+    }
+    (width, buckets)
+}
+
+/// Tickets sold and revenue per time bucket, for a chart of the sale.
+#[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/sales", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("showtime_id" = String, Path)),
+    responses((status = 200, body = SalesTimeline), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn sales_timeline(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(showtime_id): Path<String>,
+) -> Result<axum::Json<SalesTimeline>, ApiError> {
+    let id = ShowtimeId::from_raw(showtime_id);
+    let summary =
+        state.store.get_showtime(&id, state.clock.now()).await?.ok_or(Error::NotFound("showtime"))?;
+    let sales = state.store.sales_timeline(&id).await?;
+    let (bucket_seconds, buckets) = bucketed(&sales, &summary.showtime.currency);
+    Ok(axum::Json(SalesTimeline { showtime_id: id.to_string(), bucket_seconds, buckets }))
+}
+
 /// The showtime report as CSV.
 #[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/report.csv", tag = TAG_ADMIN, security(("bearer" = [])),
     params(("showtime_id" = String, Path)),

@@ -1,0 +1,298 @@
+// The door: staff and admins check ticket codes in, each exactly once.
+//
+// A code (what a ticket's QR code holds: `MQ1.<payload>.<signature>`) is typed, pasted or
+// "typed" by a handheld scanner and sent to POST /api/v1/checkin, with the showtime this door
+// admits to when one is chosen (remembered on this device). The answer is shown big and in
+// words: ADMITTED, ALREADY ADMITTED or INVALID (and CHECK FAILED when the server could not
+// be asked, which says nothing about the ticket). The last checks are listed below.
+
+import { api, ApiError, requireUser, h, replace, dateTime, dayLabel, dayKey, timeOfDay, errorBox } from "/assets/app.js";
+
+const STORE_KEY = "marquee.door.showtime";
+const HISTORY_SIZE = 15;
+
+const app = document.getElementById("door-app");
+const problem = document.getElementById("problem");
+const form = document.getElementById("checkin-form");
+const select = document.getElementById("showtime");
+const input = document.getElementById("code");
+const result = document.getElementById("result");
+const historyList = document.getElementById("history");
+const historyEmpty = document.getElementById("history-empty");
+const tally = document.getElementById("tally");
+
+const showtimes = new Map(); // id → Promise<showtime | null>
+const labels = new Map(); // ticket id → seat label, for tickets admitted on this device
+const history = [];
+const counts = { admitted: 0, already: 0, invalid: 0 };
+let queue = Promise.resolve();
+let checks = 0;
+
+function remembered() {
+  try {
+    return localStorage.getItem(STORE_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+function remember(id) {
+  try {
+    if (id) localStorage.setItem(STORE_KEY, id);
+    else localStorage.removeItem(STORE_KEY);
+  } catch {
+    // Storage unavailable (private mode): the choice lasts for this page only.
+  }
+}
+
+function showtimeOf(id) {
+  if (!id) return Promise.resolve(null);
+  if (!showtimes.has(id)) {
+    showtimes.set(id, api(`/api/v1/showtimes/${encodeURIComponent(id)}`).catch(() => null));
+  }
+  return showtimes.get(id);
+}
+
+function describe(showtime) {
+  if (!showtime) return "";
+  return `${showtime.event_title} · ${dateTime(showtime.starts_at, showtime.venue.time_zone)} · ${showtime.venue.name}, ${showtime.hall}`;
+}
+
+/**
+ * What a code names: {ticketId, orderId, showtimeId}, or null when it is not readable. Only
+ * used for display after the server has verified the signature (409, wrong showtime).
+ */
+function claimsOf(code) {
+  const parts = code.split(".");
+  if (parts.length !== 3) return null;
+  try {
+    const base64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
+    const text = new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+    const [ticketId, orderId, showtimeId] = text.split("|");
+    return showtimeId ? { ticketId, orderId, showtimeId } : null;
+  } catch {
+    return null;
+  }
+}
+
+// ----- the showtime picker -----
+
+function optionText(showtime) {
+  const tz = showtime.venue.time_zone;
+  return `${timeOfDay(showtime.starts_at, tz)} · ${showtime.event_title} · ${showtime.venue.name}, ${showtime.hall}`;
+}
+
+async function loadShowtimes() {
+  const saved = remembered();
+  let items = [];
+  try {
+    items = (await api("/api/v1/showtimes?limit=100")).items;
+  } catch (error) {
+    problem.append(h("div", { class: "notice warn", role: "status" },
+      `The list of showtimes could not be loaded (${error.message}). You can still check tickets in for any showtime.`));
+  }
+  // The chosen showtime stays selectable after it has started (the list holds upcoming ones).
+  if (saved && !items.some((item) => item.id === saved)) {
+    const earlier = await showtimeOf(saved);
+    if (earlier && !earlier.cancelled_at) items.unshift(earlier);
+  }
+  const groups = new Map();
+  for (const showtime of items) {
+    showtimes.set(showtime.id, Promise.resolve(showtime));
+    const tz = showtime.venue.time_zone;
+    const key = dayKey(showtime.starts_at, tz);
+    if (!groups.has(key)) groups.set(key, h("optgroup", { label: dayLabel(showtime.starts_at, tz) }));
+    groups.get(key).append(h("option", { value: showtime.id }, optionText(showtime)));
+  }
+  select.append(...[...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, group]) => group));
+  if (saved && items.some((item) => item.id === saved)) select.value = saved;
+  else remember("");
+}
+
+select.addEventListener("change", () => {
+  remember(select.value);
+  const chosen = select.selectedOptions[0];
+  showIdle(select.value ? `Checking tickets for ${chosen.textContent}.` : "Checking tickets for any showtime.");
+});
+
+// ----- results -----
+
+const KINDS = {
+  admitted: { word: "ADMITTED", icon: "✓", tone: "ok" },
+  already: { word: "ALREADY ADMITTED", icon: "!", tone: "warn" },
+  invalid: { word: "INVALID", icon: "✕", tone: "bad" },
+  failed: { word: "CHECK FAILED", icon: "?", tone: "" },
+};
+
+function clock(date) {
+  return new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(date);
+}
+
+function ago(iso) {
+  const seconds = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+  if (seconds < 60) return `${seconds} s ago`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 120) return `${minutes} min ago`;
+  return `${Math.round(minutes / 60)} h ago`;
+}
+
+function showIdle(text) {
+  result.className = "result idle";
+  replace(result, h("p", { class: "result-word" }, "Ready"), h("p", { class: "result-detail" }, text));
+}
+
+/** Shows one outcome: big, in words and colour, and adds it to the history. */
+function show(kind, { label, lines = [], action } = {}) {
+  const spec = KINDS[kind];
+  const at = new Date();
+  checks += 1;
+  result.className = `result ${kind}`;
+  // Restart the flash, so two answers alike in a row are still seen to be two.
+  void result.offsetWidth;
+  result.classList.add("flash");
+  replace(result,
+    h("div", { class: "result-main" },
+      h("span", { class: "result-icon", "aria-hidden": "true" }, spec.icon),
+      h("div", {},
+        h("p", { class: "result-word" }, spec.word),
+        label ? h("p", { class: "result-label" }, label) : null)),
+    lines.filter(Boolean).map((line) => h("p", { class: "result-detail" }, line)),
+    h("p", { class: "result-when" }, `Check ${checks} at ${clock(at)}`),
+    action || null);
+  if (kind in counts) counts[kind] += 1;
+  history.unshift({ kind, at, label, line: lines.filter(Boolean)[0] || "" });
+  history.length = Math.min(history.length, HISTORY_SIZE);
+  renderHistory();
+}
+
+function renderHistory() {
+  historyEmpty.hidden = history.length > 0;
+  replace(historyList, history.map((entry) => {
+    const spec = KINDS[entry.kind];
+    return h("li", { class: ["history-item", entry.kind] },
+      h("time", { datetime: entry.at.toISOString() }, clock(entry.at)),
+      h("span", { class: ["badge", spec.tone] }, spec.word),
+      h("span", { class: "history-text" }, [entry.label, entry.line].filter(Boolean).join(" — ")));
+  }));
+  tally.textContent = `Admitted ${counts.admitted} · already admitted ${counts.already} · invalid ${counts.invalid}`;
+}
+
+async function check(code) {
+  const showtimeId = select.value || null;
+  result.className = "result checking";
+  replace(result, h("p", { class: "result-word" }, "Checking…"));
+  result.setAttribute("aria-busy", "true");
+  try {
+    const body = showtimeId ? { code, showtime_id: showtimeId } : { code };
+    const admitted = await api("/api/v1/checkin", { method: "POST", body });
+    labels.set(admitted.ticket_id, admitted.label);
+    const showtime = await showtimeOf(admitted.showtime_id);
+    show("admitted", { label: admitted.label, lines: [describe(showtime)] });
+  } catch (error) {
+    await showFailure(code, error);
+  } finally {
+    result.removeAttribute("aria-busy");
+  }
+}
+
+async function showFailure(code, error) {
+  const claims = claimsOf(code);
+  if (error instanceof ApiError) {
+    switch (error.code) {
+      case "already_checked_in": {
+        const at = error.problem.admitted_at;
+        const showtime = await showtimeOf(claims?.showtimeId);
+        const tz = showtime?.venue.time_zone;
+        show("already", {
+          label: (claims && labels.get(claims.ticketId)) || "Do not admit again",
+          lines: [at ? `First admitted ${dateTime(at, tz)} (${ago(at)}).` : "This ticket was admitted before.", describe(showtime)],
+        });
+        return;
+      }
+      case "ticket_void":
+        show("invalid", {
+          label: "Ticket void",
+          lines: ["This ticket was refunded (or resold); its code no longer admits.", describe(await showtimeOf(claims?.showtimeId))],
+        });
+        return;
+      case "wrong_showtime": {
+        const theirs = await showtimeOf(claims?.showtimeId);
+        show("invalid", {
+          label: "Wrong showtime",
+          lines: [theirs ? `This ticket is for ${describe(theirs)}.` : "This ticket is for another showtime."],
+        });
+        return;
+      }
+      case "invalid_ticket_code":
+        show("invalid", {
+          label: "Unknown code",
+          lines: ["Not a valid Marquee ticket: the code is forged, damaged or mistyped.", `(${error.message})`],
+        });
+        return;
+      case "unauthenticated":
+        show("failed", {
+          label: "You are signed out",
+          lines: ["The ticket was not checked."],
+          action: h("a", { class: "button", href: `/login?next=${encodeURIComponent("/door")}` }, "Log in again"),
+        });
+        return;
+      case "too_many_requests":
+        show("failed", {
+          label: "Too many checks",
+          lines: [`The ticket was not checked. Wait ${error.problem.retry_after || "a few"} seconds, then scan it again.`],
+        });
+        return;
+      default:
+        break;
+    }
+  }
+  show("failed", {
+    label: "Not checked",
+    lines: [`The ticket was not checked: ${error.message}`, "Scan it again or use the button."],
+    action: h("button", { type: "button", class: "retry", onclick: () => submitCode(code) }, "Check this code again"),
+  });
+}
+
+function submitCode(code) {
+  queue = queue.then(() => check(code)).then(() => {
+    if (document.activeElement !== select) input.focus();
+  });
+  return queue;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const code = input.value.trim();
+  input.value = "";
+  input.focus();
+  if (!code) {
+    showIdle("Type or scan a ticket code first.");
+    return;
+  }
+  submitCode(code);
+});
+
+async function init() {
+  let user;
+  try {
+    user = await requireUser(["staff", "admin"]);
+  } catch (error) {
+    replace(problem,
+      h("div", { class: "notice error", role: "alert" },
+        h("h2", {}, "Not allowed"),
+        h("p", {}, error.message),
+        h("p", {}, "Only staff and admins check tickets in. If you work the door, ask an admin to give your account the staff role."),
+        h("p", {}, h("a", { href: "/tickets" }, "Go to my tickets"))));
+    document.querySelector(".door-head p")?.setAttribute("hidden", "");
+    return;
+  }
+  app.hidden = false;
+  input.focus();
+  await loadShowtimes();
+  renderHistory();
+  if (user && !history.length) {
+    showIdle(select.value ? `Checking tickets for ${select.selectedOptions[0].textContent}.` : "Waiting for the first ticket.");
+  }
+}
+
+init().catch((error) => replace(problem, errorBox(new Error(`The door page could not start: ${error.message}`))));
