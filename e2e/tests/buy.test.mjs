@@ -1,0 +1,465 @@
+// Buying: browse → seats → checkout → tickets; the live seat map across two browsers; a
+// declined card and an expired hold; the waiting room; and picking seats by keyboard only.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, launchBrowser, newPage, screenshot } from "../harness.mjs";
+
+let server;
+let browser;
+let movies; // movie events with their showtimes, one per test so they do not meet
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  const events = await server.api("/api/v1/events?kind=movie&limit=50");
+  movies = [];
+  for (const event of events.items) {
+    const detail = await server.api(`/api/v1/events/${event.id}`);
+    if (detail.showtimes.length) movies.push({ ...event, showtimes: detail.showtimes });
+  }
+  assert.ok(movies.length >= 5, "the demo catalog has enough movies");
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Problems of a page, minus the failed requests a test provoked on purpose (e.g. a 402). */
+function problems(page, ...expectedStatuses) {
+  return page.problems.filter(
+    (problem) => !expectedStatuses.some((status) => problem.includes(`the server responded with a status of ${status}`)),
+  );
+}
+
+/** Logs a browser context in with the cookie session (what the login page does). */
+async function signIn(page, account) {
+  const response = await page.request.post(`${server.base}/api/v1/auth/web/login`, {
+    data: { email: account.email, password: account.password },
+  });
+  assert.equal(response.status(), 200, "web login");
+}
+
+function seat(page, label) {
+  return page.getByRole("checkbox", { name: new RegExp(`^${label.replace(/[()]/g, "\\$&")},`) });
+}
+
+/** Polls `check` until it returns a truthy value (web-first waiting for API state). */
+async function eventually(check, what, timeout = 15_000) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function seatStatus(showtimeId, label) {
+  const map = await server.api(`/api/v1/showtimes/${showtimeId}/seats`);
+  return map.tickets.find((t) => t.label === label)?.status;
+}
+
+test("browse, pick two seats, log in when asked, pay with the success card and see the tickets", async () => {
+  const buyer = await server.user();
+  const page = await newPage(browser);
+  const movie = movies[0];
+
+  await page.goto(`${server.base}/`);
+  await page.getByRole("link", { name: movie.title }).first().click();
+  await page.waitForURL(/\/events\//);
+  // Showtime links are named with their time and venue.
+  await page.getByRole("link", { name: new RegExp(movie.showtimes[0].venue) }).first().click();
+  await page.waitForURL(/\/showtimes\//);
+  const showtimeId = new URL(page.url()).pathname.split("/")[2];
+  // What's on and the event page belong to other tests; this one answers for what follows.
+  const browsing = page.problems.splice(0);
+  if (problems({ problems: browsing }, 401).length) console.warn("problems while browsing:", browsing);
+
+  // Two free seats, by mouse.
+  const free = page.getByRole("checkbox", { name: /, available$/ });
+  await free.first().waitFor();
+  const first = free.nth(2);
+  const second = free.nth(3);
+  const firstLabel = (await first.getAttribute("aria-label")).split(",")[0];
+  const secondLabel = (await second.getAttribute("aria-label")).split(",")[0];
+  await first.click();
+  await second.click();
+  await seat(page, firstLabel).and(page.locator('[aria-checked="true"]')).waitFor();
+  const summary = page.getByRole("complementary", { name: "Your selection" });
+  await summary.getByText(firstLabel, { exact: true }).waitFor();
+  await summary.getByText(secondLabel, { exact: true }).waitFor();
+  await screenshot(page, "buy-seat-map");
+
+  // Signed out: Hold seats asks to log in and comes back with the selection kept.
+  await page.getByRole("button", { name: "Hold seats" }).click();
+  await page.waitForURL(/\/login\?next=/);
+  await page.getByLabel("Email").fill(buyer.email);
+  await page.getByLabel("Password", { exact: true }).fill(buyer.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL((url) => url.pathname === `/showtimes/${showtimeId}`);
+  await seat(page, firstLabel).and(page.locator('[aria-checked="true"]')).waitFor();
+  await seat(page, secondLabel).and(page.locator('[aria-checked="true"]')).waitFor();
+
+  await page.getByRole("button", { name: "Hold seats" }).click();
+  await page.waitForURL(/\/checkout\/hld_/);
+  await page.getByRole("cell", { name: firstLabel }).waitFor();
+  await page.getByRole("cell", { name: secondLabel }).waitFor();
+  const timer = page.getByRole("timer");
+  assert.match(await timer.textContent(), /^\d+:\d\d$/);
+  await screenshot(page, "buy-checkout");
+
+  await page.getByLabel("Visa — succeeds").check();
+  const pay = page.getByRole("button", { name: /^Pay / });
+  assert.match(await pay.textContent(), /^Pay .*\d/);
+  await pay.click();
+  await page.getByRole("heading", { name: "Booking confirmed" }).waitFor();
+  const confirmation = page.getByRole("main");
+  await confirmation.getByRole("cell", { name: firstLabel }).waitFor();
+  await eventually(async () => (await seatStatus(showtimeId, firstLabel)) === "sold", "the seat to be sold");
+  await screenshot(page, "buy-confirmation");
+
+  await confirmation.getByRole("link", { name: "My tickets" }).click();
+  await page.waitForURL(/\/tickets$/);
+  const qr = page.locator('img[alt^="QR code for"]');
+  await eventually(async () => (await qr.count()) >= 2, "two QR codes");
+  await eventually(
+    () => qr.evaluateAll((images) => images.every((img) => img.complete && img.naturalWidth > 0)),
+    "the QR codes to load",
+  );
+  // The signed-out pages' /me probe answers 401; nothing else may fail.
+  assert.deepEqual(problems(page, 401), []);
+  await page.context().close();
+});
+
+test("a seat held or bought in one browser turns unavailable in another without a reload", async () => {
+  const showtime = movies[1].showtimes[0];
+  const [alice, bob] = [await server.user("alice"), await server.user("bob")];
+  const a = await newPage(browser);
+  const b = await newPage(browser);
+  await signIn(a, alice);
+  await signIn(b, bob);
+  await a.goto(`${server.base}/showtimes/${showtime.id}`);
+  await b.goto(`${server.base}/showtimes/${showtime.id}`);
+  await a.getByText("Live", { exact: true }).waitFor();
+  await b.getByText("Live", { exact: true }).waitFor();
+  await a.evaluate(() => {
+    window.notReloaded = true;
+  });
+
+  // Alice has chosen C3; Bob holds C3 and C4 first.
+  await seat(a, "Stalls C3").click();
+  await seat(a, "Stalls C3").and(a.locator('[aria-checked="true"]')).waitFor();
+  await seat(b, "Stalls C3").click();
+  await seat(b, "Stalls C4").click();
+  await b.getByRole("button", { name: "Hold seats" }).click();
+  await b.waitForURL(/\/checkout\//);
+
+  // Held: unavailable in Alice's map, and her choice of C3 is undone with a message.
+  for (const label of ["Stalls C3", "Stalls C4"]) {
+    const held = a.getByRole("checkbox", { name: `${label}, standard, €12.50, on hold` });
+    await held.waitFor();
+    assert.equal(await held.getAttribute("aria-disabled"), "true");
+    assert.equal(await held.getAttribute("aria-checked"), "false");
+  }
+  const selection = a.getByRole("complementary", { name: "Your selection" });
+  await selection.getByText("Stalls C3 was just taken by someone else").waitFor();
+  await selection.getByText("No seats selected yet").waitFor();
+
+  // Bought: sold in Alice's map.
+  await b.getByLabel("Mastercard — succeeds").check();
+  await b.getByRole("button", { name: /^Pay / }).click();
+  await b.getByRole("heading", { name: "Booking confirmed" }).waitFor();
+  const sold = seat(a, "Stalls C4");
+  await a.getByRole("checkbox", { name: /^Stalls C4, .*, sold$/ }).waitFor();
+  assert.equal(await sold.getAttribute("aria-disabled"), "true");
+  assert.match(await sold.getAttribute("aria-label"), /sold$/);
+  // Clicking a sold seat does nothing.
+  await sold.click({ force: true });
+  assert.equal(await sold.getAttribute("aria-checked"), "false");
+  assert.equal(await a.evaluate(() => window.notReloaded), true, "Alice's page was not reloaded");
+  await screenshot(a, "buy-seat-map-live");
+
+  assert.deepEqual(problems(a), []);
+  assert.deepEqual(problems(b), []);
+  await a.context().close();
+  await b.context().close();
+});
+
+test("a declined card keeps the seats held; another card then pays", async () => {
+  const showtime = movies[2].showtimes[0];
+  const buyer = await server.user();
+  const page = await newPage(browser, { viewport: { width: 375, height: 740 }, mobile: true });
+  await signIn(page, buyer);
+  await page.goto(`${server.base}/showtimes/${showtime.id}`);
+  await seat(page, "Stalls B5").tap();
+  await page.getByRole("button", { name: "Hold seats" }).tap();
+  await page.waitForURL(/\/checkout\//);
+  const holdId = new URL(page.url()).pathname.split("/")[2];
+
+  await page.getByLabel("Declined card").check();
+  await page.getByRole("button", { name: /^Pay / }).click();
+  const alert = page.getByRole("alert").filter({ hasText: "Your card was declined" });
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /the seats are still held for \d+:\d\d; try another card/);
+  await screenshot(page, "buy-checkout-declined-phone");
+
+  const hold = await server.api(`/api/v1/holds/${holdId}`, { token: buyer.token });
+  assert.equal(hold.status, "active", "the hold survives the decline");
+  assert.equal(await seatStatus(showtime.id, "Stalls B5"), "held");
+
+  // The same card again is declined again (a new attempt, not a replay of a stale answer)...
+  await page.getByLabel("Insufficient funds").check();
+  await page.getByRole("button", { name: /^Pay / }).click();
+  await page.getByRole("alert").filter({ hasText: "Your card was declined" }).waitFor();
+  // ...and a good card pays, once, however eagerly the button is pressed.
+  await page.getByLabel("Visa — succeeds").check();
+  await page.getByRole("button", { name: /^Pay / }).dblclick();
+  await page.getByRole("heading", { name: "Booking confirmed" }).waitFor();
+  await eventually(async () => (await seatStatus(showtime.id, "Stalls B5")) === "sold", "the seat to be sold");
+
+  // A reload after the payment shows the confirmation again, and charges nothing more.
+  await page.reload();
+  await page.getByRole("heading", { name: "Booking confirmed" }).waitFor();
+  const orders = await server.api("/api/v1/orders", { token: buyer.token });
+  assert.equal(orders.items.filter((o) => o.order.status === "confirmed").length, 1);
+
+  assert.deepEqual(problems(page, 402), []);
+  await page.context().close();
+});
+
+test("when the hold runs out the checkout says so and the seats are free again", async () => {
+  const short = await startServer({ args: ["--hold-ttl-secs", "6", "--sweep-interval-secs", "1"] });
+  try {
+    const events = await short.api("/api/v1/events?kind=movie&limit=1");
+    const detail = await short.api(`/api/v1/events/${events.items[0].id}`);
+    const showtime = detail.showtimes[0];
+    const buyer = await short.user();
+    const page = await newPage(browser);
+    const response = await page.request.post(`${short.base}/api/v1/auth/web/login`, {
+      data: { email: buyer.email, password: buyer.password },
+    });
+    assert.equal(response.status(), 200);
+    await page.goto(`${short.base}/showtimes/${showtime.id}`);
+    await page.getByRole("checkbox", { name: /^Stalls D4,/ }).click();
+    await page.getByRole("button", { name: "Hold seats" }).click();
+    await page.waitForURL(/\/checkout\//);
+    await page.getByRole("timer").waitFor();
+
+    await page.getByRole("heading", { name: "Your hold expired, seats released" }).waitFor({ timeout: 20_000 });
+    await screenshot(page, "buy-checkout-expired");
+    const back = page.getByRole("link", { name: "Back to the seat map" });
+    assert.equal(await back.getAttribute("href"), `/showtimes/${showtime.id}`);
+    await eventually(async () => {
+      const map = await short.api(`/api/v1/showtimes/${showtime.id}/seats`);
+      return map.tickets.find((t) => t.label === "Stalls D4").status === "available";
+    }, "the seat to be released");
+    await back.click();
+    await page.getByRole("checkbox", { name: /^Stalls D4, .*, available$/ }).waitFor();
+    assert.deepEqual(problems(page), []);
+    await page.context().close();
+  } finally {
+    await short.stop();
+  }
+});
+
+test("the waiting room admits a browser by itself when its turn comes", async () => {
+  const showtime = movies[3].showtimes[0];
+  const boss = await server.admin();
+  await server.api(`/api/v1/admin/showtimes/${showtime.id}/waiting-room`, {
+    method: "PUT",
+    token: boss.token,
+    body: { opens_at: new Date(Date.now() - 1000).toISOString(), admit_per_minute: 20, admission_minutes: 5 },
+  });
+  // Two people are in line first.
+  for (const early of [await server.user("early"), await server.user("early")]) {
+    await server.api(`/api/v1/showtimes/${showtime.id}/queue`, { method: "POST", token: early.token });
+  }
+
+  const buyer = await server.user();
+  const page = await newPage(browser);
+  await signIn(page, buyer);
+  await page.goto(`${server.base}/showtimes/${showtime.id}`);
+  const room = page.getByRole("region", { name: "Waiting room" });
+  await room.waitFor();
+  await room.getByText(/You're number \d+ in line/).waitFor();
+  const place = Number(await room.locator(".queue-place").textContent());
+  assert.ok(place >= 2, `behind the two early buyers (place ${place})`);
+  await screenshot(page, "buy-waiting-room");
+  await page.evaluate(() => {
+    window.notReloaded = true;
+  });
+
+  // Trying to hold before the turn explains why not.
+  await seat(page, "Stalls E5").click();
+  await page.getByRole("button", { name: "Hold seats" }).click();
+  await page.getByRole("alert").filter({ hasText: "not your turn yet" }).waitFor();
+
+  // At 20 a minute the third place comes within about ten seconds, without a reload.
+  await room.getByText("It's your turn!").waitFor({ timeout: 40_000 });
+  assert.equal(await page.evaluate(() => window.notReloaded), true);
+  await screenshot(page, "buy-waiting-room-admitted");
+  await page.getByRole("button", { name: "Hold seats" }).click();
+  await page.waitForURL(/\/checkout\//);
+  await page.getByRole("cell", { name: "Stalls E5" }).waitFor();
+  assert.deepEqual(problems(page), []);
+  await page.context().close();
+});
+
+test("seats can be chosen with the keyboard alone", async () => {
+  const showtime = movies[4].showtimes[0];
+  const buyer = await server.user();
+  const page = await newPage(browser);
+  await signIn(page, buyer);
+  await page.goto(`${server.base}/showtimes/${showtime.id}`);
+  await seat(page, "Stalls A1").waitFor();
+
+  // Tab into the map: the map is one tab stop, on its first free seat.
+  let role = null;
+  for (let i = 0; i < 40 && role !== "checkbox"; i++) {
+    await page.keyboard.press("Tab");
+    role = await page.evaluate(() => document.activeElement?.getAttribute("role"));
+  }
+  assert.equal(role, "checkbox", "Tab reaches the seat map");
+  const focused = () => page.evaluate(() => document.activeElement.getAttribute("aria-label"));
+  assert.match(await focused(), /^Stalls A1, accessible, .*, available$/);
+  assert.equal(await page.locator('.seatmap [tabindex="0"]').count(), 1, "one tab stop for all the seats");
+
+  await page.keyboard.press("ArrowRight");
+  assert.match(await focused(), /^Stalls A2,/);
+  await page.keyboard.press("ArrowDown");
+  assert.match(await focused(), /^Stalls B2,/);
+  await page.keyboard.press("Space");
+  assert.equal(await seat(page, "Stalls B2").getAttribute("aria-checked"), "true");
+  await page.keyboard.press("End");
+  assert.match(await focused(), /^Stalls B\d+,/);
+  await page.keyboard.press("Enter");
+  const last = (await focused()).split(",")[0];
+  assert.equal(await seat(page, last).getAttribute("aria-checked"), "true");
+  await page.keyboard.press("Enter");
+  assert.equal(await seat(page, last).getAttribute("aria-checked"), "false");
+  await page.getByRole("complementary", { name: "Your selection" }).getByText("Stalls B2", { exact: true }).waitFor();
+
+  // One more Tab leaves the map; the roving stop stays on the last seat.
+  await page.keyboard.press("Tab");
+  assert.notEqual(await page.evaluate(() => document.activeElement?.getAttribute("role")), "checkbox");
+  await page.keyboard.press("Shift+Tab");
+  assert.match(await focused(), new RegExp(`^${last},`));
+
+  // The selection can be held by keyboard too.
+  await page.getByRole("button", { name: "Hold seats" }).focus();
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/checkout\//);
+  await page.getByRole("cell", { name: "Stalls B2" }).waitFor();
+  assert.deepEqual(problems(page), []);
+  await page.context().close();
+});
+
+test("the arena shows its sections first; standing places are chosen by quantity", async () => {
+  const events = await server.api("/api/v1/events?kind=concert&limit=50");
+  let arena = null;
+  for (const event of events.items) {
+    const detail = await server.api(`/api/v1/events/${event.id}`);
+    arena ??= detail.showtimes.find((s) => s.seats_available > 20_000);
+  }
+  assert.ok(arena, "the demo arena concert");
+  const buyer = await server.user();
+  const page = await newPage(browser, { viewport: { width: 375, height: 740 }, mobile: true });
+  await signIn(page, buyer);
+  await page.goto(`${server.base}/showtimes/${arena.id}`);
+
+  const sections = page.getByRole("list", { name: /sections/i }).first();
+  await sections.waitFor({ timeout: 30_000 });
+  await screenshot(page, "buy-seat-map-arena-phone");
+  // A block: its seats only, not the whole arena's.
+  await page.getByRole("button", { name: /^Block 101\b/ }).tap();
+  await page.getByRole("heading", { name: "Block 101" }).waitFor();
+  const seats = await page.getByRole("checkbox").count();
+  assert.ok(seats > 1000 && seats <= 2080, `one block of seats in the page (${seats})`);
+  await page.getByRole("checkbox", { name: /^Block 101 11 \(row 1, seat 1\), accessible, / }).waitFor();
+  await page.getByRole("button", { name: "All sections" }).tap();
+
+  // The floor: a quantity, then the same Hold seats button.
+  await page.getByRole("button", { name: /^Floor\b/ }).tap();
+  await page.getByLabel("Quantity").fill("2");
+  await page.getByRole("complementary", { name: "Your selection" }).getByText("2 × Floor").waitFor();
+  await page.getByRole("button", { name: "Hold seats" }).tap();
+  await page.waitForURL(/\/checkout\//);
+  await page.getByRole("cell", { name: /^Floor GA \d+$/ }).nth(1).waitFor();
+  assert.equal(await page.getByRole("cell", { name: /^Floor GA \d+$/ }).count(), 2);
+  assert.deepEqual(problems(page), []);
+  await page.context().close();
+});
+
+test("with Stripe as the provider the checkout says card entry needs Stripe.js", async () => {
+  const stripe = await startServer({
+    args: ["--payment-provider", "stripe", "--stripe-secret-key", "sk_test_e2e", "--stripe-api-base", "http://127.0.0.1:9"],
+  });
+  try {
+    const buyer = await stripe.user();
+    const showtime = (await stripe.api("/api/v1/showtimes?limit=1")).items[0];
+    const map = await stripe.api(`/api/v1/showtimes/${showtime.id}/seats`);
+    const hold = await stripe.api("/api/v1/holds", {
+      method: "POST",
+      token: buyer.token,
+      body: { showtime_id: showtime.id, ticket_ids: [map.tickets[5].id] },
+    });
+    const page = await newPage(browser);
+    const response = await page.request.post(`${stripe.base}/api/v1/auth/web/login`, {
+      data: { email: buyer.email, password: buyer.password },
+    });
+    assert.equal(response.status(), 200);
+    await page.goto(`${stripe.base}/checkout/${hold.id}`);
+    await page.getByText("Card entry needs Stripe's own card form").waitFor();
+    assert.equal(await page.getByRole("radio").count(), 0, "no test cards");
+    assert.equal(await page.getByRole("button", { name: /^Pay / }).isDisabled(), true);
+    // Releasing still works, and leads back to the seat map.
+    await page.getByRole("button", { name: "Release seats" }).click();
+    await page.waitForURL((url) => url.pathname === `/showtimes/${showtime.id}`);
+    await page.getByText("Your seats were released").waitFor();
+    await page.getByRole("checkbox", { name: new RegExp(`^${map.tickets[5].label}, .*, available$`) }).waitFor();
+    assert.deepEqual(problems(page), []);
+    await page.context().close();
+  } finally {
+    await stripe.stop();
+  }
+});
+
+test("when the answer to a payment is lost, paying again re-sends the same key and charges once", async () => {
+  const showtime = movies[2].showtimes[1] || movies[2].showtimes[0];
+  const buyer = await server.user();
+  const map = await server.api(`/api/v1/showtimes/${showtime.id}/seats`);
+  const ticket = map.tickets.filter((t) => t.status === "available")[7];
+  const hold = await server.api("/api/v1/holds", {
+    method: "POST",
+    token: buyer.token,
+    body: { showtime_id: showtime.id, ticket_ids: [ticket.id] },
+  });
+  const page = await newPage(browser);
+  await signIn(page, buyer);
+  await page.goto(`${server.base}/checkout/${hold.id}`);
+
+  // The first payment reaches the server, but its answer never comes back.
+  const keys = [];
+  await page.route("**/api/v1/orders", async (route) => {
+    keys.push(route.request().headers()["idempotency-key"]);
+    if (keys.length === 1) {
+      await route.fetch();
+      await route.abort("connectionreset");
+    } else {
+      await route.continue();
+    }
+  });
+  await page.getByLabel("Visa — succeeds").check();
+  await page.getByRole("button", { name: /^Pay / }).click();
+  await page.getByRole("alert").filter({ hasText: "connection was lost" }).waitFor();
+  await page.getByRole("button", { name: /^Pay / }).click();
+  await page.getByRole("heading", { name: "Booking confirmed" }).waitFor();
+  assert.equal(keys.length, 2);
+  assert.equal(keys[0], keys[1], "the retry carries the same Idempotency-Key");
+  const orders = await server.api("/api/v1/orders", { token: buyer.token });
+  assert.equal(orders.items.length, 1, "one order");
+  assert.deepEqual(page.problems.filter((p) => !p.includes("ERR_CONNECTION_RESET")), []);
+  await page.context().close();
+});
