@@ -77,12 +77,63 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
-/// The session cookie of the web pages: the same opaque token as a bearer token, but kept
-/// `HttpOnly` so page scripts never see it.
-pub const SESSION_COOKIE: &str = "marquee_session";
-/// The CSRF cookie: readable by the page's scripts, which echo it in [`CSRF_HEADER`].
-pub const CSRF_COOKIE: &str = "marquee_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Whether a browser session's cookies are `Secure` (and `__Host-` prefixed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SecureCookies {
+    /// Secure, except for plain HTTP to a loopback name (`localhost`, `127.0.0.1`, `[::1]`),
+    /// the local quick start; a deployment behind a TLS-terminating proxy is secure.
+    #[default]
+    Auto,
+    Always,
+    /// Never (a plain-HTTP test network; not for production).
+    Never,
+}
+
+/// The names and attributes of the browser session's cookies for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieNames {
+    /// The session: the same opaque token as a bearer token, `HttpOnly`.
+    pub session: &'static str,
+    /// Readable by the page's scripts, which echo it in [`CSRF_HEADER`].
+    pub csrf: &'static str,
+    pub secure: bool,
+}
+
+impl CookieNames {
+    /// `__Host-` cookies are only accepted from HTTPS, for this host and path `/`: another
+    /// subdomain or a network attacker cannot plant them.
+    const SECURE: CookieNames =
+        CookieNames { session: "__Host-marquee_session", csrf: "__Host-marquee_csrf", secure: true };
+    const LOCAL: CookieNames =
+        CookieNames { session: "marquee_session", csrf: "marquee_csrf", secure: false };
+
+    /// The cookies of a request, by the configured mode and (for `Auto`) the request's host.
+    pub fn of(mode: SecureCookies, tls: bool, headers: &axum::http::HeaderMap) -> Self {
+        let secure = match mode {
+            SecureCookies::Always => true,
+            SecureCookies::Never => false,
+            SecureCookies::Auto => tls || !loopback_host(headers),
+        };
+        if secure { Self::SECURE } else { Self::LOCAL }
+    }
+}
+
+/// Whether the request was addressed to a loopback name.
+fn loopback_host(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers.get(axum::http::header::HOST).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
 
 /// Where a request's session token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,11 +143,14 @@ pub enum TokenSource {
 }
 
 /// The session token of a request: the bearer token, or else the session cookie.
-pub fn session_token(headers: &axum::http::HeaderMap) -> Option<(&str, TokenSource)> {
+pub fn session_token<'a>(
+    headers: &'a axum::http::HeaderMap,
+    cookies: CookieNames,
+) -> Option<(&'a str, TokenSource)> {
     if let Some(token) = bearer_token(headers) {
         return Some((token, TokenSource::Bearer));
     }
-    cookie(headers, SESSION_COOKIE).map(|token| (token, TokenSource::Cookie))
+    cookie(headers, cookies.session).map(|token| (token, TokenSource::Cookie))
 }
 
 /// The value of a named cookie.
@@ -207,15 +261,51 @@ mod tests {
     #[test]
     fn the_session_comes_from_the_bearer_token_first_then_the_cookie() {
         use axum::http::{HeaderMap, HeaderValue, header};
+        let local = CookieNames::LOCAL;
         let mut headers = HeaderMap::new();
-        assert_eq!(session_token(&headers), None);
+        assert_eq!(session_token(&headers, local), None);
         headers.insert(header::COOKIE, HeaderValue::from_static("theme=dark; marquee_session=abc; x=1"));
-        assert_eq!(session_token(&headers), Some(("abc", TokenSource::Cookie)));
+        assert_eq!(session_token(&headers, local), Some(("abc", TokenSource::Cookie)));
+        assert_eq!(session_token(&headers, CookieNames::SECURE), None, "a plain cookie on an HTTPS site");
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer xyz"));
-        assert_eq!(session_token(&headers), Some(("xyz", TokenSource::Bearer)));
+        assert_eq!(session_token(&headers, local), Some(("xyz", TokenSource::Bearer)));
         let mut empty = HeaderMap::new();
         empty.insert(header::COOKIE, HeaderValue::from_static("marquee_session="));
-        assert_eq!(session_token(&empty), None);
+        assert_eq!(session_token(&empty, local), None);
+    }
+
+    #[test]
+    fn cookies_are_secure_except_for_plain_http_to_a_loopback_name() {
+        use axum::http::{HeaderMap, HeaderValue, header};
+        let with_host = |host: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static(host));
+            headers
+        };
+        for local in ["localhost:8080", "127.0.0.1:8080", "127.0.0.1", "[::1]:8080", "app.localhost"] {
+            assert_eq!(
+                CookieNames::of(SecureCookies::Auto, false, &with_host(local)),
+                CookieNames::LOCAL,
+                "{local}"
+            );
+            assert_eq!(
+                CookieNames::of(SecureCookies::Auto, true, &with_host(local)),
+                CookieNames::SECURE,
+                "{local}"
+            );
+            assert_eq!(CookieNames::of(SecureCookies::Always, false, &with_host(local)), CookieNames::SECURE);
+        }
+        for public in
+            ["tickets.example.com", "tickets.example.com:443", "192.168.1.20:8080", "localhost.example.com"]
+        {
+            assert_eq!(
+                CookieNames::of(SecureCookies::Auto, false, &with_host(public)),
+                CookieNames::SECURE,
+                "{public}"
+            );
+            assert_eq!(CookieNames::of(SecureCookies::Never, true, &with_host(public)), CookieNames::LOCAL);
+        }
+        assert_eq!(CookieNames::of(SecureCookies::Auto, false, &HeaderMap::new()), CookieNames::SECURE);
     }
 
     #[test]

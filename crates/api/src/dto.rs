@@ -52,7 +52,7 @@ pub struct RegisterOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebSessionOut {
     pub user: UserOut,
-    /// Echo this in the `X-CSRF-Token` header of every write (also in the `marquee_csrf` cookie).
+    /// Echo this in the `X-CSRF-Token` header of every write (also in the `marquee_csrf` cookie, `__Host-marquee_csrf` over HTTPS).
     pub csrf_token: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,

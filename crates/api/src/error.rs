@@ -147,7 +147,8 @@ impl ApiError {
                 detail.clone()
             }
             ApiError::CsrfRejected => {
-                "a write with the session cookie needs the X-CSRF-Token header (the marquee_csrf cookie's value)".into()
+                "a write with the session cookie needs the X-CSRF-Token header (the CSRF cookie's value)"
+                    .into()
             }
             ApiError::Domain(Error::Internal(_)) => "an internal error occurred; it has been logged".into(),
             ApiError::Domain(Error::PaymentUnavailable(_)) => {
@@ -205,11 +206,6 @@ impl IntoResponse for ApiError {
         let (status, body) = self.to_problem();
         problem_response(status, body)
     }
-}
-
-/// Unknown routes answer with a problem document too.
-pub async fn not_found() -> ApiError {
-    ApiError::Domain(Error::NotFound("route"))
 }
 
 pub async fn method_not_allowed() -> Response {

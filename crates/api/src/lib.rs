@@ -76,6 +76,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Served over TLS: adds `Strict-Transport-Security`.
     pub tls: bool,
+    /// Whether the browser session's cookies are `Secure` (`__Host-`).
+    pub secure_cookies: auth::SecureCookies,
     /// Customers may cancel (full refund) until this long before the show.
     pub cancellation_cutoff: time::Duration,
     /// HMAC key (at least 32 bytes, base64url) for waiting-room admission tokens; `None`:
@@ -123,6 +125,7 @@ impl Default for ApiConfig {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             tls: false,
+            secure_cookies: auth::SecureCookies::Auto,
             cancellation_cutoff: time::Duration::hours(24),
             ticket_signing_key: None,
             admission_signing_key: None,
@@ -342,6 +345,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tickets::get_ticket))
         .routes(routes!(tickets::ticket_qr))
         .routes(routes!(tickets::checkin_keys))
+        .routes(routes!(tickets::door_showtimes))
         .routes(routes!(tickets::check_in))
         .routes(routes!(payments::webhook))
         .routes(routes!(payments::client_config))
@@ -379,7 +383,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
         )
         .merge(web::router())
-        .fallback(error::not_found)
+        .fallback(web::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), catalog_cache::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::request_context))

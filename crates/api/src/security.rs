@@ -128,7 +128,11 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
     // metrics token is no session token: no session lookup for them.
     let system = matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics");
     let is_write = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
-    let user = match auth::session_token(request.headers()).filter(|_| !system) {
+    // Logging in or registering replaces the browser's session: a stale or foreign cookie
+    // (without its CSRF token) must not stand in the way, so it is not looked at.
+    let new_session = matches!(request.uri().path(), "/api/v1/auth/web/login" | "/api/v1/auth/web/register");
+    let cookies = auth::CookieNames::of(state.config.secure_cookies, state.config.tls, request.headers());
+    let user = match auth::session_token(request.headers(), cookies).filter(|_| !system && !new_session) {
         Some((token, source)) => {
             match state.store.session_user(&auth::token_hash(token), state.clock.now()).await {
                 // A browser sends its cookies with requests that other sites make it send: a

@@ -69,8 +69,12 @@ pub fn router() -> Router<AppState> {
         router.route(
             page.route,
             get(move |State(state): State<AppState>, headers: HeaderMap| async move {
-                let stripe =
-                    matches!(state.config.payment_client, PaymentClient::Stripe { publishable_key: Some(_) });
+                // Only checkout takes cards; every other page keeps the strict policy.
+                let stripe = page.fragment == "checkout"
+                    && matches!(
+                        state.config.payment_client,
+                        PaymentClient::Stripe { publishable_key: Some(_) }
+                    );
                 let mut response = serve_page(&headers, page);
                 if stripe {
                     response
@@ -84,13 +88,42 @@ pub fn router() -> Router<AppState> {
     router.route("/assets/{*file}", get(asset))
 }
 
+const NOT_FOUND: Page = page_of("", "not-found", "app", "Page not found");
+
+/// Unknown addresses: a page for a browser finding its way (it asks for HTML, and the path is
+/// not the API's), the API's problem document for everyone else.
+pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let api = ["/api/", "/movie/", "/ticket/"].iter().any(|prefix| uri.path().starts_with(prefix));
+    if wants_html
+        && !api
+        && let Some(html) = render(&NOT_FOUND)
+    {
+        let mut response = (StatusCode::NOT_FOUND, html).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+        return response;
+    }
+    crate::error::ApiError::Domain(marquee_domain::Error::NotFound("route")).into_response()
+}
+
 /// A file of `web/`: from `MARQUEE_WEB_DIR` when set, else the embedded copy.
 fn file(name: &str) -> Option<Cow<'static, [u8]>> {
-    if let Some(dir) = std::env::var_os("MARQUEE_WEB_DIR") {
-        if name.split('/').any(|part| part.is_empty() || part.starts_with('.')) {
+    file_in(std::env::var_os("MARQUEE_WEB_DIR").as_deref().map(std::path::Path::new), name)
+}
+
+fn file_in(dir: Option<&std::path::Path>, name: &str) -> Option<Cow<'static, [u8]>> {
+    if let Some(dir) = dir {
+        // Only plain relative names below the folder: no "..", no hidden files, no absolute
+        // paths, no empty segments, no backslashes.
+        if name.split('/').any(|part| part.is_empty() || part.starts_with('.') || part.contains('\\')) {
             return None;
         }
-        return std::fs::read(std::path::Path::new(&dir).join(name)).ok().map(Cow::Owned);
+        return std::fs::read(dir.join(name)).ok().map(Cow::Owned);
     }
     FILES.iter().find(|(file, _)| *file == name).map(|(_, bytes)| Cow::Borrowed(*bytes))
 }
@@ -159,6 +192,33 @@ mod tests {
         for name in ["layout.html", "assets/app.js", "assets/style.css", "assets/favicon.svg"] {
             assert!(FILES.iter().any(|(file, _)| *file == name), "{name}");
         }
+    }
+
+    #[test]
+    fn a_web_folder_serves_only_plain_names_below_it() {
+        let root = std::env::temp_dir().join(format!("marquee-web-{}", std::process::id()));
+        let web = root.join("web");
+        std::fs::create_dir_all(web.join("assets")).unwrap();
+        std::fs::write(web.join("assets/app.js"), "served").unwrap();
+        std::fs::write(web.join(".secret"), "hidden").unwrap();
+        std::fs::write(root.join("outside.txt"), "outside").unwrap();
+        let read = |name: &str| {
+            file_in(Some(&web), name).map(|bytes| String::from_utf8(bytes.into_owned()).unwrap())
+        };
+        assert_eq!(read("assets/app.js").as_deref(), Some("served"));
+        let refused = [
+            "../outside.txt",
+            "assets/../../outside.txt",
+            ".secret",
+            "/etc/passwd",
+            "assets//app.js",
+            "",
+            "..\\outside.txt",
+        ];
+        for name in refused {
+            assert_eq!(read(name), None, "{name:?}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub struct PlacePlan {
     pub row: Option<String>,
     /// Seat number, or the place number within a GA section.
     pub number: u32,
-    /// Human label, e.g. "Stalls A7" or "Floor GA 1532".
+    /// Human label, e.g. "Stalls A7", "Block 101 row 12 seat 3" or "Floor GA 1532".
     pub label: String,
     pub category: String,
     /// Drawing position: row index within the section and column including gaps.
@@ -219,7 +219,7 @@ impl HallLayout {
                                 section_index,
                                 row: Some(row.label.clone()),
                                 number,
-                                label: format!("{section_name} {}{number}", row.label),
+                                label: seat_label(section_name, &row.label, number),
                                 category: category.clone(),
                                 row_index: row_index as u32,
                                 column_index,
@@ -231,6 +231,17 @@ impl HallLayout {
             }
         }
         places
+    }
+}
+
+/// A seat's label: the row and number run together where that reads unambiguously ("Stalls A7"),
+/// spelt out where the row ends in a digit ("Block 101 row 12 seat 3", not "Block 101 123",
+/// which could be row 1 seat 23 as well).
+fn seat_label(section: &str, row: &str, number: u32) -> String {
+    if row.ends_with(|c: char| c.is_ascii_digit()) {
+        format!("{section} row {row} seat {number}")
+    } else {
+        format!("{section} {row}{number}")
     }
 }
 
@@ -333,6 +344,13 @@ impl Showtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seat_labels_are_unambiguous_for_numbered_rows() {
+        assert_eq!(seat_label("Stalls", "A", 7), "Stalls A7");
+        assert_eq!(seat_label("Block 101", "12", 3), "Block 101 row 12 seat 3");
+        assert_ne!(seat_label("Block 101", "1", 23), seat_label("Block 101", "12", 3));
+    }
 
     fn row(label: &str, seats: u32) -> RowLayout {
         RowLayout {

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Args;
+use marquee_api::auth::SecureCookies;
 use marquee_api::security::LoginThrottle;
 use marquee_api::{ApiConfig, PaymentClient};
 use marquee_domain::inventory::HoldPolicy;
@@ -21,6 +22,16 @@ pub enum PaymentProvider {
     Test,
     /// Stripe PaymentIntents with manual capture.
     Stripe,
+}
+
+/// Whether the browser session's cookies are `Secure` (`__Host-` prefixed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecureCookiesFlag {
+    /// Secure, except for plain HTTP to localhost / 127.0.0.1 / [::1] (the local quick start).
+    Auto,
+    Always,
+    /// Never: only for a plain-HTTP test network.
+    Never,
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +96,10 @@ pub struct Config {
     /// Browser origins allowed to call the API (CORS), comma-separated; none by default.
     #[arg(long, env = "MARQUEE_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
+    /// Whether the web pages' session cookies are `Secure` (`__Host-` prefixed): `auto` makes
+    /// them secure except for plain HTTP to a loopback address (the local quick start).
+    #[arg(long, env = "MARQUEE_SECURE_COOKIES", value_enum, default_value_t = SecureCookiesFlag::Auto, global = true)]
+    pub secure_cookies: SecureCookiesFlag,
     /// PEM certificate chain: serve HTTPS directly (with --tls-key).
     #[arg(long, env = "MARQUEE_TLS_CERT", requires = "tls_key", global = true)]
     pub tls_cert: Option<PathBuf>,
@@ -180,6 +195,11 @@ impl Config {
             trusted_proxies: self.trusted_proxies.clone(),
             cors_origins: self.cors_origins.clone(),
             tls: self.tls_cert.is_some(),
+            secure_cookies: match self.secure_cookies {
+                SecureCookiesFlag::Auto => SecureCookies::Auto,
+                SecureCookiesFlag::Always => SecureCookies::Always,
+                SecureCookiesFlag::Never => SecureCookies::Never,
+            },
             cancellation_cutoff: time::Duration::hours(i64::from(self.cancellation_cutoff_hours)),
             ticket_signing_key: self.ticket_signing_key.clone(),
             admission_signing_key: self.admission_signing_key.clone(),

@@ -93,7 +93,8 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
                 let listener = tokio::net::TcpListener::bind(config.listen)
                     .await
                     .with_context(|| format!("cannot listen on {}", config.listen))?;
-                tracing::info!(address = %listener.local_addr()?, "Marquee is serving; try GET /movie/list");
+                let address = listener.local_addr()?;
+                tracing::info!(%address, "Marquee is serving: open http://{address}/ in a browser (the API is under /api/v1)");
                 marquee_api::serve(listener, state, shutdown.wait()).await?;
             }
         }
@@ -142,7 +143,7 @@ async fn serve_tls(
         feed.close();
         draining.graceful_shutdown(Some(drain_timeout));
     });
-    tracing::info!(address = %listen, "Marquee is serving HTTPS; try GET /movie/list");
+    tracing::info!(address = %listen, "Marquee is serving HTTPS: open https://{listen}/ in a browser (the API is under /api/v1)");
     axum_server::bind_rustls(listen, tls)
         .handle(handle)
         .serve(marquee_api::app(state).into_make_service_with_connect_info::<SocketAddr>())

@@ -102,6 +102,20 @@ fn admin_create_makes_an_admin_who_can_log_in_and_never_uses_a_default_password(
     let me = curl(&["-sS", &format!("{base}/api/v1/me"), "-H", &format!("authorization: Bearer {token}")])
         .unwrap();
     assert_eq!(serde_json::from_str::<serde_json::Value>(&me).unwrap()["role"], "admin");
+    // The command line's change is in the audit log, like the box office's.
+    let audit = curl(&[
+        "-sS",
+        &format!("{base}/api/v1/admin/audit?action=admin.create"),
+        "-H",
+        &format!("authorization: Bearer {token}"),
+    ])
+    .unwrap();
+    let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!(
+        audit["items"][0]["target"],
+        serde_json::from_str::<serde_json::Value>(&me).unwrap()["id"],
+        "{audit}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

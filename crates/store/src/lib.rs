@@ -202,6 +202,15 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Vec<ShowtimeSummary>>;
     async fn get_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<Option<ShowtimeSummary>>;
+    /// Showtimes starting in `[from, until)`, published or not and whatever their sale window,
+    /// except cancelled ones, by start time (the door's list).
+    async fn showtimes_starting(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ShowtimeSummary>>;
 
     // ---- inventory ----
 

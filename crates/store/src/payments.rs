@@ -163,12 +163,15 @@ pub trait PaymentStore: Send + Sync + 'static {
     async fn unsettled_attempts(&self, before: OffsetDateTime) -> Result<Vec<PaymentAttempt>>;
 
     /// Writes a pending refund of the given live tickets of a confirmed order (all of them when
-    /// `ticket_ids` is `None`). Errors: `NotFound`, `Conflict` (not refundable).
+    /// `ticket_ids` is `None`). With `refuse_used`, a ticket already admitted at the door makes
+    /// it a `Conflict` (decided under the order's lock, which check-in takes too).
+    /// Errors: `NotFound`, `Conflict` (not refundable).
     async fn begin_refund(
         &self,
         refund_id: &str,
         order_id: &OrderId,
         ticket_ids: Option<&[TicketId]>,
+        refuse_used: bool,
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<Refund>;
@@ -186,7 +189,8 @@ pub trait PaymentStore: Send + Sync + 'static {
     async fn orders_with_tickets(&self, showtime_id: &ShowtimeId) -> Result<Vec<OrderId>>;
 
     /// Admits a sold ticket of `order_id` once. Errors: `InvalidTicketCode` (no such ticket),
-    /// `TicketVoid` (refunded or sold to someone else since), `WrongShowtime`.
+    /// `TicketVoid` (refunded or sold to someone else since), `WrongShowtime`, `Conflict` (a
+    /// refund of the order is under way: its tickets may be void in a moment).
     async fn check_in(
         &self,
         ticket_id: &TicketId,

@@ -679,7 +679,7 @@ impl Real {
         let only = one_ticket.map(|t| vec![self.tickets[t].clone()]);
         let begun = self
             .store
-            .begin_refund(&refund_id, &self.orders[order], only.as_deref(), "model", self.now)
+            .begin_refund(&refund_id, &self.orders[order], only.as_deref(), false, "model", self.now)
             .await;
         if let Err(error) = begun {
             return self.refusal(error);

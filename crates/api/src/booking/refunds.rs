@@ -6,7 +6,7 @@ use super::{Booking, format_money};
 use crate::observe::RefundOutcome;
 use marquee_domain::account::User;
 use marquee_domain::ids::{OrderId, ShowtimeId, TicketId};
-use marquee_domain::inventory::{Order, OrderStatus};
+use marquee_domain::inventory::Order;
 use marquee_domain::payment::PaymentError;
 use marquee_domain::{Error, Result};
 use marquee_store::{OutboxMessage, Refund};
@@ -24,35 +24,54 @@ impl Booking {
             return Err(Error::RefundWindowClosed { cutoff_hours: self.cancellation_cutoff.whole_hours() });
         }
         // A ticket already used at the door cannot be handed back for money.
-        for ticket in &order.tickets {
-            let sold = self.store.sold_ticket(&ticket.id).await?;
-            if sold.is_some_and(|sold| sold.checked_in_at.is_some()) {
-                return Err(Error::Conflict(format!("{} was already admitted at the door", ticket.label)));
-            }
-        }
-        self.refund(order_id, None, "cancelled by the customer").await
+        self.start_refund(order_id, None, true, "cancelled by the customer").await
     }
 
-    /// Until when the customer may cancel a confirmed order of a showtime starting at
-    /// `starts_at`; `None` when that moment has passed (or the order is not confirmed).
-    pub fn cancellable_until(
+    /// Until when the customer may cancel an order of a showtime starting at `starts_at`, by
+    /// the rules `cancel_order` applies: the order still holds tickets, none of them was used at
+    /// the door, and the cutoff before the show has not passed. `None` otherwise.
+    pub async fn cancellable_until(
         &self,
         order: &Order,
         starts_at: time::OffsetDateTime,
-    ) -> Option<time::OffsetDateTime> {
+    ) -> Result<Option<time::OffsetDateTime>> {
         let until = starts_at - self.cancellation_cutoff;
-        (order.status == OrderStatus::Confirmed && until > self.clock.now()).then_some(until)
+        if !order.status.holds_tickets() || until <= self.clock.now() {
+            return Ok(None);
+        }
+        for ticket in &order.tickets {
+            // Still this order's (not refunded and sold again) and already admitted?
+            let sold = self.store.sold_ticket(&ticket.id).await?;
+            if sold.is_some_and(|sold| sold.order_id == order.id && sold.checked_in_at.is_some()) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(until))
     }
 
-    /// Refunds the given tickets of an order (all live ones when `None`).
+    /// Refunds the given tickets of an order (all live ones when `None`), used or not: the box
+    /// office's decision.
     pub async fn refund(
         &self,
         order_id: &OrderId,
         tickets: Option<&[TicketId]>,
         reason: &str,
     ) -> Result<Order> {
+        self.start_refund(order_id, tickets, false, reason).await
+    }
+
+    async fn start_refund(
+        &self,
+        order_id: &OrderId,
+        tickets: Option<&[TicketId]>,
+        refuse_used: bool,
+        reason: &str,
+    ) -> Result<Order> {
         let refund_id = marquee_domain::ids::prefixed("ref");
-        let refund = self.store.begin_refund(&refund_id, order_id, tickets, reason, self.clock.now()).await?;
+        let refund = self
+            .store
+            .begin_refund(&refund_id, order_id, tickets, refuse_used, reason, self.clock.now())
+            .await?;
         self.finish_refund(&refund).await
     }
 

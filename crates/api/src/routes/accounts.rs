@@ -1,7 +1,7 @@
 //! Accounts: register, log in, log out, who am I.
 
+use crate::auth::CookieNames;
 use crate::auth::{self, AuthUser, bearer_token, token_hash};
-use crate::auth::{CSRF_COOKIE, SESSION_COOKIE};
 use crate::dto::{CredentialsIn, LoginOut, RegisterOut, UserOut, WebSessionOut};
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
@@ -115,7 +115,7 @@ pub async fn me(AuthUser(user): AuthUser) -> axum::Json<UserOut> {
 }
 
 /// Logs a browser in. The same check as `POST /api/v1/auth/login`, but the session token goes
-/// into an `HttpOnly` cookie that page scripts cannot read, beside a `marquee_csrf` cookie
+/// into an `HttpOnly` cookie that page scripts cannot read, beside a CSRF cookie
 /// whose value every write on that session must echo in the `X-CSRF-Token` header. A session
 /// cookie sent along is ended (rotation).
 #[utoipa::path(post, path = "/api/v1/auth/web/login", tag = TAG_ACCOUNTS, request_body = CredentialsIn,
@@ -134,7 +134,7 @@ pub async fn web_login(
     end_cookie_session(&state, &headers).await?;
     audit::record(&state, Some(&user), ip, "login.succeeded", Some(user.id.as_str()), json!({ "web": true }))
         .await;
-    web_session(&state, &user, StatusCode::OK).await
+    web_session(&state, &headers, &user, StatusCode::OK).await
 }
 
 /// Creates an account and logs the browser in with cookies (see `web/login`).
@@ -151,7 +151,7 @@ pub async fn web_register(
 ) -> Result<Response, ApiError> {
     let user = create_customer(&state, body).await?;
     end_cookie_session(&state, &headers).await?;
-    web_session(&state, &user, StatusCode::CREATED).await
+    web_session(&state, &headers, &user, StatusCode::CREATED).await
 }
 
 /// Ends the browser's cookie session and clears its cookies. Needs the CSRF header like any
@@ -163,9 +163,11 @@ pub async fn web_register(
     ))]
 pub async fn web_logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     end_cookie_session(&state, &headers).await?;
+    let names = cookie_names(&state, &headers);
+    let secure = if names.secure { "; Secure" } else { "" };
     let mut response = StatusCode::NO_CONTENT.into_response();
-    for cookie in [SESSION_COOKIE, CSRF_COOKIE] {
-        let value = format!("{cookie}=; Path=/; Max-Age=0; SameSite=Lax");
+    for cookie in [names.session, names.csrf] {
+        let value = format!("{cookie}=; Path=/; Max-Age=0; SameSite=Lax{secure}");
         response
             .headers_mut()
             .append(header::SET_COOKIE, HeaderValue::from_str(&value).map_err(Error::internal)?);
@@ -173,22 +175,32 @@ pub async fn web_logout(State(state): State<AppState>, headers: HeaderMap) -> Re
     Ok(response)
 }
 
+fn cookie_names(state: &AppState, headers: &HeaderMap) -> CookieNames {
+    CookieNames::of(state.config.secure_cookies, state.config.tls, headers)
+}
+
 async fn end_cookie_session(state: &AppState, headers: &HeaderMap) -> Result<()> {
-    if let Some(token) = auth::cookie(headers, SESSION_COOKIE) {
+    if let Some(token) = auth::cookie(headers, cookie_names(state, headers).session) {
         state.store.delete_session(&token_hash(token)).await?;
     }
     Ok(())
 }
 
 /// Starts a session and answers with its cookies and the CSRF token.
-async fn web_session(state: &AppState, user: &User, status: StatusCode) -> Result<Response, ApiError> {
+async fn web_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
     let (token, expires_at) = start_session(state, user, state.clock.now()).await?;
     let csrf_token = auth::csrf_token(&token);
     let max_age = state.config.session_ttl.whole_seconds();
-    let secure = if state.config.tls { "; Secure" } else { "" };
+    let names = cookie_names(state, headers);
+    let secure = if names.secure { "; Secure" } else { "" };
     let body = WebSessionOut { user: UserOut::from(user), csrf_token: csrf_token.clone(), expires_at };
     let mut response = (status, axum::Json(body)).into_response();
-    for (name, value, http_only) in [(SESSION_COOKIE, &token, "; HttpOnly"), (CSRF_COOKIE, &csrf_token, "")] {
+    for (name, value, http_only) in [(names.session, &token, "; HttpOnly"), (names.csrf, &csrf_token, "")] {
         let cookie = format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax{http_only}{secure}");
         response
             .headers_mut()

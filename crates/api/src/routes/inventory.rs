@@ -174,8 +174,9 @@ async fn with_cancellation(state: &AppState, orders: &[Order]) -> Result<Vec<Pur
             }
         };
         let mut answer = PurchaseOut::from(order);
-        answer.cancellable_until =
-            starts_at.and_then(|starts_at| state.booking.cancellable_until(order, starts_at));
+        if let Some(starts_at) = starts_at {
+            answer.cancellable_until = state.booking.cancellable_until(order, starts_at).await?;
+        }
         answers.push(answer);
     }
     Ok(answers)

@@ -47,7 +47,10 @@ pub fn day_start(
         .filter(|minutes| minutes.unsigned_abs() <= 18 * 60)
         .and_then(|minutes| time::UtcOffset::from_whole_seconds(minutes * 60).ok())
         .ok_or_else(|| ApiError::BadRequest("utc_offset_minutes must be between -1080 and 1080".into()))?;
-    Ok(parse_date(date)?.map(|date| date.midnight().assume_offset(offset)))
+    let Some(date) = parse_date(date)? else { return Ok(None) };
+    // The filter spans the whole day: the next one must exist too.
+    date.next_day().ok_or_else(|| ApiError::BadRequest("date is out of range".into()))?;
+    Ok(Some(date.midnight().assume_offset(offset)))
 }
 
 /// The catalog's page cursor: the last (title, id) seen, opaque to clients.
@@ -93,5 +96,7 @@ mod tests {
             assert!(day_start(Some("2030-01-02"), Some(wrong)).is_err(), "{wrong}");
         }
         assert!(day_start(Some("2 Jan"), Some(0)).is_err());
+        assert!(day_start(Some("9999-12-31"), Some(0)).is_err(), "its day has no end");
+        assert!(day_start(Some("9999-12-30"), Some(0)).is_ok());
     }
 }

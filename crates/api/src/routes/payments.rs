@@ -30,6 +30,9 @@ pub struct PaymentClientOut {
     pub publishable_key: Option<String>,
     /// The test gateway's cards (`test` only).
     pub test_cards: Vec<TestCardOut>,
+    /// Orders may be cancelled for a full refund until this many hours before the show (for
+    /// the checkout to say so before the buyer pays).
+    pub cancellation_cutoff_hours: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,6 +56,7 @@ const TEST_CARDS: [(&str, &str, &str); 4] = [
 #[utoipa::path(get, path = "/api/v1/payments/config", tag = TAG_PAYMENTS,
     responses((status = 200, description = "The payment provider's client settings", body = PaymentClientOut)))]
 pub async fn client_config(State(state): State<AppState>) -> Json<PaymentClientOut> {
+    let cancellation_cutoff_hours = state.config.cancellation_cutoff.whole_hours();
     Json(match &state.config.payment_client {
         PaymentClient::Test => PaymentClientOut {
             provider: "test",
@@ -61,11 +65,13 @@ pub async fn client_config(State(state): State<AppState>) -> Json<PaymentClientO
                 .iter()
                 .map(|&(token, label, outcome)| TestCardOut { token, label, outcome })
                 .collect(),
+            cancellation_cutoff_hours,
         },
         PaymentClient::Stripe { publishable_key } => PaymentClientOut {
             provider: "stripe",
             publishable_key: publishable_key.clone(),
             test_cards: Vec::new(),
+            cancellation_cutoff_hours,
         },
     })
 }

@@ -1,7 +1,7 @@
 //! E-tickets (owner only) and the door (staff and admins).
 
 use crate::auth::{AuthUser, StaffUser};
-use crate::dto::TicketOut;
+use crate::dto::{ShowtimeOut, ShowtimePage, TicketOut};
 use crate::error::{ApiError, Problem};
 use crate::etickets::{TicketClaims, qr_svg};
 use crate::extract::{Json, Path};
@@ -117,6 +117,26 @@ pub async fn ticket_qr(
     let svg = qr_svg(&state.tickets.code(&claims))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "private, no-store")], svg)
         .into_response())
+}
+
+/// The showtimes a door may be admitting to now: those starting from 12 hours ago to 36 hours
+/// ahead, whatever their sale window or publication (a door opens after sales close), except
+/// cancelled ones. For staff and admins.
+#[utoipa::path(get, path = "/api/v1/checkin/showtimes", tag = TAG_TICKETS, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Showtimes by start time", body = ShowtimePage),
+        (status = 403, description = "Not staff", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn door_showtimes(
+    State(state): State<AppState>,
+    StaffUser(_): StaffUser,
+) -> Result<axum::Json<ShowtimePage>, ApiError> {
+    let now = state.clock.now();
+    let showtimes = state
+        .store
+        .showtimes_starting(now - time::Duration::hours(12), now + time::Duration::hours(36), now, 200)
+        .await?;
+    Ok(axum::Json(ShowtimePage { items: showtimes.iter().map(ShowtimeOut::from).collect() }))
 }
 
 /// The public key(s) door scanners verify codes with, offline.

@@ -16,6 +16,10 @@ on_both_backends!(
     the_sales_timeline_counts_paid_tickets_net_of_refunds,
     the_catalog_filters_by_the_visitors_day_and_lists_venues,
     my_orders_say_until_when_they_may_be_cancelled_and_a_used_ticket_may_not_be,
+    a_ticket_is_not_admitted_while_its_order_is_being_refunded,
+    over_https_the_session_cookies_are_secure_host_cookies,
+    logging_in_again_needs_no_csrf_token,
+    the_door_lists_todays_showtimes_whatever_their_sale,
 );
 
 /// A browser: the cookies a web login set, sent back by hand.
@@ -73,7 +77,19 @@ async fn pages_and_assets_are_served_with_a_strict_policy_and_revalidated(app: &
     let css = app.client.get(app.url("/assets/style.css")).send().await.unwrap();
     assert_eq!(css.headers()[CONTENT_TYPE], "text/css; charset=utf-8");
 
-    for missing in ["/assets/nope.js", "/assets/../Cargo.toml", "/assets/%2e%2e/Cargo.toml"] {
+    // A browser lost on the site gets a page; the API keeps answering problem documents.
+    let lost =
+        app.client.get(app.url("/no/such/page")).header("accept", "text/html,*/*").send().await.unwrap();
+    assert_eq!(lost.status(), StatusCode::NOT_FOUND);
+    assert_eq!(lost.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(lost.text().await.unwrap().contains("Page not found"));
+    let api = app.client.get(app.url("/api/v1/nope")).header("accept", "text/html").send().await.unwrap();
+    let (status, body) = read(api).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+
+    for missing in
+        ["/assets/nope.js", "/assets/../Cargo.toml", "/assets/%2e%2e/Cargo.toml", "/assets/..%2fCargo.toml"]
+    {
         let (status, body) = read(app.client.get(app.url(missing)).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
         assert_eq!(body["code"], "not_found");
@@ -194,6 +210,7 @@ async fn logging_out_ends_the_cookie_session(app: &TestApp) {
 async fn the_checkout_learns_how_to_pay(app: &TestApp) {
     let config = app.get_json("/api/v1/payments/config").await;
     assert_eq!(config["provider"], "test");
+    assert_eq!(config["cancellation_cutoff_hours"], 24);
     let cards = config["test_cards"].as_array().unwrap();
     let outcome = |token: &str| cards.iter().find(|c| c["token"] == token).map(|c| c["outcome"].clone());
     assert_eq!(outcome("tok_visa"), Some(json!("succeeds")));
@@ -315,6 +332,8 @@ async fn my_orders_say_until_when_they_may_be_cancelled_and_a_used_ticket_may_no
     let (status, body) =
         app.post(Some(&admin), "/api/v1/checkin", json!({ "code": eticket["code"] }), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, order) = app.get(Some(&buyer), &format!("/api/v1/orders/{order_id}")).await;
+    assert!(order.get("cancellable_until").is_none(), "a used ticket: {order}");
     let (status, body) =
         app.post(Some(&buyer), &format!("/api/v1/orders/{order_id}/cancel"), json!({}), Some("c")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -326,4 +345,106 @@ async fn my_orders_say_until_when_they_may_be_cancelled_and_a_used_ticket_may_no
     app.clock.advance(time::Duration::hours(1));
     let (_, order) = app.get(Some(&buyer), &format!("/api/v1/orders/{order_id}")).await;
     assert!(order.get("cancellable_until").is_none(), "{order}");
+}
+
+async fn a_ticket_is_not_admitted_while_its_order_is_being_refunded(app: &TestApp) {
+    use marquee_domain::clock::Clock;
+    use marquee_domain::ids::OrderId;
+    use marquee_store::PaymentStore;
+    let showtime = app.showtime("Refund race").await;
+    let seats = app.seat_ids(&showtime).await;
+    let buyer = app.user().await;
+    let (_, hold) = app.hold(&buyer, &showtime, &seats[..2]).await;
+    let (_, bought) = app.pay(&buyer, hold["id"].as_str().unwrap(), "tok_visa", Some("p")).await;
+    let order_id = OrderId::from_raw(bought["order"]["id"].as_str().unwrap());
+    // A refund has begun (the provider has not answered yet): its tickets may be void in a moment.
+    app.store.begin_refund("ref_pending", &order_id, None, false, "test", app.clock.now()).await.unwrap();
+    let ticket = bought["tickets"][0]["id"].as_str().unwrap();
+    let (_, eticket) = app.get(Some(&buyer), &format!("/api/v1/tickets/{ticket}")).await;
+    let admin = app.admin().await;
+    let (status, body) =
+        app.post(Some(&admin), "/api/v1/checkin", json!({ "code": eticket["code"] }), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("refund"), "{body}");
+    let (_, eticket) = app.get(Some(&buyer), &format!("/api/v1/tickets/{ticket}")).await;
+    assert!(eticket["checked_in_at"].is_null(), "not admitted: {eticket}");
+}
+
+async fn over_https_the_session_cookies_are_secure_host_cookies(app: &TestApp) {
+    // As behind a TLS-terminating proxy: the request names the public host.
+    let register = app
+        .client
+        .post(app.url("/api/v1/auth/web/register"))
+        .header("host", "tickets.example.com")
+        .json(&json!({ "email": "secure@example.com", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), StatusCode::CREATED);
+    let set: Vec<String> =
+        register.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let session =
+        set.iter().find(|c| c.starts_with("__Host-marquee_session=")).expect("a __Host- session cookie");
+    assert!(
+        session.contains("; Secure") && session.contains("HttpOnly") && session.contains("Path=/"),
+        "{session}"
+    );
+    assert!(!session.contains("Domain="), "__Host- cookies have no domain");
+    let csrf = set.iter().find(|c| c.starts_with("__Host-marquee_csrf=")).expect("a __Host- csrf cookie");
+    assert!(csrf.contains("; Secure"));
+    let token = session.trim_start_matches("__Host-marquee_session=").split(';').next().unwrap();
+
+    let me = |cookie: String| {
+        app.client
+            .get(app.url("/api/v1/me"))
+            .header("host", "tickets.example.com")
+            .header(COOKIE, cookie)
+            .send()
+    };
+    assert_eq!(me(format!("__Host-marquee_session={token}")).await.unwrap().status(), StatusCode::OK);
+    // The same token under the plain name is not accepted on an HTTPS site: that name could
+    // have been planted by another subdomain.
+    assert_eq!(me(format!("marquee_session={token}")).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn logging_in_again_needs_no_csrf_token(app: &TestApp) {
+    let browser = web_register(app, "again@example.com").await;
+    // The page lost its CSRF cookie (cleared by hand, say) but kept the session cookie: it can
+    // still log in again, which replaces the session.
+    let session = browser.cookies.split("; ").next().unwrap().to_owned();
+    let login = app
+        .client
+        .post(app.url("/api/v1/auth/web/login"))
+        .header(COOKIE, &session)
+        .json(&json!({ "email": "again@example.com", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let old = app.client.get(app.url("/api/v1/me")).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the old session was replaced");
+}
+
+async fn the_door_lists_todays_showtimes_whatever_their_sale(app: &TestApp) {
+    let showtime = app.showtime("Door list").await;
+    let admin = app.admin().await;
+    let customer = app.user().await;
+    assert_eq!(app.get(Some(&customer), "/api/v1/checkin/showtimes").await.0, StatusCode::FORBIDDEN);
+    // Taken off the public pages: the door still admits to it.
+    let (status, body) = app
+        .post(Some(&admin), &format!("/api/v1/admin/events/{}/unpublish", showtime.event_id), json!({}), None)
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let public = app.get_json("/api/v1/showtimes").await;
+    assert_eq!(public["items"], json!([]));
+    let ids = |page: Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (status, door) = app.get(Some(&admin), "/api/v1/checkin/showtimes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(door), vec![showtime.id.to_string()]);
+    // It starts a day after START: two days later it is no longer today's.
+    app.clock.advance(time::Duration::hours(37));
+    let (_, door) = app.get(Some(&admin), "/api/v1/checkin/showtimes").await;
+    assert!(ids(door).is_empty());
 }

@@ -1237,6 +1237,28 @@ impl Store for SqlStore {
         rows.iter().map(showtime_summary_from_row).collect()
     }
 
+    async fn showtimes_starting(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ShowtimeSummary>> {
+        let sql = format!(
+            "{SHOWTIME_SUMMARY_SELECT} WHERE sh.cancelled_at IS NULL AND sh.starts_at >= $2 AND sh.starts_at < $3 \
+             ORDER BY sh.starts_at, sh.id LIMIT $4"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_millis(now))
+            .bind(to_millis(from))
+            .bind(to_millis(until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?;
+        rows.iter().map(showtime_summary_from_row).collect()
+    }
+
     async fn get_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<Option<ShowtimeSummary>> {
         let sql = format!("{SHOWTIME_SUMMARY_SELECT} WHERE sh.id = $2");
         let row = sqlx::query(AssertSqlSafe(sql))

@@ -566,6 +566,7 @@ impl PaymentStore for SqlStore {
         refund_id: &str,
         order_id: &OrderId,
         ticket_ids: Option<&[TicketId]>,
+        refuse_used: bool,
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<Refund> {
@@ -621,6 +622,22 @@ impl PaymentStore for SqlStore {
                 chosen
             }
         };
+        if refuse_used {
+            for (ticket, _) in &chosen {
+                let used = sqlx::query(
+                    "SELECT label FROM tickets WHERE id = $1 AND order_id = $2 AND checked_in_at IS NOT NULL",
+                )
+                .bind(ticket.as_str())
+                .bind(order_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                if let Some(row) = used {
+                    let label: String = row.try_get("label").map_err(db)?;
+                    return Err(Error::Conflict(format!("{label} was already admitted at the door")));
+                }
+            }
+        }
         let attempt = sqlx::query(
             "SELECT id, reference FROM payment_attempts WHERE order_id = $1 AND status = 'captured'",
         )
@@ -760,16 +777,33 @@ impl PaymentStore for SqlStore {
         if showtime_id.is_some_and(|expected| *expected != ticket_showtime) {
             return Err(Error::WrongShowtime);
         }
+        // Under the order's lock, like a refund's start: a ticket is never both admitted and
+        // refunded because the two crossed.
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let sql = format!("SELECT id FROM orders WHERE id = $1{}", self.lock_rows());
+        sqlx::query(AssertSqlSafe(sql)).bind(order_id.as_str()).fetch_optional(&mut *tx).await.map_err(db)?;
+        let refunding: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM refunds WHERE order_id = $1 AND status = 'pending'")
+                .bind(order_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?
+                .try_get("n")
+                .map_err(db)?;
+        if refunding > 0 {
+            return Err(Error::Conflict("a refund of this ticket's order is under way; do not admit".into()));
+        }
         let admitted = sqlx::query(
             "UPDATE tickets SET checked_in_at = $3 WHERE id = $1 AND order_id = $2 AND status = 'sold' AND checked_in_at IS NULL",
         )
         .bind(ticket_id.as_str())
         .bind(order_id.as_str())
         .bind(to_millis(now))
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(db)?
         .rows_affected();
+        tx.commit().await.map_err(db)?;
         if admitted == 1 {
             return Ok(CheckIn::Admitted {
                 ticket_id: ticket_id.clone(),
