@@ -41,6 +41,8 @@ test("register, log out, log in again; a wrong password and a taken email are ex
   const page = await newPage(browser);
 
   await page.goto(`${server.base}/register`);
+  // Submitted before the script runs, the form would POST: the password never goes into a URL.
+  assert.equal(await page.locator("#account-form").getAttribute("method"), "post");
   const emailInput = page.getByLabel("Email");
   const passwordInput = page.getByLabel("Password");
   assert.equal(await emailInput.getAttribute("autocomplete"), "email");
@@ -242,6 +244,86 @@ test("a buyer sees their orders with QR codes, and cancels one while the refund 
   const after = await server.api(`/api/v1/orders/${later.order.id}`, { token: buyer.token });
   assert.equal(after.order.status, "refunded");
   assertClean(page);
+  await page.context().close();
+});
+
+test("the Cancel button follows cancellable_until, and a refused cancellation leaves a dialog that closes", async () => {
+  const admin = await server.admin();
+  const buyer = await server.user("refused");
+  const [far] = await showtimesBetween(30, 24 * 8);
+  const whole = await server.buy(buyer, far.id, 1);
+  const flaky = await server.buy(buyer, far.id, 1);
+  const partly = await server.buy(buyer, far.id, 2);
+  await server.api(`/api/v1/admin/orders/${partly.order.id}/refund`, {
+    method: "POST",
+    token: admin.token,
+    body: { ticket_ids: [partly.tickets[0].id], reason: "e2e" },
+  });
+  const listed = await server.api("/api/v1/orders", { token: buyer.token });
+  const offered = (id) => Boolean(listed.items.find((item) => item.order.id === id)?.cancellable_until);
+  assert.ok(offered(whole.order.id) && offered(flaky.order.id), "confirmed orders far ahead may be cancelled");
+
+  const page = await newPage(browser);
+  await logIn(page, server.base, buyer);
+  await page.goto(`${server.base}/tickets`);
+  const dialog = page.getByRole("dialog", { name: "Cancel this order?" });
+
+  // A partially refunded order: the button exactly when the server offers a cancellation; its
+  // dialog speaks of the remaining ticket only.
+  const part = page.locator(`#order-${partly.order.id}`);
+  await part.getByText("Partially refunded", { exact: true }).waitFor();
+  const partButton = part.getByRole("button", { name: /^Cancel order/ });
+  assert.equal(await partButton.count(), offered(partly.order.id) ? 1 : 0, "partially refunded: button iff cancellable_until");
+  if (offered(partly.order.id)) {
+    await partButton.click();
+    await dialog.waitFor();
+    assert.match(await dialog.textContent(), new RegExp(`Your remaining ticket \\(${partly.tickets[1].label}\\)`));
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+  }
+
+  // The server refuses (the deadline passed meanwhile): the dialog explains, offers only to
+  // close, and Escape closes it; the order then says cancellation is closed.
+  await page.route(`**/api/v1/orders/${whole.order.id}/cancel`, (route) =>
+    route.fulfill({
+      status: 409,
+      contentType: "application/problem+json",
+      body: JSON.stringify({ title: "Conflict", status: 409, code: "refund_window_closed", detail: "orders can be cancelled until 24 hours before the show" }),
+    }));
+  const order = page.locator(`#order-${whole.order.id}`);
+  await order.getByRole("button", { name: /^Cancel order/ }).click();
+  await dialog.waitFor();
+  await dialog.getByRole("button", { name: "Cancel order and refund" }).click();
+  await dialog.getByRole("alert").filter({ hasText: "The order was not cancelled" }).waitFor();
+  assert.equal(await dialog.getByRole("button", { name: "Cancel order and refund" }).count(), 0, "nothing left to confirm");
+  await dialog.getByRole("button", { name: "Close" }).waitFor();
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden" });
+  await order.getByText("Cancellation closed").waitFor();
+  assert.equal(await order.getByRole("button", { name: /^Cancel order/ }).count(), 0);
+
+  // A server error: nothing is decided, the button can be pressed again, and a click beside
+  // the dialog closes it.
+  await page.route(`**/api/v1/orders/${flaky.order.id}/cancel`, (route) =>
+    route.fulfill({
+      status: 503,
+      contentType: "application/problem+json",
+      body: JSON.stringify({ title: "Service Unavailable", status: 503, code: "database_unavailable", detail: "the database is unavailable" }),
+    }));
+  const flakyOrder = page.locator(`#order-${flaky.order.id}`);
+  await flakyOrder.getByRole("button", { name: /^Cancel order/ }).click();
+  await dialog.getByRole("button", { name: "Cancel order and refund" }).click();
+  await dialog.getByRole("alert").filter({ hasText: "The order was not cancelled" }).waitFor();
+  assert.equal(await dialog.getByRole("button", { name: "Cancel order and refund" }).isEnabled(), true);
+  await page.mouse.click(5, 5);
+  await dialog.waitFor({ state: "hidden" });
+  assert.equal(await flakyOrder.getByRole("button", { name: /^Cancel order/ }).count(), 1);
+
+  const after = await server.api("/api/v1/orders", { token: buyer.token });
+  for (const id of [whole.order.id, flaky.order.id]) {
+    assert.equal(after.items.find((item) => item.order.id === id).order.status, "confirmed");
+  }
+  assertClean(page, [`409 /api/v1/orders/${whole.order.id}/cancel`, `503 /api/v1/orders/${flaky.order.id}/cancel`]);
   await page.context().close();
 });
 

@@ -236,7 +236,18 @@ function showSignedIn(user) {
   signedIn.querySelector("a")?.focus();
 }
 
+/** Coming from the seat map or checkout: say why an account is needed and that nothing is lost. */
+function explainWhy() {
+  const lead = document.querySelector(".account-lead");
+  const next = nextTarget();
+  if (!lead || !(next.startsWith("/showtimes/") || next.startsWith("/checkout/"))) return;
+  lead.textContent = isRegister
+    ? "Create an account to hold your seats and pay. Your selection is kept: you go straight back to it."
+    : "Log in to hold your seats and pay. Your selection is kept: you go straight back to it. New here? Create an account below.";
+}
+
 async function init() {
+  explainWhy();
   keepNextOnSwitchLink();
   setUpReveal();
   form.addEventListener("submit", onSubmit);

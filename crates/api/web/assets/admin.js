@@ -72,7 +72,15 @@ async function main() {
   async function route() {
     const [key, ...rest] = location.hash.replace(/^#/, "").split("/");
     const section = SECTIONS.find((item) => item.key === key) || SECTIONS.find((item) => item.key === DEFAULT);
-    const arg = rest.map(decodeURIComponent).join("/");
+    // A hand-edited or truncated link may hold a malformed escape ("%E0"): open the section
+    // without its argument rather than fail.
+    let arg = "";
+    let malformed = false;
+    try {
+      arg = rest.map(decodeURIComponent).join("/");
+    } catch {
+      malformed = true;
+    }
     for (const [name, link] of links) {
       if (name === section.key) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
@@ -81,7 +89,10 @@ async function main() {
     const mine = ++generation;
     const heading = h("h2", { tabindex: "-1", class: "section-title", id: `section-${section.key}` }, section.label);
     const body = h("div", { class: "section-body" }, h("p", { class: "loading" }, "Loading…"));
-    const view = h("section", { class: ["admin-section", `admin-${section.key}`], "aria-labelledby": heading.id }, heading, body);
+    const note = malformed
+      ? h("p", { class: "notice warn", role: "status" }, `The link's address could not be read, so all ${section.label.toLowerCase()} are shown.`)
+      : null;
+    const view = h("section", { class: ["admin-section", `admin-${section.key}`], "aria-labelledby": heading.id }, heading, note, body);
     replace(app, view);
     if (!first) heading.focus();
     first = false;

@@ -13,10 +13,14 @@ export class ApiError extends Error {
   }
 }
 
-/** The CSRF token of the cookie session (the `marquee_csrf` cookie). */
+/** The CSRF token of the cookie session (`__Host-marquee_csrf` over HTTPS, `marquee_csrf` on localhost). */
 export function csrfToken() {
-  const match = document.cookie.split(";").map((c) => c.trim()).find((c) => c.startsWith("marquee_csrf="));
-  return match ? decodeURIComponent(match.slice("marquee_csrf=".length)) : "";
+  const cookies = document.cookie.split(";").map((c) => c.trim());
+  for (const name of ["__Host-marquee_csrf=", "marquee_csrf="]) {
+    const match = cookies.find((c) => c.startsWith(name));
+    if (match) return decodeURIComponent(match.slice(name.length));
+  }
+  return "";
 }
 
 /** A fresh idempotency key. */
@@ -277,6 +281,7 @@ async function initNav() {
   }
   const who = document.getElementById("who");
   if (who && user) who.textContent = user.email;
+  if (user) document.getElementById("logout")?.setAttribute("title", `Signed in as ${user.email}`);
   for (const link of document.querySelectorAll("#nav a")) {
     const href = link.getAttribute("href");
     if (href === location.pathname || (href !== "/" && location.pathname.startsWith(href + "/"))) {

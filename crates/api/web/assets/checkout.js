@@ -6,6 +6,12 @@
 // request and can never charge twice. A definite "no" (card declined, card refused) ends that
 // request: the next attempt, e.g. with another card, gets a new key. The server pays a hold at
 // most once whatever the keys, so switching cards is safe too.
+//
+// Two refusals mean "not now" rather than "no": `payment_in_progress` (another attempt, e.g. in
+// another tab, is paying for this hold: this request did nothing, so its key is dropped, and the
+// page watches the hold until that attempt ends) and `idempotency_in_progress` (the first
+// request with this very key is still running: the page asks again with the same key shortly,
+// and gets that request's answer).
 
 import { api, ApiError, announce, dateTime, h, money, newKey, replace, requireUser, segment, setTitle, timeOfDay } from "/assets/app.js";
 
@@ -26,10 +32,12 @@ const st = {
   showtime: null,
   config: null,
   skew: 0, // server clock minus ours, in ms
-  paying: false,
+  paying: false, // a payment request is under way
+  releasing: false, // a release request is under way
+  checking: null, // the interval watching another payment attempt's outcome
+  retry: null, // the timer of a retry with the same key (idempotency_in_progress)
   finished: false, // confirmed, expired or released: no more timer work
   spoken: new Set(),
-  checking: null,
 };
 const ui = {};
 
@@ -175,11 +183,13 @@ function renderActive() {
     ui.clock,
     h("span", { class: "timer-until" }, `until ${timeOfDay(st.hold.expires_at, tz)}`));
   ui.result = h("div", { class: "pay-result" });
-  ui.pay = h("button", { type: "submit", class: "pay-button" }, `Pay ${money(total)}`);
+  ui.payLabel = `Pay ${money(total)}`;
+  ui.pay = h("button", { type: "submit", class: "pay-button" }, ui.payLabel);
   ui.release = h("button", { type: "button", class: "secondary", onclick: release }, "Release seats");
 
   let method;
   const provider = st.config?.provider || "test";
+  ui.canPay = provider === "test";
   if (provider === "test") {
     method = h("fieldset", { class: "cards" },
       h("legend", {}, "Card"),
@@ -288,57 +298,85 @@ function result(kind, ...content) {
   replace(ui.result, h("div", { class: `notice ${kind}`, role: kind === "error" || kind === "warn" ? "alert" : "status" }, ...content));
 }
 
-async function pay(retried = false) {
-  if (st.paying || st.finished) return;
-  const token = selectedCard();
+/** Pay and Release seats are usable unless a payment runs, is retried or watched, or a release runs. */
+function syncButtons() {
+  if (st.finished || !ui.pay) return;
+  const busy = st.paying || st.releasing || Boolean(st.checking) || Boolean(st.retry);
+  const paying = st.paying || Boolean(st.retry);
+  ui.pay.disabled = busy || !ui.canPay;
+  ui.release.disabled = busy;
+  if (paying) ui.pay.setAttribute("aria-busy", "true");
+  else ui.pay.removeAttribute("aria-busy");
+  ui.pay.textContent = paying ? "Paying…" : ui.payLabel;
+}
+
+/**
+ * Pays with the chosen card (or `token`: a retry pays with the card of the attempt it repeats).
+ * `retried`: this is the one automatic retry after `idempotency_key_reused`; `waits`: how many
+ * times this payment was asked again while its first request was still running.
+ */
+async function pay({ token = selectedCard(), retried = false, waits = 0 } = {}) {
+  if (st.paying || st.releasing || st.checking || st.retry || st.finished) return;
   if (!token) {
     result("error", "Choose a card to pay with.");
     ui.form.querySelector('input[name="card"]')?.focus();
     return;
   }
   st.paying = true;
-  const label = ui.pay.textContent;
-  ui.pay.disabled = true;
-  ui.release.disabled = true;
-  ui.pay.setAttribute("aria-busy", "true");
-  ui.pay.textContent = "Paying…";
-  replace(ui.result, h("p", { class: "muted", role: "status" }, "Paying… please don't close this page."));
-  let again = false;
+  syncButtons();
+  if (!waits) replace(ui.result, h("p", { class: "muted", role: "status" }, "Paying… please don't close this page."));
+  let next = null;
   try {
-    const purchase = await api("/api/v1/orders", {
-      method: "POST",
-      body: { hold_id: holdId, payment_token: token },
-      idempotencyKey: keyFor(token),
-    });
-    forgetKey();
-    st.paying = false;
-    renderConfirmation(purchase, true);
-    return;
-  } catch (error) {
-    again = await onPayError(error, retried);
-  } finally {
-    if (st.paying) {
+    try {
+      const purchase = await api("/api/v1/orders", {
+        method: "POST",
+        body: { hold_id: holdId, payment_token: token },
+        idempotencyKey: keyFor(token),
+      });
+      forgetKey();
       st.paying = false;
-      if (!st.finished) {
-        ui.pay.disabled = Boolean(st.checking);
-        ui.release.disabled = Boolean(st.checking);
-        ui.pay.removeAttribute("aria-busy");
-        ui.pay.textContent = label;
-      }
+      renderConfirmation(purchase, true);
+      return;
+    } catch (error) {
+      next = await onPayError(error, retried, waits);
     }
+  } finally {
+    st.paying = false;
+    if (next === "later") retryLater(token, waits);
+    syncButtons();
   }
-  if (again) pay(true);
+  if (next === "again") pay({ token, retried: true });
   else if (!st.finished && remaining() <= 0) tick();
 }
 
-/** Explains a failed payment; true when it is worth one automatic retry. */
-async function onPayError(error, retried) {
+/** The first request with this key is still running: ask again with the same key shortly. */
+const RETRY_EVERY = 3000;
+const MAX_WAITS = 20; // about a minute
+function retryLater(token, waits) {
+  if (st.finished) return;
+  if (waits >= MAX_WAITS) {
+    result("warn", "Your payment is still being processed. Press Pay again in a moment to see how it went: ",
+      "the same payment is sent again, and you will never be charged twice.");
+    return;
+  }
+  st.retry = setTimeout(() => {
+    st.retry = null;
+    if (st.finished) return;
+    pay({ token, waits: waits + 1 });
+  }, RETRY_EVERY);
+}
+
+/**
+ * Explains a failed payment. Answers what to do next: "again" (one automatic retry with a new
+ * key), "later" (ask again with the same key in a moment) or null (nothing by itself).
+ */
+async function onPayError(error, retried, waits) {
   const left = clock(remaining());
   if (!(error instanceof ApiError)) {
     // The answer was lost: the payment may or may not have gone through. The same key makes
     // pressing Pay again safe.
     result("warn", "The connection was lost before the payment was confirmed. Press Pay again: it is safe, the same payment is sent again and you will never be charged twice.");
-    return false;
+    return null;
   }
   switch (error.code) {
     case "payment_declined":
@@ -346,41 +384,50 @@ async function onPayError(error, retried) {
       result("error", h("strong", {}, "Your card was declined"),
         ` — the seats are still held for ${left}; try another card.`,
         error.message ? h("span", { class: "reason" }, ` (${declineReason(error.message)})`) : null);
-      return false;
+      return null;
     case "invalid_payment_token":
       forgetKey();
       result("error", `This card cannot be used (${error.message}). Try another card.`);
-      return false;
+      return null;
     case "idempotency_key_reused":
       forgetKey();
-      return !retried;
+      return retried ? null : "again";
     case "payment_in_progress":
-    case "idempotency_in_progress":
+      // Another attempt is paying for this hold (another tab, or an earlier request of this
+      // page). This request was refused and did nothing: its key is not used again.
+      forgetKey();
       result("warn", "A payment for these seats is already under way (perhaps in another tab). Checking its result…");
-      watchOutcome();
-      return false;
+      watchOutcome("The other payment did not go through");
+      return null;
+    case "idempotency_in_progress":
+      // The first request with this key (e.g. one whose answer was lost) is still running:
+      // the same key, a moment later, gets its answer.
+      if (!waits) {
+        result("warn", "Your payment is still being processed. Waiting for its result… please don't close this page.");
+      }
+      return "later";
     case "payment_outcome_unknown":
       result("warn", "The payment provider has not confirmed your payment yet. Please don't pay again: we are checking, and this page updates by itself.");
-      watchOutcome();
-      return false;
+      watchOutcome("Your payment did not go through");
+      return null;
     case "payment_unavailable":
       result("error", `The payment provider is unavailable right now. You have not been charged, and your seats are still held for ${left}. Please try again in a moment.`);
-      return false;
+      return null;
     case "hold_expired":
       renderExpired("Your hold expired before the payment went through. You have not been charged.");
-      return false;
+      return null;
     case "hold_not_active":
       await refresh();
-      return false;
+      return null;
     case "unauthenticated":
       location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
-      return false;
+      return null;
     case "not_found":
       result("error", "This booking was not found any more. ", h("a", { href: mapLink() }, "Back to the seat map"));
-      return false;
+      return null;
     default:
       result("error", `The payment could not be made: ${error.message}`);
-      return false;
+      return null;
   }
 }
 
@@ -406,35 +453,91 @@ async function refresh() {
   }
 }
 
-/** Polls the hold until the payment's outcome is known (the provider may be slow to answer). */
-function watchOutcome() {
-  if (st.checking) return;
-  ui.pay.disabled = true;
+/** This hold's order (created by its first payment attempt), or null when there is none. */
+async function holdOrder() {
+  const page = await api("/api/v1/orders?limit=25");
+  return (page.items || []).find((item) => item.order.hold_id === holdId)?.order || null;
+}
+
+/**
+ * Watches the hold while another payment attempt for it runs (the provider may be slow to
+ * answer): until the hold is paid for (or ends), or is no longer in a payment (that attempt
+ * failed: this page may pay), or three minutes have passed. Pay and Release seats are
+ * disabled while it watches, and usable again when it stops.
+ */
+function watchOutcome(failed) {
+  if (st.checking || st.finished) return;
   const started = Date.now();
+  let looking = false;
   st.checking = setInterval(async () => {
+    if (looking) return;
+    looking = true;
     try {
-      const hold = await api(`/api/v1/holds/${encodeURIComponent(holdId)}`);
-      if (hold.status !== "active") {
-        clearInterval(st.checking);
-        st.checking = null;
-        st.finished = true;
-        await show(hold);
-      } else if (Date.now() - started > 180_000) {
-        clearInterval(st.checking);
-        st.checking = null;
-        result("warn", "We still have no answer from the payment provider. Your order will appear under ",
-          h("a", { href: "/tickets" }, "your tickets"), " as soon as it is confirmed; if the payment failed, you will not be charged.");
-      }
-    } catch {
-      // keep looking
+      await checkOutcome(started, failed);
+    } finally {
+      looking = false;
     }
-  }, 4000);
+  }, 3000);
+  syncButtons();
+}
+
+function stopWatching() {
+  if (st.checking) clearInterval(st.checking);
+  st.checking = null;
+  syncButtons();
+}
+
+/** One look at the hold for `watchOutcome`; `failed` heads the message when the attempt failed. */
+async function checkOutcome(started, failed) {
+  if (st.finished) {
+    stopWatching();
+    return;
+  }
+  let hold = null;
+  let order = null;
+  try {
+    hold = await api(`/api/v1/holds/${encodeURIComponent(holdId)}`);
+    if (hold.status === "active") order = await holdOrder();
+  } catch {
+    hold = null; // keep looking: the connection may be back at the next look
+  }
+  if (st.finished) {
+    stopWatching();
+    return;
+  }
+  if (hold && hold.status !== "active") {
+    stopWatching();
+    st.finished = true;
+    try {
+      await show(hold);
+    } catch (error) {
+      st.finished = false;
+      result("error", `Your booking could not be checked: ${error.message} `, h("a", { href: "/tickets" }, "See your tickets"));
+    }
+    return;
+  }
+  if (hold && (!order || order.status === "payment_failed")) {
+    // The hold is active and not in a payment any more, and no order of it is paid: the
+    // attempt watched failed. Its key is done with; this page may pay.
+    st.hold = hold;
+    forgetKey();
+    stopWatching();
+    result("warn", h("strong", {}, failed),
+      ` — you have not been charged. Your seats are still held for ${clock(remaining())}: you can pay now.`);
+    return;
+  }
+  if (Date.now() - started > 180_000) {
+    stopWatching();
+    result("warn", "We still have no answer from the payment provider. Your order will appear under ",
+      h("a", { href: "/tickets" }, "your tickets"), " as soon as it is confirmed; if the payment failed, you will not be charged. ",
+      "You can also press Pay again: a payment still under way is never charged twice.");
+  }
 }
 
 async function release() {
-  if (st.paying) return;
-  ui.release.disabled = true;
-  ui.pay.disabled = true;
+  if (st.paying || st.releasing || st.checking || st.retry || st.finished) return;
+  st.releasing = true;
+  syncButtons();
   try {
     await api(`/api/v1/holds/${encodeURIComponent(holdId)}`, { method: "DELETE" });
     st.finished = true;
@@ -447,8 +550,8 @@ async function release() {
     }
     location.assign(mapLink());
   } catch (error) {
-    ui.release.disabled = false;
-    ui.pay.disabled = false;
+    st.releasing = false;
+    syncButtons();
     if (error instanceof ApiError && error.status === 409) {
       await refresh();
       return;

@@ -5,6 +5,11 @@
 // admits to when one is chosen (remembered on this device). The answer is shown big and in
 // words: ADMITTED, ALREADY ADMITTED or INVALID (and CHECK FAILED when the server could not
 // be asked, which says nothing about the ticket). The last checks are listed below.
+//
+// When the answer to a check is lost (the connection dropped, or the server failed), the
+// ticket may have been admitted all the same: if the next check of that code says ALREADY
+// ADMITTED at about the time of the lost one, it says that this was most likely this device's
+// own scan rather than telling the staff not to admit the guest in front of them.
 
 import { api, ApiError, requireUser, h, replace, dateTime, dayLabel, dayKey, timeOfDay, errorBox } from "/assets/app.js";
 
@@ -25,8 +30,28 @@ const showtimes = new Map(); // id → Promise<showtime | null>
 const labels = new Map(); // ticket id → seat label, for tickets admitted on this device
 const history = [];
 const counts = { admitted: 0, already: 0, invalid: 0 };
+const unanswered = new Map(); // code → { sent, lost }: device times of a check whose answer was lost
 let queue = Promise.resolve();
 let checks = 0;
+let skew = 0; // the server's clock minus this device's, in ms
+
+/**
+ * How far the server's clock is from this device's, from the Date header of one small answer
+ * (whole seconds, so only a difference of more than two seconds counts).
+ */
+async function serverSkew() {
+  try {
+    const sent = Date.now();
+    const response = await fetch("/healthz", { cache: "no-store" });
+    const received = Date.now();
+    const date = Date.parse(response.headers.get("Date") || "");
+    if (Number.isNaN(date)) return 0;
+    const difference = date + 500 - (sent + received) / 2;
+    return Math.abs(difference) > 2000 ? difference : 0;
+  } catch {
+    return 0;
+  }
+}
 
 function remembered() {
   try {
@@ -129,7 +154,7 @@ function clock(date) {
 }
 
 function ago(iso) {
-  const seconds = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+  const seconds = Math.max(0, Math.round((Date.now() + skew - new Date(iso).getTime()) / 1000));
   if (seconds < 60) return `${seconds} s ago`;
   const minutes = Math.round(seconds / 60);
   if (minutes < 120) return `${minutes} min ago`;
@@ -182,27 +207,65 @@ async function check(code) {
   result.className = "result checking";
   replace(result, h("p", { class: "result-word" }, "Checking…"));
   result.setAttribute("aria-busy", "true");
+  const sent = Date.now();
   try {
     const body = showtimeId ? { code, showtime_id: showtimeId } : { code };
     const admitted = await api("/api/v1/checkin", { method: "POST", body });
+    unanswered.delete(code);
     labels.set(admitted.ticket_id, admitted.label);
     const showtime = await showtimeOf(admitted.showtime_id);
     show("admitted", { label: admitted.label, lines: [describe(showtime)] });
   } catch (error) {
+    if (!(error instanceof ApiError) || error.status >= 500) {
+      // No answer: the ticket may or may not have been admitted (from the first such check
+      // until the last answer given up on).
+      unanswered.set(code, { sent: unanswered.get(code)?.sent ?? sent, lost: Date.now() });
+    }
     await showFailure(code, error);
   } finally {
     result.removeAttribute("aria-busy");
   }
 }
 
+/** How long around a lost check an admission is taken for that check's (clock drift, delays). */
+const OWN_SCAN_MARGIN = 5000;
+
+/**
+ * The lost check of this code that most likely admitted the ticket at `admittedAt` (server
+ * time), or null: it was sent before, and its answer given up on after, that admission.
+ */
+function ownLostCheck(code, admittedAt) {
+  const lost = unanswered.get(code);
+  unanswered.delete(code);
+  const at = Date.parse(admittedAt || "");
+  if (!lost || Number.isNaN(at)) return null;
+  const from = lost.sent + skew - OWN_SCAN_MARGIN;
+  const to = lost.lost + skew + OWN_SCAN_MARGIN;
+  return at >= from && at <= to ? lost : null;
+}
+
 async function showFailure(code, error) {
   const claims = claimsOf(code);
   if (error instanceof ApiError) {
+    // A verdict on the code itself: no earlier check of it admitted anything.
+    if (["ticket_void", "wrong_showtime", "invalid_ticket_code"].includes(error.code)) unanswered.delete(code);
     switch (error.code) {
       case "already_checked_in": {
         const at = error.problem.admitted_at;
         const showtime = await showtimeOf(claims?.showtimeId);
         const tz = showtime?.venue.time_zone;
+        const own = ownLostCheck(code, at);
+        if (own) {
+          show("already", {
+            label: "Most likely this device's own scan",
+            lines: [
+              `This device sent this code at ${clock(new Date(own.sent))} but got no answer; the ticket was admitted at ${clock(new Date(Date.parse(at) - skew))} (${ago(at)}), by that scan most likely.`,
+              "If this is the guest whose ticket you just scanned, let them in.",
+              describe(showtime),
+            ],
+          });
+          return;
+        }
         show("already", {
           label: (claims && labels.get(claims.ticketId)) || "Do not admit again",
           lines: [at ? `First admitted ${dateTime(at, tz)} (${ago(at)}).` : "This ticket was admitted before.", describe(showtime)],
@@ -288,6 +351,7 @@ async function init() {
   }
   app.hidden = false;
   input.focus();
+  serverSkew().then((value) => (skew = value));
   await loadShowtimes();
   renderHistory();
   if (user && !history.length) {

@@ -300,14 +300,15 @@ async function load({ more = false, quiet = false } = {}) {
   retryOptions();
 }
 
+/** "No movies in genre comedy with “moon” in the title in Berlin on Today, Wed 25 Nov on sale." */
 function describeFilters() {
-  const parts = [];
-  if (state.q) parts.push(`titles containing “${state.q}”`);
-  if (state.kind) parts.push(state.kind === "movie" ? "movies" : "concerts");
-  if (state.genre) parts.push(`genre ${genreLabel(state.genre)}`);
+  const what = state.kind === "movie" ? "movies" : state.kind === "concert" ? "concerts" : "events";
+  const parts = [`No ${what}`];
+  if (state.genre) parts.push(`in genre ${genreLabel(state.genre)}`);
+  if (state.q) parts.push(`with “${state.q}” in the title`);
   if (state.city) parts.push(`in ${state.city}`);
   if (state.date) parts.push(`on ${dateOptionLabel(state.date)}`);
-  return `Nothing on sale for ${parts.join(", ")}. Try another search or fewer filters.`;
+  return `${parts.join(" ")} on sale. Try another search or fewer filters.`;
 }
 
 function card(event) {

@@ -7,6 +7,11 @@
 // elements built once per view and updated in place. Big halls (the arena) show an overview of
 // their sections first and one section's seats at a time, so the page never holds more than a
 // section's worth of seat elements, and the map is a single tab stop with a roving tabindex.
+//
+// Every snapshot and change carries the inventory version it reflects; one older than what the
+// map already shows (a slow poll answered after the stream's newer events) is ignored. Sale and
+// waiting-room times are judged by the server's clock (estimated from its Date header), not by
+// the device's, which may be minutes off.
 
 import {
   api, ApiError, announce, currentUser, dateTime, h, money, newKey, replace, s, segment, setTitle,
@@ -65,7 +70,11 @@ const st = {
   queue: null, // { room, me } when the showtime sells through a waiting room
   stream: null,
   poll: null,
-  holdKey: null, // { signature, key } kept across retries after a network error
+  pollAbort: null, // the AbortController of the availability poll under way
+  version: -1, // the newest inventory version (event id) the map reflects
+  queueTimer: null, // the waiting room's fallback polling interval
+  skew: 0, // the server's clock minus the device's, in ms
+  holdKey: null, // { signature, key } kept across retries after a network error or while the first request runs
 };
 
 const ui = {};
@@ -74,12 +83,14 @@ async function boot() {
   try {
     const seatsPromise = api(`/api/v1/showtimes/${encodeURIComponent(showtimeId)}/seats`);
     seatsPromise.catch(() => {}); // reported below
-    const [showtime, user] = await Promise.all([
+    const [showtime, user, skew] = await Promise.all([
       api(`/api/v1/showtimes/${encodeURIComponent(showtimeId)}`),
       currentUser().catch(() => null),
+      serverSkew(),
     ]);
     st.showtime = showtime;
     st.user = user;
+    st.skew = skew;
     renderHeader();
     const eventPromise = api(`/api/v1/events/${encodeURIComponent(showtime.event_id)}`).catch(() => null);
     const seatMap = await seatsPromise;
@@ -106,9 +117,33 @@ async function boot() {
 // ---------------------------------------------------------------------------------------------
 // Data
 
+/**
+ * How far the server's clock is from the device's, from the Date header of one small answer
+ * (whole seconds, so only a difference of more than two seconds counts).
+ */
+async function serverSkew() {
+  try {
+    const sent = Date.now();
+    const response = await fetch("/healthz", { cache: "no-store" });
+    const received = Date.now();
+    const date = Date.parse(response.headers.get("Date") || "");
+    if (Number.isNaN(date)) return 0;
+    const skew = date + 500 - (sent + received) / 2;
+    return Math.abs(skew) > 2000 ? skew : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The server's time now, as far as the device can tell. */
+function now() {
+  return Date.now() + st.skew;
+}
+
 function loadSeatMap(seatMap) {
   const tickets = seatMap.tickets;
   st.tickets = tickets;
+  if (Number.isFinite(seatMap.version)) st.version = seatMap.version;
   st.status = new Uint8Array(tickets.length);
   st.sectionOf = new Uint16Array(tickets.length);
   st.idIndex = new Map();
@@ -153,10 +188,13 @@ function categoryName(category) {
   return category.replace(/[_-]+/g, " ");
 }
 
-/** "Stalls A6", and for rows named by numbers ("Block 101 11") where row and seat run together. */
+/**
+ * "Stalls A6". Rows named by numbers are labelled "Block 101 row 1 seat 1" by the server; older
+ * tickets (made before that) ran them together ("Block 101 11"), so those are spelt out here.
+ */
 function seatName(i) {
   const t = st.tickets[i];
-  if (t.row && /\d$/.test(t.row)) return `${t.label} (row ${t.row}, seat ${t.number})`;
+  if (t.row && /\d$/.test(t.row) && !/ seat \d+$/.test(t.label)) return `${t.label} (row ${t.row}, seat ${t.number})`;
   return t.label;
 }
 
@@ -175,10 +213,10 @@ function count(n, one, many) {
 }
 
 function saleState(showtime) {
-  const now = Date.now();
+  const at = now();
   if (showtime.cancelled_at) return "cancelled";
-  if (now < Date.parse(showtime.on_sale_from)) return "soon";
-  if (now >= Date.parse(showtime.on_sale_until)) return "closed";
+  if (at < Date.parse(showtime.on_sale_from)) return "soon";
+  if (at >= Date.parse(showtime.on_sale_until)) return "closed";
   return "open";
 }
 
@@ -242,7 +280,7 @@ function build() {
 
   if (st.sale === "soon") {
     // Open the sale on this page when it starts (if that is today).
-    const wait = Date.parse(st.showtime.on_sale_from) - Date.now();
+    const wait = Date.parse(st.showtime.on_sale_from) - now();
     if (wait < 86_400_000) setTimeout(() => location.reload(), wait + 1000);
   }
 
@@ -858,7 +896,7 @@ async function showOwnHold() {
     return;
   }
   if (!saved || !st.user) return;
-  if (Date.parse(saved.expires_at) <= Date.now()) {
+  if (Date.parse(saved.expires_at) <= now()) {
     sessionStorage.removeItem(STORE.hold);
     return;
   }
@@ -916,6 +954,7 @@ async function hold() {
   try {
     const out = await postHold(body, st.holdKey.key);
     done = true;
+    st.holdKey = null;
     try {
       sessionStorage.removeItem(STORE.selection);
     } catch {
@@ -930,8 +969,9 @@ async function hold() {
     location.assign(`/checkout/${encodeURIComponent(out.id)}`);
   } catch (error) {
     // A definite answer: the next attempt is a new request. A lost connection keeps the key,
-    // so pressing again cannot make a second hold.
-    if (error instanceof ApiError && error.status < 500) st.holdKey = null;
+    // so pressing again cannot make a second hold; so does a first request with this key that
+    // is still running (idempotency_in_progress): pressing again gets its answer.
+    if (error instanceof ApiError && error.status < 500 && error.code !== "idempotency_in_progress") st.holdKey = null;
     onHoldError(error);
   } finally {
     if (!done) {
@@ -944,19 +984,31 @@ async function hold() {
   }
 }
 
-/** POST /holds, with the waiting room's admission token when there is one. */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * POST /holds, with the waiting room's admission token when there is one. While the first
+ * request with this key is still running (e.g. one whose answer was lost), the same key is
+ * sent again a moment later, which then gets that request's answer.
+ */
 async function postHold(body, key) {
-  const token = st.queue?.me?.admission_token;
-  try {
-    return await api("/api/v1/holds", {
-      method: "POST",
-      body,
-      idempotencyKey: key,
-      headers: token ? { "X-Admission-Token": token } : undefined,
-    });
-  } catch (error) {
-    if (error instanceof ApiError) throw error;
-    throw new Error("The server could not be reached. Check your connection and press Hold seats again.");
+  for (let attempt = 1; ; attempt++) {
+    const token = st.queue?.me?.admission_token;
+    try {
+      return await api("/api/v1/holds", {
+        method: "POST",
+        body,
+        idempotencyKey: key,
+        headers: token ? { "X-Admission-Token": token } : undefined,
+      });
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "idempotency_in_progress" && attempt < 8) {
+        await sleep(1500);
+        continue;
+      }
+      if (error instanceof ApiError) throw error;
+      throw new Error("The server could not be reached. Check your connection and press Hold seats again.");
+    }
   }
 }
 
@@ -1018,6 +1070,9 @@ function onHoldError(error) {
     case "too_many_requests":
       holdError(`Too many requests right now. Please wait ${problem.retry_after ?? "a few"} seconds and try again.`);
       break;
+    case "idempotency_in_progress":
+      holdError("Your request to hold these seats is still being processed. Press Hold seats again in a moment: it is safe, they will not be held twice.", "warn");
+      break;
     default:
       holdError(`Your seats could not be held: ${error.message}`);
   }
@@ -1043,14 +1098,15 @@ function connect() {
   st.stream = stream;
   stream.addEventListener("open", () => {
     setLive("live");
+    // A poll still under way would answer with what the stream is about to send, or older.
     stopPolling();
   });
   stream.addEventListener("snapshot", (event) => {
-    applySnapshot(parse(event.data));
+    applySnapshot(parse(event.data), eventId(event));
   });
   stream.addEventListener("inventory", (event) => {
     const change = parse(event.data);
-    if (change) applyChange(change);
+    if (change) applyChange(change, eventId(event));
   });
   stream.addEventListener("queue", (event) => {
     const room = parse(event.data);
@@ -1078,21 +1134,37 @@ function parse(text) {
   }
 }
 
+/** The id of a stream event (the inventory version it brings), or null. */
+function eventId(event) {
+  const id = Number.parseInt(event.lastEventId, 10);
+  return Number.isFinite(id) ? id : null;
+}
+
 function startPolling() {
   if (st.poll) return;
   st.poll = setInterval(async () => {
-    try {
-      applySnapshot(await api(`/api/v1/showtimes/${encodeURIComponent(showtimeId)}/availability`));
-    } catch {
-      // try again at the next tick
-    }
     if (st.queue?.me && ["lobby", "waiting"].includes(st.queue.me.status)) refreshPlace();
+    if (st.pollAbort) return; // the last poll has not answered yet
+    const controller = new AbortController();
+    st.pollAbort = controller;
+    try {
+      const view = await api(`/api/v1/showtimes/${encodeURIComponent(showtimeId)}/availability`, {
+        signal: controller.signal,
+      });
+      if (!controller.signal.aborted) applySnapshot(view);
+    } catch {
+      // aborted, or try again at the next tick
+    } finally {
+      if (st.pollAbort === controller) st.pollAbort = null;
+    }
   }, 5000);
 }
 
 function stopPolling() {
   if (st.poll) clearInterval(st.poll);
   st.poll = null;
+  st.pollAbort?.abort();
+  st.pollAbort = null;
 }
 
 const lostSeats = [];
@@ -1113,8 +1185,11 @@ function setStatus(i, code) {
   paintSeat(i);
 }
 
-function applySnapshot(view) {
+/** Applies a snapshot of every seat's status, unless the map already shows a newer one. */
+function applySnapshot(view, id = null) {
   if (!view || typeof view.statuses !== "string") return;
+  const version = Number.isFinite(view.version) ? view.version : id;
+  if (version !== null && version < st.version) return;
   if (view.statuses.length !== st.tickets.length) {
     // The hall's layout changed under us: the map is out of date.
     if (!ui.stale) {
@@ -1126,12 +1201,18 @@ function applySnapshot(view) {
     return;
   }
   for (let i = 0; i < view.statuses.length; i++) setStatus(i, CODES[view.statuses[i]] ?? SOLD);
+  if (version !== null) st.version = Math.max(st.version, version);
   flushChanges();
 }
 
-function applyChange(change) {
+/** Applies one change, unless the map already reflects it (a snapshot at or after its id). */
+function applyChange(change, version = null) {
   const code = CODES[change.status];
   if (code === undefined) return;
+  if (version !== null) {
+    if (version <= st.version) return;
+    st.version = version;
+  }
   for (const id of change.ticket_ids || []) {
     const i = st.idIndex.get(id);
     if (i !== undefined) setStatus(i, code);
@@ -1175,7 +1256,7 @@ function onQueueEvent(room) {
   }
   const me = st.queue.me;
   if (me?.status === "waiting" && me.place && room.admitted >= me.place) refreshPlace();
-  else if (me?.status === "lobby" && Date.now() >= Date.parse(room.opens_at)) refreshSoon();
+  else if (me?.status === "lobby" && now() >= Date.parse(room.opens_at)) refreshSoon();
   renderQueue();
 }
 
@@ -1185,15 +1266,17 @@ async function enterQueue() {
   renderSummary();
   if (!st.user) return;
   const saved = readAdmission();
-  if (saved && Date.parse(saved.admission_expires_at) <= Date.now()) {
+  if (saved && Date.parse(saved.admission_expires_at) <= now()) {
     st.queue.me = { status: "expired" };
     renderQueue();
     renderSummary();
     return;
   }
   await joinQueue();
-  // A polite fallback beside the stream's queue events.
-  setInterval(() => {
+  // A polite fallback beside the stream's queue events: one, however often the page enters
+  // queue mode.
+  if (st.queueTimer) clearInterval(st.queueTimer);
+  st.queueTimer = setInterval(() => {
     if (st.queue?.me && ["lobby", "waiting"].includes(st.queue.me.status)) refreshPlace();
   }, 15_000);
 }
@@ -1250,6 +1333,8 @@ function setMe(me) {
 }
 
 function leaveQueueMode() {
+  if (st.queueTimer) clearInterval(st.queueTimer);
+  st.queueTimer = null;
   st.queue = null;
   ui.queue.hidden = true;
   replace(ui.queue);
@@ -1322,7 +1407,7 @@ function renderQueue() {
     parts.push(h("p", { class: "queue-lead" }, "Taking your place in line…"), why);
   } else if (me.status === "lobby") {
     const opens = room.opens_at;
-    ui.queueClock = h("strong", { class: "queue-clock" }, clock(Date.parse(opens) - Date.now()));
+    ui.queueClock = h("strong", { class: "queue-clock" }, clock(Date.parse(opens) - now()));
     parts.push(
       h("p", { class: "queue-lead" }, "You're in the waiting room."),
       h("p", {}, "The sale opens at ", h("strong", {}, dateTime(opens, tz)), " — in ", ui.queueClock, "."),
@@ -1341,7 +1426,7 @@ function renderQueue() {
       why,
       h("p", {}, leave));
   } else if (me.status === "admitted") {
-    ui.queueClock = h("strong", { class: "queue-clock" }, clock(Date.parse(me.admission_expires_at) - Date.now()));
+    ui.queueClock = h("strong", { class: "queue-clock" }, clock(Date.parse(me.admission_expires_at) - now()));
     parts.push(
       h("p", { class: "queue-lead ok" }, "It's your turn!"),
       h("p", {}, "Choose your seats and press Hold seats before ",
@@ -1374,11 +1459,11 @@ function tick() {
   const me = st.queue?.me;
   if (!me) return;
   if (me.status === "lobby" && ui.queueClock) {
-    const left = Date.parse(st.queue.room?.opens_at || me.opens_at) - Date.now();
+    const left = Date.parse(st.queue.room?.opens_at || me.opens_at) - now();
     ui.queueClock.textContent = clock(left);
     if (left <= 0) refreshSoon();
   } else if (me.status === "admitted") {
-    const left = Date.parse(me.admission_expires_at) - Date.now();
+    const left = Date.parse(me.admission_expires_at) - now();
     if (ui.queueClock) ui.queueClock.textContent = clock(left);
     if (left <= 60_000 && !st.queue.warned) {
       st.queue.warned = true;

@@ -1,6 +1,11 @@
 // My tickets: the signed-in user's orders (newest first, a page at a time), each with its
 // showtime, status and total, and every ticket with its QR door code; cancelling an order
 // (full refund) while the refund window is open.
+//
+// Whether an order may be cancelled is the server's call: each order comes with
+// `cancellable_until` while it may (it holds tickets, none was used at the door, and the cutoff
+// before the show has not passed; partially refunded orders too), and without it otherwise. The
+// Cancel button is shown exactly while that moment is ahead.
 
 import {
   api, ApiError, requireUser, newKey, h, replace, money, dateTime, announce, errorBox, showError, poster, setTitle,
@@ -173,30 +178,44 @@ function renderTicket(entry, ticket) {
     ));
 }
 
+/** Until when the order may be cancelled (a Date in the future), or null when it may not. */
+function cancellableUntil(entry) {
+  if (entry.windowClosed || !entry.purchase.cancellable_until) return null;
+  const until = new Date(entry.purchase.cancellable_until);
+  return Number.isNaN(until.getTime()) || until <= new Date() ? null : until;
+}
+
 /** Why this order can or cannot be cancelled, and the button when it can. */
 function cancelPart(entry) {
   const { purchase, showtime } = entry;
-  if (!holdsTickets(purchase.order) || !showtime) return null;
-  const tz = showtime.venue.time_zone;
-  const starts = new Date(showtime.starts_at);
-  if (showtime.cancelled_at) return null;
-  if (starts <= new Date()) return h("p", { class: "hint" }, "This show has started or taken place.");
-  // The server says until when the order may be cancelled (its cutoff before the show).
-  const until = purchase.cancellable_until ? new Date(purchase.cancellable_until) : null;
-  if (entry.windowClosed || !until || until <= new Date()) {
-    return h("p", { class: "hint cancel-closed" },
-      "Cancellation closed: an order can be cancelled for a refund only until the deadline before the show," +
-      " and not once one of its tickets has been used at the door.");
+  const until = cancellableUntil(entry);
+  const tz = showtime?.venue.time_zone;
+  if (until) {
+    const what = showtime ? `${showtime.event_title}, ${when(showtime)}` : `order ${shortId(purchase.order.id)}`;
+    return h("div", { class: "cancel-part" },
+      h("button", {
+        type: "button",
+        class: "secondary",
+        "aria-haspopup": "dialog",
+        onclick: (event) => openCancel(entry, event.currentTarget),
+      }, "Cancel order", h("span", { class: "visually-hidden" }, ` for ${what}`)),
+      h("p", { class: "hint" }, `Free cancellation with a full refund until ${dateTime(until.toISOString(), tz)}.`));
   }
-  const deadline = until;
-  return h("div", { class: "cancel-part" },
-    h("button", {
-      type: "button",
-      class: "secondary",
-      "aria-haspopup": "dialog",
-      onclick: (event) => openCancel(entry, event.currentTarget),
-    }, "Cancel order", h("span", { class: "visually-hidden" }, ` for ${showtime.event_title}, ${when(showtime)}`)),
-    h("p", { class: "hint" }, `Free cancellation with a full refund until ${dateTime(deadline.toISOString(), tz)}.`));
+  // Not cancellable: say why, for orders that still hold tickets.
+  if (!holdsTickets(purchase.order) || showtime?.cancelled_at) return null;
+  if (showtime && new Date(showtime.starts_at) <= new Date()) {
+    return h("p", { class: "hint" }, "This show has started or taken place.");
+  }
+  if (entry.closedReason) {
+    return h("p", { class: "hint cancel-closed" }, `Cancellation closed: ${entry.closedReason}`);
+  }
+  if (purchase.tickets.some((ticket) => ticketState(entry, ticket).kind === "used")) {
+    return h("p", { class: "hint cancel-closed" },
+      "Cancellation closed: a ticket of this order has been used at the door, so the order can no longer be cancelled for a refund.");
+  }
+  return h("p", { class: "hint cancel-closed" },
+    "Cancellation closed: an order can be cancelled for a refund only until the deadline before the show," +
+    " and not once one of its tickets has been used at the door.");
 }
 
 function orderNote(entry) {
@@ -335,6 +354,8 @@ function closeDialog(dialog) {
   if (dialog.open) dialog.close();
 }
 
+let cancelBusy = false; // a cancellation request is under way: its dialog stays open
+
 for (const dialog of [cancelDialog, codeDialog]) {
   dialog.addEventListener("close", () => {
     if (returnFocus?.isConnected) returnFocus.focus();
@@ -342,7 +363,7 @@ for (const dialog of [cancelDialog, codeDialog]) {
   });
   // A click on the backdrop (outside the sheet) closes it too.
   dialog.addEventListener("click", (event) => {
-    if (event.target === dialog && !dialog.querySelector("button:disabled")) {
+    if (event.target === dialog && !(dialog === cancelDialog && cancelBusy)) {
       const box = dialog.getBoundingClientRect();
       const inside = event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
       if (!inside) dialog.close();
@@ -384,40 +405,83 @@ function refundAmount(entry) {
 }
 
 function openCancel(entry, opener) {
+  if (cancelBusy) return;
   cancelling = entry;
   const { showtime } = entry;
   const tickets = liveTickets(entry);
   const labels = tickets.map((t) => t.label).join(", ");
   const n = tickets.length;
+  const partly = entry.purchase.order.status === "partially_refunded";
+  const which = partly
+    ? (n === 1 ? "Your remaining ticket" : `The remaining ${n} tickets`)
+    : (n === 1 ? "Your ticket" : `All ${n} tickets`);
   replace(document.getElementById("cancel-text"),
-    h("p", {}, h("strong", {}, showtime.event_title), h("br"), when(showtime), " · ", place(showtime)),
-    h("p", {}, `${n === 1 ? "Your ticket" : `All ${n} tickets`} (${labels}) will be cancelled and `,
+    showtime
+      ? h("p", {}, h("strong", {}, showtime.event_title), h("br"), when(showtime), " · ", place(showtime))
+      : h("p", {}, h("strong", {}, `Order ${shortId(entry.purchase.order.id)}`)),
+    h("p", {}, n ? `${which} (${labels}) will be cancelled and ` : "This order will be cancelled and ",
       h("strong", {}, money(refundAmount(entry))), " refunded to the card you paid with."),
     h("p", {}, "The seats go back on sale and the codes stop working at once. This cannot be undone."));
   replace(document.getElementById("cancel-error"));
   const confirm = document.getElementById("cancel-confirm");
+  const keep = document.getElementById("cancel-keep");
+  confirm.hidden = false;
   confirm.disabled = false;
   confirm.textContent = "Cancel order and refund";
-  document.getElementById("cancel-keep").disabled = false;
+  keep.disabled = false;
+  keep.textContent = "Keep my tickets";
   openDialog(cancelDialog, opener);
-  document.getElementById("cancel-keep").focus();
+  keep.focus();
 }
 
-document.getElementById("cancel-keep").addEventListener("click", () => closeDialog(cancelDialog));
+document.getElementById("cancel-keep").addEventListener("click", () => {
+  if (!cancelBusy) closeDialog(cancelDialog);
+});
 
 cancelDialog.addEventListener("cancel", (event) => {
-  // No closing with Escape while the request is under way.
-  if (document.getElementById("cancel-confirm").disabled) event.preventDefault();
+  // No closing with Escape while the request is under way; any other time, Escape closes.
+  if (cancelBusy) event.preventDefault();
 });
+
+/** Replaces an order's article with a fresh rendering; answers the new list item. */
+function rerender(entry) {
+  const old = document.getElementById(`order-${entry.purchase.order.id}`)?.closest("li");
+  const fresh = renderOrder(entry);
+  old?.replaceWith(fresh);
+  return fresh;
+}
+
+/**
+ * The server refused to cancel: shows the order as the server has it now (falling back to
+ * "no longer cancellable" when it cannot be asked), and answers the fresh list item.
+ */
+async function refused(entry, error) {
+  let updated = null;
+  try {
+    updated = await enrich(await api(`/api/v1/orders/${encodeURIComponent(entry.purchase.order.id)}`));
+  } catch {
+    updated = null;
+  }
+  if (!updated || cancellableUntil(updated)) {
+    // Not asked, or the server still offers a cancellation it just refused: trust the refusal.
+    updated ??= entry;
+    updated.windowClosed = true;
+  }
+  updated.closedReason = `${error.message.replace(/\.$/, "")}.`;
+  orders.set(updated.purchase.order.id, updated);
+  if (cancelling === entry) cancelling = updated;
+  return rerender(updated);
+}
 
 document.getElementById("cancel-confirm").addEventListener("click", async (event) => {
   const entry = cancelling;
-  if (!entry) return;
+  if (!entry || cancelBusy) return;
   const confirm = event.currentTarget;
   const keep = document.getElementById("cancel-keep");
   const orderId = entry.purchase.order.id;
   const refund = refundAmount(entry);
   if (!cancelKeys.has(orderId)) cancelKeys.set(orderId, newKey());
+  cancelBusy = true;
   confirm.disabled = true;
   keep.disabled = true;
   confirm.textContent = "Cancelling…";
@@ -430,30 +494,39 @@ document.getElementById("cancel-confirm").addEventListener("click", async (event
     cancelKeys.delete(orderId);
     const updated = await enrich(purchase).catch(() => ({ ...entry, purchase, details: new Map() }));
     updated.justCancelled = true;
-    const old = document.getElementById(`order-${orderId}`)?.closest("li");
-    const fresh = renderOrder(updated);
-    old?.replaceWith(fresh);
+    const fresh = rerender(updated);
     const message = `Order cancelled. ${money(refund)} will be refunded to the card you paid with; these tickets' codes no longer work.`;
     fresh.querySelector(".order-result").append(h("p", { class: "notice ok", role: "status" }, message));
     returnFocus = fresh.querySelector("h2");
+    cancelBusy = false;
     closeDialog(cancelDialog);
     announce(message);
   } catch (error) {
-    confirm.disabled = false;
+    const api4xx = error instanceof ApiError && error.status < 500;
+    // A definite "no" about this order (too late, a ticket used, not cancellable any more):
+    // nothing to try again. Anything else may be tried again: after a lost answer or a server
+    // error, or while the first request runs, with the same key (it cannot refund twice).
+    const final = api4xx && ([409, 404, 410, 422].includes(error.status)) && error.code !== "idempotency_in_progress";
+    if (api4xx && error.code !== "idempotency_in_progress") cancelKeys.delete(orderId);
+    let text = error.message;
+    if (final) {
+      const fresh = await refused(entry, error);
+      returnFocus = fresh.querySelector("h2");
+    } else if (error instanceof ApiError && error.code === "idempotency_in_progress") {
+      text = "Your cancellation is still being processed. Wait a moment, then press the button again to see how it went.";
+    }
+    cancelBusy = false;
     keep.disabled = false;
+    confirm.disabled = false;
     confirm.textContent = "Cancel order and refund";
-    if (error instanceof ApiError && error.code === "refund_window_closed") {
-      cancelKeys.delete(orderId);
-      entry.windowClosed = true;
-      const box = document.getElementById(`order-${orderId}`)?.querySelector(".order-actions");
-      if (box) replace(box, h("p", { class: "hint cancel-closed" }, `Cancellation is closed: ${error.message}.`));
-      confirm.disabled = true;
-    } else if (error instanceof ApiError && error.status < 500 && error.code !== "idempotency_in_progress") {
-      cancelKeys.delete(orderId);
+    if (final) {
+      // Nothing left to confirm: the dialog only explains, and closes.
+      confirm.hidden = true;
+      keep.textContent = "Close";
     }
     replace(document.getElementById("cancel-error"), h("div", { class: "notice error", role: "alert" },
-      h("strong", {}, "The order was not cancelled. "), error.message));
-    keep.focus();
+      h("strong", {}, "The order was not cancelled. "), text));
+    if (cancelDialog.open) keep.focus();
   }
 });
 
