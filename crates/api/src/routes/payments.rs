@@ -20,7 +20,8 @@ pub struct WebhookOut {
     pub duplicate: bool,
 }
 
-/// What the checkout page needs to take a card.
+/// What the seat map and checkout need: how to take a card, the hold limits, the cancellation
+/// cutoff.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentClientOut {
     /// `test` (the built-in test gateway) or `stripe`.
@@ -33,6 +34,12 @@ pub struct PaymentClientOut {
     /// Orders may be cancelled for a full refund until this many hours before the show (for
     /// the checkout to say so before the buyer pays).
     pub cancellation_cutoff_hours: i64,
+    /// Most tickets one hold may take.
+    pub max_tickets_per_hold: u32,
+    /// Most tickets of one showtime one account may hold at once.
+    pub max_held_tickets_per_showtime: u32,
+    /// How long a hold keeps its tickets, in seconds.
+    pub hold_seconds: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,12 +58,14 @@ const TEST_CARDS: [(&str, &str, &str); 4] = [
     ("tok_insufficientFunds", "Insufficient funds", "declined"),
 ];
 
-/// How to pay from a browser: the test gateway's cards, or the key for the provider's own
-/// card form. Public: it holds nothing secret.
+/// How to buy from a browser: the test gateway's cards or the key for the provider's own card
+/// form, how many tickets a hold may take and for how long, and until when orders may be
+/// cancelled. Public: it holds nothing secret.
 #[utoipa::path(get, path = "/api/v1/payments/config", tag = TAG_PAYMENTS,
     responses((status = 200, description = "The payment provider's client settings", body = PaymentClientOut)))]
 pub async fn client_config(State(state): State<AppState>) -> Json<PaymentClientOut> {
     let cancellation_cutoff_hours = state.config.cancellation_cutoff.whole_hours();
+    let policy = state.config.hold_policy;
     Json(match &state.config.payment_client {
         PaymentClient::Test => PaymentClientOut {
             provider: "test",
@@ -66,12 +75,18 @@ pub async fn client_config(State(state): State<AppState>) -> Json<PaymentClientO
                 .map(|&(token, label, outcome)| TestCardOut { token, label, outcome })
                 .collect(),
             cancellation_cutoff_hours,
+            max_tickets_per_hold: policy.max_tickets,
+            max_held_tickets_per_showtime: policy.max_held_per_user,
+            hold_seconds: policy.ttl.whole_seconds(),
         },
         PaymentClient::Stripe { publishable_key } => PaymentClientOut {
             provider: "stripe",
             publishable_key: publishable_key.clone(),
             test_cards: Vec::new(),
             cancellation_cutoff_hours,
+            max_tickets_per_hold: policy.max_tickets,
+            max_held_tickets_per_showtime: policy.max_held_per_user,
+            hold_seconds: policy.ttl.whole_seconds(),
         },
     })
 }

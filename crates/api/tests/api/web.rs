@@ -211,6 +211,11 @@ async fn the_checkout_learns_how_to_pay(app: &TestApp) {
     let config = app.get_json("/api/v1/payments/config").await;
     assert_eq!(config["provider"], "test");
     assert_eq!(config["cancellation_cutoff_hours"], 24);
+    assert_eq!(
+        (config["max_tickets_per_hold"].as_u64(), config["hold_seconds"].as_i64()),
+        (Some(10), Some(600))
+    );
+    assert_eq!(config["max_held_tickets_per_showtime"], 20);
     let cards = config["test_cards"].as_array().unwrap();
     let outcome = |token: &str| cards.iter().find(|c| c["token"] == token).map(|c| c["outcome"].clone());
     assert_eq!(outcome("tok_visa"), Some(json!("succeeds")));
