@@ -176,6 +176,25 @@ export function dayKey(iso, timeZone) {
   );
 }
 
+/**
+ * How far the server's clock is from this device's, in milliseconds, from the Date header of
+ * one small answer (whole seconds, so only a difference of more than two seconds counts; 0 when
+ * it cannot tell). Countdowns and sale times add it to Date.now().
+ */
+export async function serverSkew() {
+  try {
+    const sent = Date.now();
+    const response = await fetch("/healthz", { cache: "no-store" });
+    const received = Date.now();
+    const date = Date.parse(response.headers.get("Date") || "");
+    if (Number.isNaN(date)) return 0;
+    const difference = date + 500 - (sent + received) / 2;
+    return Math.abs(difference) > 2000 ? difference : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Tells screen readers about a change (a polite live region). */
 export function announce(text) {
   const region = document.getElementById("announcer");

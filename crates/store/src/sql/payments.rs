@@ -583,15 +583,7 @@ impl PaymentStore for SqlStore {
         if !status.holds_tickets() {
             return Err(Error::Conflict(format!("a {} order cannot be refunded", status.as_str())));
         }
-        let pending: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM refunds WHERE order_id = $1 AND status = 'pending'")
-                .bind(order_id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?
-                .try_get("n")
-                .map_err(db)?;
-        if pending > 0 {
+        if refund_under_way(&mut tx, order_id).await? {
             return Err(Error::Conflict("a refund of this order is already in progress".into()));
         }
         let live: Vec<(String, i64)> =
@@ -782,15 +774,7 @@ impl PaymentStore for SqlStore {
         let mut tx = self.write.begin().await.map_err(db)?;
         let sql = format!("SELECT id FROM orders WHERE id = $1{}", self.lock_rows());
         sqlx::query(AssertSqlSafe(sql)).bind(order_id.as_str()).fetch_optional(&mut *tx).await.map_err(db)?;
-        let refunding: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM refunds WHERE order_id = $1 AND status = 'pending'")
-                .bind(order_id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?
-                .try_get("n")
-                .map_err(db)?;
-        if refunding > 0 {
+        if refund_under_way(&mut tx, order_id).await? {
             return Err(Error::Conflict("a refund of this ticket's order is under way; do not admit".into()));
         }
         let admitted = sqlx::query(
@@ -961,4 +945,17 @@ fn message_from_row(row: &AnyRow) -> Result<OutboxMessage> {
         body: row.try_get("body").map_err(db)?,
         attempts: row.try_get("attempts").map_err(db)?,
     })
+}
+
+/// Whether a refund of the order has begun and not finished.
+async fn refund_under_way(tx: &mut Transaction<'_, Any>, order_id: &OrderId) -> Result<bool> {
+    let pending: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM refunds WHERE order_id = $1 AND status = 'pending'")
+            .bind(order_id.as_str())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db)?
+            .try_get("n")
+            .map_err(db)?;
+    Ok(pending > 0)
 }
