@@ -4,7 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, newPage, logIn, screenshot, assertClean } from "../harness.mjs";
+import { startServer, launchBrowser, newPage, logIn, screenshot, assertClean, eventually } from "../harness.mjs";
 
 let server;
 let browser;
@@ -89,6 +89,19 @@ test("admin creates a showtime that then appears on the public pages, and sees i
   await page.getByRole("button", { name: "Create hall" }).click();
   await page.locator("main").getByText("Hall “Saal A” created with 56 places.").waitFor();
   await page.locator(".hall-list").getByText("Saal A").waitFor();
+
+  // "Put an event on in it": the showtime form comes with the new hall chosen, for whichever
+  // event is picked.
+  const hallLabel = `${venueName} (Leipzig) · Saal A · 56 places`;
+  await page.getByRole("link", { name: "Put an event on in it" }).click();
+  await page.getByRole("heading", { name: /^New showtime of / }).waitFor();
+  const chosenHall = () => page.getByLabel("Hall").evaluate((select) => select.selectedOptions[0].textContent);
+  await eventually(async () => assert.equal(await chosenHall(), hallLabel));
+  const eventPicker = page.getByLabel("Event");
+  const otherEvent = await eventPicker.evaluate((select) => [...select.options].map((o) => o.value).find((v) => v !== select.value));
+  await eventPicker.selectOption(otherEvent);
+  await page.getByRole("heading", { name: /^New showtime of / }).waitFor();
+  await eventually(async () => assert.equal(await chosenHall(), hallLabel));
 
   // --- Event: created as a draft, then published.
   await page.getByRole("link", { name: "Events", exact: true }).click();

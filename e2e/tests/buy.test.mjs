@@ -141,10 +141,18 @@ test("browse, pick two seats, log in when asked, pay with the success card and s
   const confirmation = page.getByRole("main");
   await confirmation.getByRole("cell", { name: firstLabel }).waitFor();
   await eventually(async () => (await seatStatus(showtimeId, firstLabel)) === "sold", "the seat to be sold");
+  // The order's reference is the short one My tickets shows; the full id is there too.
+  const reference = (await confirmation.locator(".order-ref").textContent()).trim();
+  assert.match(reference, /^[0-9A-F]{8}$/);
+  const orders = await server.api("/api/v1/orders", { token: buyer.token });
+  const orderId = orders.items[0].order.id;
+  assert.ok(orderId.toUpperCase().endsWith(reference), `${reference} is the end of ${orderId}`);
+  await confirmation.getByText(orderId, { exact: true }).waitFor();
   await screenshot(page, "buy-confirmation");
 
   await confirmation.getByRole("link", { name: "My tickets" }).click();
   await page.waitForURL(/\/tickets$/);
+  await page.getByText(new RegExp(`^Order ${reference} ·`)).waitFor();
   const qr = page.locator('img[alt^="QR code for"]');
   await eventually(async () => (await qr.count()) >= 2, "two QR codes");
   await eventually(
@@ -223,12 +231,19 @@ test("a declined card keeps the seats held; another card then pays", async () =>
 
   const sent = recordPayments(page);
 
+  // Before paying, the cancellation rule is said.
+  await page.getByText(/^(Free cancellation until .+|This show starts in less than \d+ hours: these tickets cannot be cancelled\.)$/).waitFor();
+
   await page.getByLabel("Declined card").check();
   const first = await payOnce(page);
   assert.equal(first.status(), 402);
   const alert = page.getByRole("alert").filter({ hasText: "Your card was declined" });
   await alert.waitFor();
-  assert.match(await alert.textContent(), /the seats are still held for \d+:\d\d; try another card/);
+  const declined = await alert.textContent();
+  assert.match(declined, /your seats stay held while the timer runs/);
+  assert.equal(declined.match(/declined/gi).length, 1, `the decline is said once (${declined})`);
+  // Keyboard and screen-reader users are taken to the message.
+  assert.equal(await alert.evaluate((el) => el === document.activeElement), true, "focus is on the decline message");
   await screenshot(page, "buy-checkout-declined-phone");
 
   const hold = await server.api(`/api/v1/holds/${holdId}`, { token: buyer.token });
@@ -246,14 +261,21 @@ test("a declined card keeps the seats held; another card then pays", async () =>
   assert.ok(sent[0] && sent[1], "both attempts carry an Idempotency-Key");
   assert.notEqual(sent[0], sent[1], "the retry after a decline uses a new key");
 
+  // Another reason, its own words.
+  await page.getByLabel("Insufficient funds").check();
+  assert.equal((await payOnce(page)).status(), 402);
+  const funds = page.getByRole("alert").filter({ hasText: "Not enough money on this card" });
+  await funds.waitFor();
+  assert.ok(!(await funds.textContent()).includes("declined"), "insufficient funds is not 'declined' again");
+
   // ...and a good card pays, once, however eagerly the button is pressed.
   await page.getByLabel("Visa — succeeds").check();
   await page.getByRole("button", { name: /^Pay / }).dblclick();
   await page.getByRole("heading", { name: "Booking confirmed" }).waitFor();
-  const visa = sent.slice(2);
+  const visa = sent.slice(3);
   assert.ok(visa.length >= 1, "the Visa payment was sent");
   assert.ok(visa.length === 1 || new Set(visa).size === 1, `a double click sends one payment, or the same one again (${visa.length} sent)`);
-  assert.ok(!sent.slice(0, 2).includes(visa[0]), "the Visa payment has its own key");
+  assert.ok(!sent.slice(0, 3).includes(visa[0]), "the Visa payment has its own key");
   await eventually(async () => (await seatStatus(showtime.id, "Stalls B5")) === "sold", "the seat to be sold");
 
   // A reload after the payment shows the confirmation again, and sends and charges nothing more.
@@ -369,6 +391,10 @@ test("seats can be chosen with the keyboard alone", async () => {
     role = await page.evaluate(() => document.activeElement?.getAttribute("role"));
   }
   assert.equal(role, "checkbox", "Tab reaches the seat map");
+  // ...in one step from the zoom buttons: the map box itself is not a tab stop of its own.
+  await page.keyboard.press("Shift+Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Fit", "the stop before the seats is the Fit button");
+  await page.keyboard.press("Tab");
   const focused = () => page.evaluate(() => document.activeElement.getAttribute("aria-label"));
   assert.match(await focused(), /^Stalls A1, accessible, .*, available$/);
   assert.equal(await page.locator('.seatmap [tabindex="0"]').count(), 1, "one tab stop for all the seats");
@@ -424,17 +450,104 @@ test("the arena shows its sections first; standing places are chosen by quantity
   await page.getByRole("heading", { name: "Block 101" }).waitFor();
   const seats = await page.getByRole("checkbox").count();
   assert.ok(seats > 1000 && seats <= 2080, `one block of seats in the page (${seats})`);
-  await page.getByRole("checkbox", { name: /^Block 101 row 1 seat 1, accessible, / }).waitFor();
+  const first = page.getByRole("checkbox", { name: /^Block 101 row 1 seat 1, accessible, / });
+  await first.waitFor();
+  // On a phone the block opens big enough for fingers, and pans inside its box.
+  const size = (await first.boundingBox()).width;
+  assert.ok(size >= 23.5, `seats are a finger's size (${size}px)`);
+  const box = await page.locator(".map-scroll").evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+  assert.ok(box.scroll > box.client, "the block pans sideways inside the map box");
+  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 375, "the page itself does not scroll sideways");
+  await page.getByText(/^▲ Stage · row 1 nearest$/).waitFor();
+  // Row labels stay in view: the rail at the box's left edge shows them while panned.
+  await page.locator(".row-rail.shown").getByText("1", { exact: true }).first().waitFor({ state: "attached" });
+  assert.equal(await page.locator(".row-rail").evaluate((el) => getComputedStyle(el).visibility), "visible");
+
+  // Picked, a seat leaves most of the map in view: the selection is one line at the bottom.
+  await page.getByRole("checkbox", { name: /^Block 101 row 1 seat \d+, lower, .*available$/ }).first().tap();
+  const summary = page.getByRole("complementary", { name: "Your selection" });
+  await summary.getByRole("button", { name: /^1 seat · €\d+\.\d\d/ }).waitFor();
+  const sheet = await summary.boundingBox();
+  assert.ok(sheet.height <= 90, `the selection sheet is compact (${sheet.height}px)`);
   await page.getByRole("button", { name: "All sections" }).tap();
 
-  // The floor: a quantity, then the same Hold seats button.
+  // The floor: a quantity, then the same Hold seats button. The limits are said up front.
+  await page.getByText(/^Up to 10 tickets per booking\./).waitFor();
   await page.getByRole("button", { name: /^Floor\b/ }).tap();
-  await page.getByLabel("Quantity").fill("2");
-  await page.getByRole("complementary", { name: "Your selection" }).getByText("2 × Floor").waitFor();
+  const quantity = page.getByLabel("Quantity");
+  // A number that cannot be booked is said so, and kept as typed (not silently changed).
+  for (const [typed, message] of [["50", "at most 10 tickets"], ["2.5", "whole"], ["-2", "cannot be negative"]]) {
+    await quantity.fill(typed);
+    await page.getByText(new RegExp(message)).first().waitFor();
+    assert.equal(await quantity.inputValue(), typed);
+    assert.equal(await quantity.getAttribute("aria-invalid"), "true");
+  }
+  await quantity.fill("0");
+  await page.getByRole("button", { name: "More places" }).tap();
+  await page.getByRole("button", { name: "More places" }).tap();
+  assert.equal(await quantity.inputValue(), "2");
+  assert.equal(await quantity.getAttribute("aria-invalid"), null);
+  const line = summary.getByRole("button", { name: /^2 places · €148\.00/ });
+  await line.waitFor();
+  await line.tap();
+  await summary.getByText("2 × Floor").waitFor();
   await page.getByRole("button", { name: "Hold seats" }).tap();
   await page.waitForURL(/\/checkout\//);
-  await page.getByRole("cell", { name: /^Floor GA \d+$/ }).nth(1).waitFor();
-  assert.equal(await page.getByRole("cell", { name: /^Floor GA \d+$/ }).count(), 2);
+  // Standing places are not numbered: one line for the area, with the count.
+  await page.getByRole("columnheader", { name: "Standing place" }).waitFor();
+  await page.getByRole("cell", { name: "Floor, standing × 2" }).waitFor();
+
+  // Change quantity: the hold is released, and the map has the same quantity chosen again.
+  const holdId = new URL(page.url()).pathname.split("/")[2];
+  await page.getByRole("button", { name: "Change quantity" }).tap();
+  await page.waitForURL(/\/showtimes\//);
+  assert.equal(await page.getByLabel("Quantity").inputValue(), "2");
+  const hold = await server.api(`/api/v1/holds/${holdId}`, { token: buyer.token });
+  assert.equal(hold.status, "released");
+  assert.deepEqual(problems(page), []);
+  await page.context().close();
+});
+
+test("Change seats releases the hold and reopens the map with those seats selected; the map releases every hold it knows", async () => {
+  const showtime = movies[1].showtimes[1] || movies[0].showtimes[1];
+  assert.ok(showtime, "a showtime for this test");
+  const buyer = await server.user();
+  const page = await newPage(browser);
+  await signIn(page, buyer);
+  await page.goto(`${server.base}/showtimes/${showtime.id}`);
+  await seat(page, "Stalls G5").click();
+  await seat(page, "Stalls G6").click();
+  await page.getByRole("button", { name: "Hold seats" }).click();
+  await page.waitForURL(/\/checkout\//);
+  const first = new URL(page.url()).pathname.split("/")[2];
+  await page.getByRole("cell", { name: "Stalls G6" }).waitFor();
+
+  await page.getByRole("button", { name: "Change seats" }).click();
+  await page.waitForURL((url) => url.pathname === `/showtimes/${showtime.id}`);
+  // The same seats, selected again and free to change (not grey and "on hold").
+  for (const label of ["Stalls G5", "Stalls G6"]) {
+    await seat(page, label).and(page.locator('[aria-checked="true"]')).waitFor();
+    assert.match(await seat(page, label).getAttribute("aria-label"), /, available$/);
+  }
+  assert.equal((await server.api(`/api/v1/holds/${first}`, { token: buyer.token })).status, "released");
+  await page.getByText("Your seats were released so that you can change them").waitFor();
+  // Swap one, hold again.
+  await seat(page, "Stalls G6").click();
+  await seat(page, "Stalls G7").click();
+  await page.getByRole("button", { name: "Hold seats" }).click();
+  await page.waitForURL(/\/checkout\//);
+  await page.getByRole("cell", { name: "Stalls G7" }).waitFor();
+  const second = new URL(page.url()).pathname.split("/")[2];
+
+  // Back on the map (the browser's Back), the held seats are the buyer's, with a way out.
+  await page.goBack();
+  const own = page.getByRole("region", { name: "Seats you hold" });
+  await own.getByText(/Stalls G5, Stalls G7 — held until/).waitFor();
+  await page.getByRole("checkbox", { name: /^Stalls G7, .*, held by you$/ }).waitFor();
+  await own.getByRole("button", { name: "Release seats" }).click();
+  await page.getByText("Your held seats were released").waitFor();
+  await page.getByRole("checkbox", { name: /^Stalls G7, .*, available$/ }).waitFor();
+  assert.equal((await server.api(`/api/v1/holds/${second}`, { token: buyer.token })).status, "released");
   assert.deepEqual(problems(page), []);
   await page.context().close();
 });

@@ -25,8 +25,26 @@ before(async () => {
   admin = await server.admin();
   staff = await server.staff(admin);
   buyer = await server.user();
-  const { items } = await server.api("/api/v1/showtimes?limit=20");
-  const [first, second] = items.filter((s) => s.seats_available > 5);
+  // Two showtimes the door lists (starting within the next day and a half) that are on sale.
+  const door = await server.api("/api/v1/checkin/showtimes", { token: staff.token });
+  const { items } = await server.api("/api/v1/showtimes?limit=100");
+  const onSale = new Set(items.map((s) => s.id));
+  const [first, second] = door.items.filter((s) => onSale.has(s.id) && s.seats_available > 5);
+  assert.ok(first && second, "two showtimes on sale soon");
+  // One the public cannot see (a draft event's), starting in three hours: the door lists it.
+  const venues = await server.api("/api/v1/admin/venues", { token: admin.token });
+  const [hall] = await server.api(`/api/v1/admin/venues/${venues[0].id}/halls`, { token: admin.token });
+  const draft = await server.api("/api/v1/admin/events", {
+    method: "POST", token: admin.token, body: { kind: "movie", title: "Door Draft Preview", genres: ["drama"] },
+  });
+  bought.hidden = await server.api("/api/v1/admin/showtimes", {
+    method: "POST", token: admin.token,
+    body: {
+      event_id: draft.id, hall_id: hall.id, currency: "EUR",
+      prices: Object.fromEntries(hall.categories.map((c) => [c, 1000])),
+      starts_at: new Date(Date.now() + 3 * 3_600_000).toISOString(),
+    },
+  });
   bought.showtime = first;
   bought.other = second;
   const purchase = await server.buy(buyer, first.id, 2);
@@ -80,8 +98,18 @@ test("staff checks a ticket in, and a second check-in is refused", async () => {
   // Submitted before the script runs, the form would POST (codes never go into a URL).
   assert.equal(await page.locator("#checkin-form").getAttribute("method"), "post");
 
-  // The door admits to one showtime.
+  // The door admits to one showtime: it lists every showtime of the door's list (today's
+  // first, by day), also those the public does not see, each naming its day.
   const showtime = page.getByLabel("Showtime");
+  const listed = await server.api("/api/v1/checkin/showtimes", { token: staff.token });
+  const options = page.locator("#showtime option");
+  await page.waitForFunction((n) => document.querySelectorAll("#showtime option").length >= n, listed.items.length + 1);
+  assert.equal(await options.count(), listed.items.length + 1, "every showtime of the door's list, and 'Any showtime'");
+  assert.ok(listed.items.some((s) => s.id === bought.hidden.id), "the draft event's showtime is on the door's list");
+  assert.match(await page.locator(`#showtime option[value="${bought.hidden.id}"]`).textContent(),
+    /^\w{3} \d{1,2} \w{3}, \d\d:\d\d · Door Draft Preview · /);
+  const groups = await page.locator("#showtime optgroup").evaluateAll((els) => els.map((el) => el.label));
+  assert.match(groups[0], /^(Today|Tomorrow) · /, `today's showtimes first (${groups.join(" | ")})`);
   await showtime.selectOption(bought.showtime.id);
 
   // 1. A valid code: ADMITTED, with the seat and the event; the input is ready for the next one.
@@ -93,9 +121,15 @@ test("staff checks a ticket in, and a second check-in is refused", async () => {
   assert.deepEqual(await accessibilityProblems(page), [], "accessibility (admitted)");
   await screenshot(page, "door-admitted");
 
-  // 2. The same code again (a scanner presses Enter): ALREADY ADMITTED, with when.
+  // 2. The same code again (a scanner presses Enter): ALREADY ADMITTED, with when, on the
+  // same clock as the history's times.
   result = await checkIn(page, bought.code, { enter: true });
   await assertResult(result, "ALREADY ADMITTED", ["First admitted", bought.ticket.label]);
+  const firstAt = /First admitted at (\d\d:\d\d:\d\d)/.exec(await result.textContent())?.[1];
+  assert.ok(firstAt, "the first admission's time, to the second");
+  const admittedAt = await page.locator("#history li").last().locator("time").textContent();
+  const seconds = (t) => t.split(":").reduce((n, part) => n * 60 + Number(part), 0);
+  assert.ok(Math.abs(seconds(firstAt) - seconds(admittedAt)) <= 3, `first admitted ${firstAt}, history says ${admittedAt}`);
   assert.match(await result.getAttribute("class"), /\balready\b/);
   assert.deepEqual(await accessibilityProblems(page), [], "accessibility (already admitted)");
 

@@ -309,6 +309,13 @@ async function newShowtimeForm(event, ctx, reload) {
     label: "Hall", name: "hall", required: true,
     options: halls.map(({ venue, hall: x }) => [x.id, `${venue.name} (${venue.city}) · ${x.name} · ${count(x.places)} places`]),
   });
+  // Coming from "Put an event on in it": the hall just created is the one chosen.
+  const preferred = halls.find(({ hall: x }) => x.id === ctx.store.preferredHall);
+  if (preferred) {
+    hall.input.value = preferred.hall.id;
+    hall.wrap.append(h("p", { class: "hint preselected" },
+      `${preferred.hall.name}, the hall you just created, is chosen; pick another here if you like.`));
+  }
   const chosen = () => halls.find(({ hall: x }) => x.id === hall.input.value);
   const zoneNote = h("p", { class: "hint zone-note" });
   const startDate = field({ label: "Start date", name: "start-date", type: "date", required: true });

@@ -198,8 +198,13 @@ function newHallForm(venue, ctx, onCreated) {
     await onCreated(hall);
     name.input.value = "";
     editor.set("");
-    return okNode(`Hall “${hall.name}” created with ${count(hall.places)} places. `,
-      h("a", { href: "#showtimes" }, "Put an event on in it"));
+    const events = await ctx.store.events().catch(() => null);
+    // Showtimes belong to an event: with none yet, the way on is to create one.
+    const next = events && !events.length
+      ? [h("a", { href: "#events" }, "Create an event"), ` to put on in ${hall.name}.`]
+      : [h("a", { href: "#showtimes", onclick: () => (ctx.store.preferredHall = hall.id) }, "Put an event on in it"),
+        ` (the showtime form will have ${hall.name} chosen, for whichever event you pick).`];
+    return okNode(`Hall “${hall.name}” created with ${count(hall.places)} places. `, ...next);
   }, { busyText: "Creating…" });
   return form;
 }

@@ -12,8 +12,16 @@
 // page watches the hold until that attempt ends) and `idempotency_in_progress` (the first
 // request with this very key is still running: the page asks again with the same key shortly,
 // and gets that request's answer).
+//
+// "Change seats" releases the hold and goes back to the seat map with the same seats (or the
+// same standing quantity) selected again, so the buyer edits the selection rather than leaving
+// an invisible hold behind. The seat map keeps a list of the holds this browser made per
+// showtime (sessionStorage `marquee:hold:<showtime>`); this page takes its hold off that list
+// once it is paid, released or expired.
 
-import { api, ApiError, announce, dateTime, h, money, newKey, replace, requireUser, segment, setTitle, timeOfDay } from "/assets/app.js";
+import {
+  api, ApiError, announce, dateTime, h, money, newKey, replace, requireUser, segment, setTitle, timeOfDay, serverSkew,
+} from "/assets/app.js";
 
 const holdId = segment(1);
 const app = document.getElementById("app");
@@ -83,21 +91,6 @@ async function paymentConfig() {
   }
 }
 
-/** How far the server's clock is from ours (its Date header; only a gross difference counts). */
-async function serverSkew() {
-  try {
-    const sent = Date.now();
-    const response = await fetch("/healthz", { cache: "no-store" });
-    const received = Date.now();
-    const date = Date.parse(response.headers.get("Date") || "");
-    if (Number.isNaN(date)) return 0;
-    const skew = date + 500 - (sent + received) / 2;
-    return Math.abs(skew) > 3000 ? skew : 0;
-  } catch {
-    return 0;
-  }
-}
-
 function now() {
   return Date.now() + st.skew;
 }
@@ -115,16 +108,58 @@ function mapLink() {
   return `/showtimes/${encodeURIComponent(st.hold.showtime_id)}`;
 }
 
+/** Takes this hold off the seat map's list of this browser's holds of the showtime. */
+function forgetHold(showtimeId) {
+  const key = `marquee:hold:${showtimeId}`;
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(key) || "null");
+    const list = (Array.isArray(saved) ? saved : saved ? [saved] : []).filter((x) => x && x.id !== holdId);
+    if (list.length) sessionStorage.setItem(key, JSON.stringify(list));
+    else sessionStorage.removeItem(key);
+  } catch {
+    // ignore
+  }
+}
+
+const deviceZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** A time on the device's own clock for an instant of the server's clock ("01:21"). */
+function localTime(iso) {
+  return timeOfDay(new Date(Date.parse(iso) - st.skew).toISOString());
+}
+
+/** A date and time in the venue's zone, saying so when the device is in another one. */
+function venueDateTime(iso) {
+  const tz = st.showtime?.venue?.time_zone;
+  const text = dateTime(iso, tz);
+  return tz && tz !== deviceZone ? `${text} (${tz.split("/").pop().replace(/_/g, " ")} time)` : text;
+}
+
+/**
+ * The cancellation rule, said before paying: "Free cancellation until Sat 29 Nov, 20:00" or
+ * that the show is too close to cancel. Null when the rule is not known.
+ */
+function cancellationRule() {
+  const hours = st.config?.cancellation_cutoff_hours;
+  const starts = Date.parse(st.showtime?.starts_at || "");
+  if (!Number.isFinite(hours) || Number.isNaN(starts)) return null;
+  const cutoff = starts - hours * 3_600_000;
+  if (now() < cutoff) {
+    const until = venueDateTime(new Date(cutoff).toISOString());
+    return { open: true, until, text: `Free cancellation until ${until}: cancel under My tickets for a full refund.` };
+  }
+  return {
+    open: false,
+    text: hours > 0
+      ? `This show starts in less than ${hours} ${hours === 1 ? "hour" : "hours"}: these tickets cannot be cancelled.`
+      : "These tickets cannot be cancelled.",
+  };
+}
+
 /** Shows the page for the hold's current state. */
 async function show(hold) {
   st.hold = hold;
-  if (hold.status !== "active") {
-    try {
-      sessionStorage.removeItem(`marquee:hold:${hold.showtime_id}`);
-    } catch {
-      // ignore
-    }
-  }
+  if (hold.status !== "active") forgetHold(hold.showtime_id);
   if (hold.status === "purchased" && hold.order_id) {
     const purchase = await api(`/api/v1/orders/${encodeURIComponent(hold.order_id)}`);
     renderConfirmation(purchase, false);
@@ -146,20 +181,46 @@ function showtimeLine() {
   const tz = show.venue?.time_zone;
   return h("p", { class: "show-line" },
     h("strong", {}, show.event_title), h("br"),
-    h("time", { datetime: show.starts_at }, dateTime(show.starts_at, tz)),
+    h("time", { datetime: show.starts_at }, venueDateTime(show.starts_at)),
     ` · ${show.venue.name}, ${show.hall} · ${show.venue.city}`);
 }
 
+/**
+ * The table of seats: a row per numbered seat ("Stalls A6"), and one per standing area with
+ * its count ("Floor, standing × 2"), since standing places are not numbered.
+ */
 function seatTable(tickets, total, caption) {
+  const lines = [];
+  const areas = new Map();
+  for (const t of tickets) {
+    if (t.row !== null && t.row !== undefined) {
+      lines.push({ name: t.label, category: t.category, price: t.price, n: 1 });
+      continue;
+    }
+    let area = areas.get(t.section_id);
+    if (!area) {
+      area = { ga: true, section: t.section, category: t.category, price: t.price, n: 0, sum: 0 };
+      areas.set(t.section_id, area);
+      lines.push(area);
+    }
+    area.n += 1;
+    area.sum += t.price.amount;
+  }
+  const standing = areas.size > 0;
+  const seated = lines.some((line) => !line.ga);
+  const heading = standing && seated ? "Seat / place" : standing ? "Standing place" : "Seat";
   return h("div", { class: "table-wrap" },
     h("table", { class: "seats-table" },
       h("caption", { class: "visually-hidden" }, caption),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Seat"), h("th", { scope: "col" }, "Category"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, heading), h("th", { scope: "col" }, "Category"),
         h("th", { scope: "col", class: "num" }, "Price"))),
-      h("tbody", {}, tickets.map((t) => h("tr", {},
-        h("td", {}, t.label),
-        h("td", {}, t.category.replace(/[_-]+/g, " ")),
-        h("td", { class: "num" }, money(t.price))))),
+      h("tbody", {}, lines.map((line) => h("tr", {},
+        h("td", {}, line.ga ? `${line.section}, standing × ${line.n}` : line.name),
+        h("td", {}, line.category.replace(/[_-]+/g, " ")),
+        h("td", { class: "num" }, line.ga
+          ? [money({ amount: line.sum, currency: line.price.currency }),
+            line.n > 1 ? h("span", { class: "each" }, `${line.n} × ${money(line.price)}`) : null]
+          : money(line.price))))),
       h("tfoot", {}, h("tr", {},
         h("th", { scope: "row", colspan: 2 }, `Total (${tickets.length} ${tickets.length === 1 ? "ticket" : "tickets"})`),
         h("td", { class: "num total" }, money(total))))));
@@ -174,18 +235,29 @@ function holdTotal() {
 // ---------------------------------------------------------------------------------------------
 // Paying
 
+/** Whether the hold is standing places only (not numbered seats). */
+function standingOnly() {
+  return st.hold.tickets.length > 0 && st.hold.tickets.every((t) => t.row === null || t.row === undefined);
+}
+
 function renderActive() {
   const total = holdTotal();
-  const tz = st.showtime?.venue?.time_zone;
+  const standing = standingOnly();
+  const zoneDiffers = st.showtime?.venue?.time_zone && st.showtime.venue.time_zone !== deviceZone;
   ui.clock = h("strong", { class: "clock", role: "timer", "aria-live": "off" }, clock(remaining()));
+  // The hold ends at a moment of the buyer's own day: their clock, not the venue's.
   ui.timer = h("div", { class: "timer", id: "timer" },
-    h("span", { class: "timer-label" }, "Your seats are held for"),
+    h("span", { class: "timer-label" }, standing ? "Your places are held for" : "Your seats are held for"),
     ui.clock,
-    h("span", { class: "timer-until" }, `until ${timeOfDay(st.hold.expires_at, tz)}`));
+    h("span", { class: "timer-until" }, `until ${localTime(st.hold.expires_at)}${zoneDiffers ? " your time" : ""}`));
   ui.result = h("div", { class: "pay-result" });
   ui.payLabel = `Pay ${money(total)}`;
   ui.pay = h("button", { type: "submit", class: "pay-button" }, ui.payLabel);
   ui.release = h("button", { type: "button", class: "secondary", onclick: release }, "Release seats");
+  ui.changeLabel = standing ? "Change quantity" : "Change seats";
+  ui.change = h("button", { type: "button", class: "link change-seats", onclick: changeSeats, "aria-describedby": "change-hint" }, ui.changeLabel);
+  const rule = cancellationRule();
+  ui.rule = rule ? h("p", { class: ["cancel-rule", rule.open ? "open" : "closed"], id: "cancel-rule" }, rule.text) : null;
 
   let method;
   const provider = st.config?.provider || "test";
@@ -215,20 +287,24 @@ function renderActive() {
     ui.pay.disabled = true;
   }
 
+  if (ui.rule) ui.pay.setAttribute("aria-describedby", "cancel-rule");
   ui.form = h("form", { class: "pay-form", novalidate: true, onsubmit: (event) => { event.preventDefault(); pay(); } },
     h("h2", { id: "pay-title" }, "Payment"),
     method,
+    ui.rule,
     ui.result,
     h("div", { class: "actions" }, ui.pay, ui.release));
 
   replace(app,
     h("div", { class: "checkout" },
       h("section", { class: "panel booking", "aria-labelledby": "booking-title" },
-        h("h2", { id: "booking-title" }, "Your seats"),
+        h("h2", { id: "booking-title" }, standing ? "Your tickets" : "Your seats"),
         showtimeLine(),
         seatTable(st.hold.tickets, total, "Held seats and prices"),
-        h("p", {}, h("a", { href: mapLink() }, "Change seats"),
-          h("span", { class: "muted" }, " (your current seats stay held until you release them or the time runs out)"))),
+        h("p", { class: "change" }, ui.change,
+          h("span", { class: "muted", id: "change-hint" }, standing
+            ? " — releases these places and takes you back to the seat map with the same number chosen, to change it."
+            : " — releases these seats and takes you back to the seat map with them still selected, to add, remove or swap seats."))),
       h("div", { class: "side" },
         ui.timer,
         h("section", { class: "panel", "aria-labelledby": "pay-title" }, ui.form))));
@@ -240,6 +316,13 @@ function tick() {
   const left = remaining();
   ui.clock.textContent = clock(left);
   ui.timer.classList.toggle("urgent", left <= 60_000);
+  if (ui.rule && ui.rule.classList.contains("open")) {
+    const rule = cancellationRule();
+    if (rule && !rule.open) {
+      ui.rule.textContent = rule.text;
+      ui.rule.classList.replace("open", "closed");
+    }
+  }
   for (const [at, text] of [[300_000, "5 minutes left to pay."], [60_000, "1 minute left to pay; after that your seats are released."], [30_000, "30 seconds left to pay."]]) {
     // Spoken when the clock passes the mark, not for marks already behind at page load.
     if (left <= at && left > at - 2000 && !st.spoken.has(at)) {
@@ -295,7 +378,21 @@ function forgetKey() {
 }
 
 function result(kind, ...content) {
-  replace(ui.result, h("div", { class: `notice ${kind}`, role: kind === "error" || kind === "warn" ? "alert" : "status" }, ...content));
+  const box = h("div", { class: `notice ${kind}`, role: kind === "error" || kind === "warn" ? "alert" : "status", tabindex: "-1" }, ...content);
+  replace(ui.result, box);
+  return box;
+}
+
+/**
+ * The same, and keyboard focus moves to the message (the Pay button pressed may be disabled
+ * meanwhile): keyboard and screen-reader users are where the news is, and Tab goes on to Pay,
+ * Shift+Tab back to the cards.
+ */
+function resultFocus(kind, ...content) {
+  const box = result(kind, ...content);
+  box.focus({ preventScroll: true });
+  box.scrollIntoView({ block: "nearest" });
+  return box;
 }
 
 /** Pay and Release seats are usable unless a payment runs, is retried or watched, or a release runs. */
@@ -305,6 +402,7 @@ function syncButtons() {
   const paying = st.paying || Boolean(st.retry);
   ui.pay.disabled = busy || !ui.canPay;
   ui.release.disabled = busy;
+  if (ui.change) ui.change.disabled = busy;
   if (paying) ui.pay.setAttribute("aria-busy", "true");
   else ui.pay.removeAttribute("aria-busy");
   ui.pay.textContent = paying ? "Paying…" : ui.payLabel;
@@ -371,23 +469,23 @@ function retryLater(token, waits) {
  * key), "later" (ask again with the same key in a moment) or null (nothing by itself).
  */
 async function onPayError(error, retried, waits) {
-  const left = clock(remaining());
   if (!(error instanceof ApiError)) {
     // The answer was lost: the payment may or may not have gone through. The same key makes
     // pressing Pay again safe.
-    result("warn", "The connection was lost before the payment was confirmed. Press Pay again: it is safe, the same payment is sent again and you will never be charged twice.");
+    resultFocus("warn", "The connection was lost before the payment was confirmed. Press Pay again: it is safe, the same payment is sent again and you will never be charged twice.");
     return null;
   }
   switch (error.code) {
-    case "payment_declined":
+    case "payment_declined": {
       forgetKey();
-      result("error", h("strong", {}, "Your card was declined"),
-        ` — the seats are still held for ${left}; try another card.`,
-        error.message ? h("span", { class: "reason" }, ` (${declineReason(error.message)})`) : null);
+      const decline = declineText(error.message);
+      resultFocus("error", h("strong", {}, decline.title), ". ", decline.advice,
+        " You have not been charged, and your seats stay held while the timer runs.");
       return null;
+    }
     case "invalid_payment_token":
       forgetKey();
-      result("error", `This card cannot be used (${error.message}). Try another card.`);
+      resultFocus("error", h("strong", {}, "This card cannot be used here"), ` (${error.message}). Choose another card.`);
       return null;
     case "idempotency_key_reused":
       forgetKey();
@@ -411,7 +509,7 @@ async function onPayError(error, retried, waits) {
       watchOutcome("Your payment did not go through");
       return null;
     case "payment_unavailable":
-      result("error", `The payment provider is unavailable right now. You have not been charged, and your seats are still held for ${left}. Please try again in a moment.`);
+      resultFocus("error", "The payment provider is unavailable right now. You have not been charged, and your seats stay held while the timer runs. Please try again in a moment.");
       return null;
     case "hold_expired":
       renderExpired("Your hold expired before the payment went through. You have not been charged.");
@@ -423,17 +521,35 @@ async function onPayError(error, retried, waits) {
       location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
       return null;
     case "not_found":
-      result("error", "This booking was not found any more. ", h("a", { href: mapLink() }, "Back to the seat map"));
+      resultFocus("error", "This booking was not found any more. ", h("a", { href: mapLink() }, "Back to the seat map"));
       return null;
     default:
-      result("error", `The payment could not be made: ${error.message}`);
+      resultFocus("error", `The payment could not be made: ${error.message}`);
       return null;
   }
 }
 
-/** "payment declined: insufficient_funds" → "insufficient funds". */
-function declineReason(detail) {
-  return detail.replace(/^payment declined:\s*/i, "").replace(/_/g, " ");
+/** What each decline reason means for the buyer, in words of its own. */
+const DECLINES = {
+  card_declined: ["Your card was declined", "The bank gave no reason: try another card, or ask your bank."],
+  generic_decline: ["Your card was declined", "The bank gave no reason: try another card, or ask your bank."],
+  do_not_honor: ["Your card was declined", "The bank gave no reason: try another card, or ask your bank."],
+  insufficient_funds: ["Not enough money on this card", "The bank refused the payment for lack of funds: try another card."],
+  expired_card: ["This card has expired", "Try another card."],
+  incorrect_cvc: ["The security code (CVC) is wrong", "Check it, or try another card."],
+  incorrect_number: ["The card number is wrong", "Check it, or try another card."],
+  lost_card: ["This card cannot be used", "Try another card."],
+  stolen_card: ["This card cannot be used", "Try another card."],
+  card_not_supported: ["This card does not support this payment", "Try another card."],
+  processing_error: ["The card could not be processed", "Try again in a moment, or try another card."],
+};
+
+/** "payment declined: insufficient_funds" → {title, advice}. */
+function declineText(detail) {
+  const reason = (detail || "").replace(/^payment declined:\s*/i, "").trim();
+  const [title, advice] = DECLINES[reason] || ["Your card was declined",
+    reason ? `The bank said: ${reason.replace(/_/g, " ")}. Try another card.` : "Try another card."];
+  return { title, advice };
 }
 
 /** Looks at the hold again and shows what it is now. */
@@ -522,8 +638,8 @@ async function checkOutcome(started, failed) {
     st.hold = hold;
     forgetKey();
     stopWatching();
-    result("warn", h("strong", {}, failed),
-      ` — you have not been charged. Your seats are still held for ${clock(remaining())}: you can pay now.`);
+    resultFocus("warn", h("strong", {}, failed),
+      " — you have not been charged. Your seats stay held while the timer runs: you can pay now.");
     return;
   }
   if (Date.now() - started > 180_000) {
@@ -542,8 +658,8 @@ async function release() {
     await api(`/api/v1/holds/${encodeURIComponent(holdId)}`, { method: "DELETE" });
     st.finished = true;
     forgetKey();
+    forgetHold(st.hold.showtime_id);
     try {
-      sessionStorage.removeItem(`marquee:hold:${st.hold.showtime_id}`);
       sessionStorage.setItem("marquee:flash", "Your seats were released. Pick new ones whenever you like.");
     } catch {
       // ignore
@@ -556,8 +672,48 @@ async function release() {
       await refresh();
       return;
     }
-    result("error", `Your seats could not be released: ${error.message}`);
+    resultFocus("error", `Your seats could not be released: ${error.message}`);
   }
+}
+
+/**
+ * Change seats: releases this hold and goes back to the seat map with the same seats (or the
+ * same number of standing places) selected again, to edit there. Nothing is left held.
+ */
+async function changeSeats() {
+  if (st.paying || st.releasing || st.checking || st.retry || st.finished) return;
+  st.releasing = true;
+  syncButtons();
+  ui.change.textContent = "Releasing your seats…";
+  const tickets = st.hold.tickets;
+  try {
+    await api(`/api/v1/holds/${encodeURIComponent(holdId)}`, { method: "DELETE" });
+  } catch (error) {
+    st.releasing = false;
+    ui.change.textContent = ui.changeLabel;
+    syncButtons();
+    if (error instanceof ApiError && (error.status === 409 || error.status === 404)) {
+      await refresh();
+      return;
+    }
+    resultFocus("error", `Your seats could not be released to change them: ${error.message} They are still held; try again.`);
+    return;
+  }
+  st.finished = true;
+  forgetKey();
+  forgetHold(st.hold.showtime_id);
+  const standing = tickets.filter((t) => t.row === null || t.row === undefined);
+  const selection = {
+    ticket_ids: tickets.filter((t) => t.row !== null && t.row !== undefined).map((t) => t.id),
+    ga: standing.length ? { section_id: standing[0].section_id, quantity: standing.length } : null,
+    released_ids: tickets.map((t) => t.id),
+  };
+  try {
+    sessionStorage.setItem(`marquee:selection:${st.hold.showtime_id}`, JSON.stringify(selection));
+  } catch {
+    // private mode: the map opens without the selection
+  }
+  location.assign(mapLink());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,11 +721,7 @@ async function release() {
 
 function renderExpired(detail) {
   st.finished = true;
-  try {
-    sessionStorage.removeItem(`marquee:hold:${st.hold.showtime_id}`);
-  } catch {
-    // ignore
-  }
+  forgetHold(st.hold.showtime_id);
   renderEnded("Your hold expired, seats released",
     detail || "The time to pay ran out, so your seats went back on sale. You have not been charged. You can pick seats again on the seat map.");
 }
@@ -586,13 +738,14 @@ function renderEnded(title, text) {
   announce(title);
 }
 
+/** The order's short reference, as My tickets shows it: "02CCFFBB". */
+function shortId(id) {
+  return id.replace(/^ord_/, "").slice(-8).toUpperCase();
+}
+
 function renderConfirmation(purchase, fresh) {
   st.finished = true;
-  try {
-    sessionStorage.removeItem(`marquee:hold:${purchase.order.showtime_id}`);
-  } catch {
-    // ignore
-  }
+  forgetHold(purchase.order.showtime_id);
   const order = purchase.order;
   const tickets = purchase.tickets || [];
   const confirmed = order.status === "confirmed";
@@ -608,16 +761,32 @@ function renderConfirmation(purchase, fresh) {
       ? `Your payment of ${money(order.total)} went through and your tickets are ready.`
       : "This order is not confirmed."),
     h("dl", { class: "facts" },
-      h("dt", {}, "Order"), h("dd", {}, h("code", {}, order.id)),
-      h("dt", {}, "Paid"), h("dd", {}, money(order.total))),
+      h("dt", {}, "Order"), h("dd", {},
+        h("strong", { class: "order-ref", title: `Full reference: ${order.id}` }, shortId(order.id)),
+        h("span", { class: "full-ref" }, " · full reference ", h("code", {}, order.id))),
+      h("dt", {}, "Paid"), h("dd", {}, money(order.total)),
+      cancelFact(purchase)),
     showtimeLine(),
     seatTable(tickets, order.total, "Booked seats and prices"),
     h("p", { class: "actions" },
       h("a", { class: "button", href: "/tickets" }, "My tickets"),
       h("a", { href: "/" }, "Back to what's on")),
-    h("p", { class: "hint" }, "Your e-tickets with their QR codes are under My tickets; show them at the door.")));
+    h("p", { class: "hint" }, `Your e-tickets with their QR codes are under My tickets (order ${shortId(order.id)}); show them at the door.`)));
   heading.focus();
   if (fresh) announce(`Payment successful. ${title}.`);
+}
+
+/** "Cancel until …" on the confirmation, from the order's own answer or the rule. */
+function cancelFact(purchase) {
+  if (purchase.order.status !== "confirmed") return null;
+  let text = null;
+  if (purchase.cancellable_until) {
+    text = `Free until ${venueDateTime(purchase.cancellable_until)}, under My tickets`;
+  } else {
+    const rule = cancellationRule();
+    if (rule) text = rule.open ? `Free until ${rule.until}, under My tickets` : "Not possible (the show is too close)";
+  }
+  return text ? [h("dt", {}, "Cancellation"), h("dd", {}, text)] : null;
 }
 
 boot();

@@ -15,6 +15,11 @@ const percent = (part, whole) => (whole ? `${new Intl.NumberFormat(undefined, { 
 function when(iso, timeZone, options = {}) {
   return new Intl.DateTimeFormat("en-GB", { timeZone, ...options }).format(new Date(iso));
 }
+/** A zone's short name at an instant: "CET" (or "GMT+1" where it has none). */
+function zoneShort(timeZone, at) {
+  return new Intl.DateTimeFormat("en-GB", { timeZone, timeZoneName: "short" }).formatToParts(at)
+    .find((part) => part.type === "timeZoneName")?.value || timeZone;
+}
 function fullWhen(iso, timeZone) {
   return when(iso, timeZone, { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
 }
@@ -38,6 +43,7 @@ async function main() {
   let showtime = null;
   let lastSold = null;
   let loaded = false;
+  let zone = Intl.DateTimeFormat().resolvedOptions().timeZone; // the venue's, once known
 
   async function load() {
     const [report, sales, info] = await Promise.all([
@@ -66,6 +72,7 @@ async function main() {
     drawnWidth = chartWidth();
     const { report, sales } = data;
     const tz = showtime?.venue?.time_zone || Intl.DateTimeFormat().resolvedOptions().timeZone;
+    zone = tz;
     const capacity = report.sold + report.held + report.available;
     setTitle(`Sales: ${report.event_title}`);
     title.textContent = report.event_title;
@@ -123,7 +130,10 @@ async function main() {
   let mode = "connecting";
   let updatedAt = null;
   function showLive() {
-    const stamp = updatedAt ? `updated ${when(updatedAt, undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" })}` : "";
+    // In the zone of the chart and the figures beside it (the venue's), and named.
+    const stamp = updatedAt
+      ? `updated ${when(updatedAt, zone, { hour: "2-digit", minute: "2-digit", second: "2-digit" })} ${zoneShort(zone, updatedAt)}`
+      : "";
     const label = { live: "Live", polling: "Refreshing every 10 seconds", connecting: "Connecting…", failed: "Not updating" }[mode];
     replace(view.live, h("span", { class: ["dot", mode], "aria-hidden": "true" }), ` ${label}${stamp ? ` · ${stamp}` : ""} `,
       h("button", { type: "button", class: "link", onclick: () => refresh() }, "Refresh now"));

@@ -10,11 +10,19 @@
 // ticket may have been admitted all the same: if the next check of that code says ALREADY
 // ADMITTED at about the time of the lost one, it says that this was most likely this device's
 // own scan rather than telling the staff not to admit the guest in front of them.
+//
+// The showtime picker lists what this door may admit to now (GET /checkin/showtimes: from 12 h
+// ago to 36 h ahead, whatever their sale window or publication), today's first, grouped by day.
+// Showtimes are given in their venue's time (its zone named when the device is elsewhere);
+// the times of the checks (the history, "first admitted") are all on this device's clock.
 
-import { api, ApiError, requireUser, h, replace, dateTime, dayLabel, dayKey, timeOfDay, errorBox } from "/assets/app.js";
+import {
+  api, ApiError, requireUser, h, replace, dateTime, dayLabel, dayKey, errorBox, serverSkew,
+} from "/assets/app.js";
 
 const STORE_KEY = "marquee.door.showtime";
 const HISTORY_SIZE = 15;
+const deviceZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 const app = document.getElementById("door-app");
 const problem = document.getElementById("problem");
@@ -34,24 +42,6 @@ const unanswered = new Map(); // code → { sent, lost }: device times of a chec
 let queue = Promise.resolve();
 let checks = 0;
 let skew = 0; // the server's clock minus this device's, in ms
-
-/**
- * How far the server's clock is from this device's, from the Date header of one small answer
- * (whole seconds, so only a difference of more than two seconds counts).
- */
-async function serverSkew() {
-  try {
-    const sent = Date.now();
-    const response = await fetch("/healthz", { cache: "no-store" });
-    const received = Date.now();
-    const date = Date.parse(response.headers.get("Date") || "");
-    if (Number.isNaN(date)) return 0;
-    const difference = date + 500 - (sent + received) / 2;
-    return Math.abs(difference) > 2000 ? difference : 0;
-  } catch {
-    return 0;
-  }
-}
 
 function remembered() {
   try {
@@ -78,9 +68,26 @@ function showtimeOf(id) {
   return showtimes.get(id);
 }
 
+/** "Wed 25 Nov, 20:00", in the venue's zone, named when this device is in another one. */
+function venueWhen(showtime) {
+  const tz = showtime.venue.time_zone;
+  const text = dateTime(showtime.starts_at, tz);
+  return tz && tz !== deviceZone ? `${text} ${zoneName(tz, showtime.starts_at)}` : text;
+}
+
+/** A zone's short name at an instant ("CET", or "GMT+1" where there is none). */
+function zoneName(timeZone, iso) {
+  try {
+    const parts = new Intl.DateTimeFormat("en-GB", { timeZone, timeZoneName: "short" }).formatToParts(new Date(iso || Date.now()));
+    return parts.find((part) => part.type === "timeZoneName")?.value || timeZone;
+  } catch {
+    return timeZone;
+  }
+}
+
 function describe(showtime) {
   if (!showtime) return "";
-  return `${showtime.event_title} · ${dateTime(showtime.starts_at, showtime.venue.time_zone)} · ${showtime.venue.name}, ${showtime.hall}`;
+  return `${showtime.event_title} · ${venueWhen(showtime)} · ${showtime.venue.name}, ${showtime.hall}`;
 }
 
 /**
@@ -102,34 +109,65 @@ function claimsOf(code) {
 
 // ----- the showtime picker -----
 
+/** The option names the day too, so the closed select says which day's showtime it is. */
 function optionText(showtime) {
-  const tz = showtime.venue.time_zone;
-  return `${timeOfDay(showtime.starts_at, tz)} · ${showtime.event_title} · ${showtime.venue.name}, ${showtime.hall}`;
+  return `${venueWhen(showtime)} · ${showtime.event_title} · ${showtime.venue.name}, ${showtime.hall}`;
+}
+
+/** "Today · Wednesday 25 November", "Tomorrow · …", "Yesterday · …" or the day alone. */
+function dayGroupLabel(key, iso, tz) {
+  const today = dayKey(new Date(Date.now() + skew).toISOString(), tz);
+  const offset = Math.round((Date.parse(`${key}T12:00:00Z`) - Date.parse(`${today}T12:00:00Z`)) / 86_400_000);
+  const word = { 0: "Today", 1: "Tomorrow", [-1]: "Yesterday" }[offset];
+  return word ? `${word} · ${dayLabel(iso, tz)}` : dayLabel(iso, tz);
+}
+
+/** Days in the order a door wants them: today, then the days ahead, then the days before. */
+function dayOrder(today) {
+  return ([a], [b]) => {
+    const rank = (key) => (key === today ? 0 : key > today ? 1 : 2);
+    return rank(a) - rank(b) || (rank(a) === 2 ? b.localeCompare(a) : a.localeCompare(b));
+  };
+}
+
+async function doorShowtimes() {
+  try {
+    return (await api("/api/v1/checkin/showtimes")).items;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      // An older server without the door's list: the public one (on sale, upcoming).
+      return (await api("/api/v1/showtimes?limit=100")).items;
+    }
+    throw error;
+  }
 }
 
 async function loadShowtimes() {
   const saved = remembered();
   let items = [];
   try {
-    items = (await api("/api/v1/showtimes?limit=100")).items;
+    items = await doorShowtimes();
   } catch (error) {
     problem.append(h("div", { class: "notice warn", role: "status" },
       `The list of showtimes could not be loaded (${error.message}). You can still check tickets in for any showtime.`));
   }
-  // The chosen showtime stays selectable after it has started (the list holds upcoming ones).
+  // The chosen showtime stays selectable when it has left the list (e.g. it started long ago).
   if (saved && !items.some((item) => item.id === saved)) {
     const earlier = await showtimeOf(saved);
-    if (earlier && !earlier.cancelled_at) items.unshift(earlier);
+    if (earlier && !earlier.cancelled_at) items.push(earlier);
   }
+  items.sort((a, b) => a.starts_at.localeCompare(b.starts_at));
   const groups = new Map();
+  let today = null;
   for (const showtime of items) {
     showtimes.set(showtime.id, Promise.resolve(showtime));
     const tz = showtime.venue.time_zone;
+    today ??= dayKey(new Date(Date.now() + skew).toISOString(), tz);
     const key = dayKey(showtime.starts_at, tz);
-    if (!groups.has(key)) groups.set(key, h("optgroup", { label: dayLabel(showtime.starts_at, tz) }));
+    if (!groups.has(key)) groups.set(key, h("optgroup", { label: dayGroupLabel(key, showtime.starts_at, tz) }));
     groups.get(key).append(h("option", { value: showtime.id }, optionText(showtime)));
   }
-  select.append(...[...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, group]) => group));
+  select.append(...[...groups.entries()].sort(dayOrder(today)).map(([, group]) => group));
   if (saved && items.some((item) => item.id === saved)) select.value = saved;
   else remember("");
 }
@@ -149,8 +187,16 @@ const KINDS = {
   failed: { word: "CHECK FAILED", icon: "?", tone: "" },
 };
 
+/** A time on this device's clock ("16:02:11"), with the day when it is not today. */
 function clock(date) {
-  return new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(date);
+  const time = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(date);
+  if (dayKey(date.toISOString()) === dayKey(new Date().toISOString())) return time;
+  return `${new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" }).format(date)}, ${time}`;
+}
+
+/** An instant of the server's clock, as this device's clock showed it. */
+function serverInstant(iso) {
+  return new Date(Date.parse(iso) - skew);
 }
 
 function ago(iso) {
@@ -253,13 +299,12 @@ async function showFailure(code, error) {
       case "already_checked_in": {
         const at = error.problem.admitted_at;
         const showtime = await showtimeOf(claims?.showtimeId);
-        const tz = showtime?.venue.time_zone;
         const own = ownLostCheck(code, at);
         if (own) {
           show("already", {
             label: "Most likely this device's own scan",
             lines: [
-              `This device sent this code at ${clock(new Date(own.sent))} but got no answer; the ticket was admitted at ${clock(new Date(Date.parse(at) - skew))} (${ago(at)}), by that scan most likely.`,
+              `This device sent this code at ${clock(new Date(own.sent))} but got no answer; the ticket was admitted at ${clock(serverInstant(at))} (${ago(at)}), by that scan most likely.`,
               "If this is the guest whose ticket you just scanned, let them in.",
               describe(showtime),
             ],
@@ -268,7 +313,7 @@ async function showFailure(code, error) {
         }
         show("already", {
           label: (claims && labels.get(claims.ticketId)) || "Do not admit again",
-          lines: [at ? `First admitted ${dateTime(at, tz)} (${ago(at)}).` : "This ticket was admitted before.", describe(showtime)],
+          lines: [at ? `First admitted at ${clock(serverInstant(at))} (${ago(at)}).` : "This ticket was admitted before.", describe(showtime)],
         });
         return;
       }
@@ -353,6 +398,8 @@ async function init() {
   input.focus();
   serverSkew().then((value) => (skew = value));
   await loadShowtimes();
+  const note = document.getElementById("zone-note");
+  if (note) note.textContent = `Check times are on this device's clock (${zoneName(deviceZone)}).`;
   renderHistory();
   if (user && !history.length) {
     showIdle(select.value ? `Checking tickets for ${select.selectedOptions[0].textContent}.` : "Waiting for the first ticket.");

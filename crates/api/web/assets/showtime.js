@@ -7,6 +7,13 @@
 // elements built once per view and updated in place. Big halls (the arena) show an overview of
 // their sections first and one section's seats at a time, so the page never holds more than a
 // section's worth of seat elements, and the map is a single tab stop with a roving tabindex.
+// On touch screens a map opens zoomed in far enough for fingers (seats of 24 CSS px), pans
+// inside its box, and keeps the row labels in view in a rail at the box's left edge.
+//
+// The holds this browser made for the showtime are remembered (sessionStorage, a list): the
+// map shows their seats as "held by you" and offers to continue to checkout or release them
+// all. Checkout's "Change seats" releases its hold and comes back here with those seats (or
+// that standing quantity) selected again (`released_ids` in the saved selection).
 //
 // Every snapshot and change carries the inventory version it reflects; one older than what the
 // map already shows (a slow poll answered after the stream's newer events) is ignored. Sale and
@@ -14,8 +21,7 @@
 // the device's, which may be minutes off.
 
 import {
-  api, ApiError, announce, currentUser, dateTime, h, money, newKey, replace, s, segment, setTitle,
-  timeOfDay,
+  api, ApiError, announce, currentUser, dateTime, h, money, newKey, replace, s, segment, setTitle, timeOfDay, serverSkew,
 } from "/assets/app.js";
 
 const showtimeId = segment(1);
@@ -32,7 +38,9 @@ const UNIT = 24; // seat pitch in SVG units
 const SEAT = 20; // seat size
 const GUTTER = 30; // room for the row labels on both sides
 const BIG_HALL = 2000; // more seats than this: an overview of the sections first
-const MAX_QUANTITY = 10; // the quantity field's upper bound (the server has the final word)
+const TOUCH_SCALE = 1.2; // on touch screens a map opens at least this big: seats of 24 CSS px
+const DESK_SCALE = 0.7; // ...and with a mouse, seats of at least 14 px
+const RAIL = 30; // the width of the row-label rail, in CSS px
 
 const STORE = {
   selection: `marquee:selection:${showtimeId}`,
@@ -75,6 +83,11 @@ const st = {
   queueTimer: null, // the waiting room's fallback polling interval
   skew: 0, // the server's clock minus the device's, in ms
   holdKey: null, // { signature, key } kept across retries after a network error or while the first request runs
+  limits: { perHold: 10, perShowtime: null, holdSeconds: null }, // from GET /payments/config
+  gaError: null, // { section, text }: the quantity typed is not one we can book
+  mine: new Set(), // ticket indices held by this browser's own active holds
+  ownHolds: [], // those holds (GET /holds/{id}), newest last
+  expanded: false, // the phone's selection sheet shows its details
 };
 
 const ui = {};
@@ -83,14 +96,16 @@ async function boot() {
   try {
     const seatsPromise = api(`/api/v1/showtimes/${encodeURIComponent(showtimeId)}/seats`);
     seatsPromise.catch(() => {}); // reported below
-    const [showtime, user, skew] = await Promise.all([
+    const [showtime, user, skew, limits] = await Promise.all([
       api(`/api/v1/showtimes/${encodeURIComponent(showtimeId)}`),
       currentUser().catch(() => null),
       serverSkew(),
+      holdLimits(),
     ]);
     st.showtime = showtime;
     st.user = user;
     st.skew = skew;
+    st.limits = limits;
     renderHeader();
     const eventPromise = api(`/api/v1/events/${encodeURIComponent(showtime.event_id)}`).catch(() => null);
     const seatMap = await seatsPromise;
@@ -100,7 +115,7 @@ async function boot() {
     build();
     restoreSelection();
     showFlash();
-    showOwnHold();
+    showOwnHolds();
     connect();
     setInterval(tick, 1000);
   } catch (error) {
@@ -117,22 +132,18 @@ async function boot() {
 // ---------------------------------------------------------------------------------------------
 // Data
 
-/**
- * How far the server's clock is from the device's, from the Date header of one small answer
- * (whole seconds, so only a difference of more than two seconds counts).
- */
-async function serverSkew() {
+/** The hold limits and the hold's lifetime (GET /payments/config), or the defaults. */
+async function holdLimits() {
+  const limits = { perHold: 10, perShowtime: null, holdSeconds: null };
   try {
-    const sent = Date.now();
-    const response = await fetch("/healthz", { cache: "no-store" });
-    const received = Date.now();
-    const date = Date.parse(response.headers.get("Date") || "");
-    if (Number.isNaN(date)) return 0;
-    const skew = date + 500 - (sent + received) / 2;
-    return Math.abs(skew) > 2000 ? skew : 0;
+    const config = await api("/api/v1/payments/config");
+    if (Number.isInteger(config.max_tickets_per_hold) && config.max_tickets_per_hold > 0) limits.perHold = config.max_tickets_per_hold;
+    if (Number.isInteger(config.max_held_tickets_per_showtime)) limits.perShowtime = config.max_held_tickets_per_showtime;
+    if (Number.isFinite(config.hold_seconds)) limits.holdSeconds = config.hold_seconds;
   } catch {
-    return 0;
+    // the defaults; the server has the final word anyway
   }
+  return limits;
 }
 
 /** The server's time now, as far as the device can tell. */
@@ -201,7 +212,12 @@ function seatName(i) {
 /** What a screen reader says for a seat: "Stalls A6, standard, €12.50, available". */
 function seatAria(i) {
   const t = st.tickets[i];
-  return `${seatName(i)}, ${categoryName(t.category)}, ${money(t.price)}, ${STATUS_WORD[st.status[i]]}`;
+  return `${seatName(i)}, ${categoryName(t.category)}, ${money(t.price)}, ${statusWord(i)}`;
+}
+
+/** "available", "on hold", "held by you" (a hold of this browser) or "sold". */
+function statusWord(i) {
+  return st.status[i] === HELD && st.mine.has(i) ? "held by you" : STATUS_WORD[st.status[i]];
 }
 
 function catClass(category) {
@@ -239,6 +255,7 @@ function renderHeader() {
 function build() {
   st.sale = saleState(st.showtime);
   ui.flash = h("div", { class: "flash" });
+  ui.own = h("div", { class: "own-holds" });
   ui.queue = h("section", { class: "queue panel", hidden: true, "aria-labelledby": "queue-title" });
   ui.live = h("span", { class: "live-state", "data-state": "connecting" }, "Connecting…");
   ui.view = h("div", { class: "map-view" });
@@ -247,6 +264,14 @@ function build() {
   ui.summaryBody = h("div", { class: "summary-body" });
   ui.holdHint = h("p", { class: "hint hold-hint" });
   ui.holdButton = h("button", { type: "button", class: "hold-button", onclick: hold }, "Hold seats");
+  // On a phone the selection is one line at the bottom ("2 seats · €148.00  [Hold seats]");
+  // this button shows and hides the details (the seats, their prices, Remove).
+  ui.sheetLine = h("span", { class: "sheet-line" });
+  ui.sheetToggle = h("button", {
+    type: "button", class: "sheet-toggle", "aria-expanded": "false", "aria-controls": "summary-details",
+    onclick: () => setExpanded(!st.expanded),
+  }, ui.sheetLine, h("span", { class: "visually-hidden" }, ": details"), h("span", { class: "chevron", "aria-hidden": "true" }));
+  ui.details = h("div", { id: "summary-details", class: "summary-details" }, ui.summaryBody);
 
   const saleNotice = {
     cancelled: h("div", { class: "notice error", role: "alert" }, "This showtime was cancelled. Its tickets are no longer sold; buyers are refunded."),
@@ -262,6 +287,7 @@ function build() {
       h("h2", { id: "map-title" }, "Seats"),
       ui.live),
     legend(),
+    h("p", { class: "limits" }, limitsText()),
     h("p", { id: "map-help", class: "hint" },
       "Click or tap a seat to select it. With a keyboard: Tab to the map, move with the arrow keys, select with Space."),
     ui.view);
@@ -269,14 +295,15 @@ function build() {
   const summary = ui.summary = h("aside", { class: "summary panel", "aria-labelledby": "summary-title" },
     h("h2", { id: "summary-title" }, "Your selection"),
     ui.notices,
-    ui.summaryBody,
+    ui.sheetToggle,
+    ui.details,
     ui.holdError,
     h("div", { class: "actions" }, ui.holdButton),
     ui.holdHint);
 
   app.classList.remove("loading");
   app.removeAttribute("aria-busy");
-  replace(app, symbols(), ui.flash, saleNotice, ui.queue, h("div", { class: "picker" }, mapPanel, summary));
+  replace(app, symbols(), ui.flash, ui.own, saleNotice, ui.queue, h("div", { class: "picker" }, mapPanel, summary));
 
   if (st.sale === "soon") {
     // Open the sale on this page when it starts (if that is today).
@@ -287,6 +314,17 @@ function build() {
   const seated = st.sections.reduce((n, sec) => n + (sec.ga ? 0 : sec.indices.length), 0);
   showView(seated > BIG_HALL && st.sections.length > 1 ? { kind: "overview" } : { kind: "all" });
   renderSummary();
+}
+
+/** "Up to 10 tickets per booking. Seats are held for 10 minutes while you pay." */
+function limitsText() {
+  const { perHold, holdSeconds } = st.limits;
+  let text = `Up to ${count(perHold, "ticket", "tickets")} per booking.`;
+  if (holdSeconds) {
+    const minutes = Math.round(holdSeconds / 60);
+    text += ` Your seats are held for ${minutes >= 2 ? `${minutes} minutes` : `${holdSeconds} seconds`} while you pay.`;
+  }
+  return text;
 }
 
 /** Shapes the seats share: the wheelchair symbol and the marks for selected, held and sold. */
@@ -327,6 +365,7 @@ function legend() {
     h("ul", { class: "legend-list", "aria-label": "Seat states" },
       h("li", {}, swatch("seat cat-0 is-selected", "#sym-check"), h("span", {}, "Your choice")),
       h("li", {}, swatch("seat is-held", "#sym-held"), h("span", {}, "On hold")),
+      ui.mineLegend = h("li", { hidden: true }, swatch("seat is-held is-mine", "#sym-held"), h("span", {}, "Held by you")),
       h("li", {}, swatch("seat is-sold", "#sym-cross"), h("span", {}, "Sold"))));
 }
 
@@ -422,15 +461,27 @@ function renderSections(sections) {
       h("h3", { class: "section-title", tabindex: "-1" }, section.name)));
   }
   const seated = sections.filter((x) => !x.ga);
+  ui.scroller = null;
+  ui.rail = null;
   if (seated.length) {
     const svg = seatSvg(single ? seated : sections);
     st.svg = svg;
-    const scroller = h("div", { class: "map-scroll" }, svg);
-    parts.push(h("div", { class: "zoom", role: "group", "aria-label": "Zoom" },
-      h("button", { type: "button", class: "secondary", "aria-label": "Zoom out", onclick: () => zoom(1 / 1.25) }, "−"),
-      h("button", { type: "button", class: "secondary", "aria-label": "Zoom in", onclick: () => zoom(1.25) }, "+"),
-      h("button", { type: "button", class: "secondary", onclick: () => fit(true) }, "Fit")));
-    parts.push(scroller);
+    // The row labels again, in a rail that sticks to the box's left edge while the map is
+    // panned sideways (it is drawn over the map only when the map's own labels are out of view).
+    ui.rail = h("div", { class: "row-rail", "aria-hidden": "true" });
+    const scroller = h("div", { class: "map-scroll" }, h("div", { class: "map-canvas", onfocusin: onSeatFocus }, ui.rail, svg));
+    scroller.addEventListener("scroll", syncRail, { passive: true });
+    ui.panHint = h("p", { class: "hint pan-hint", hidden: true });
+    parts.push(h("div", { class: "map-tools" },
+      single
+        ? h("p", { class: "stage-dir" }, h("span", { class: "arrow", "aria-hidden": "true" }, "▲"),
+          ` ${st.kind === "movie" ? "Screen" : "Stage"} · row ${seated[0].rows[0]?.label ?? ""} nearest`)
+        : null,
+      h("div", { class: "zoom", role: "group", "aria-label": "Zoom" },
+        h("button", { type: "button", class: "secondary", "aria-label": "Zoom out", onclick: () => zoom(1 / 1.25) }, "−"),
+        h("button", { type: "button", class: "secondary", "aria-label": "Zoom in", onclick: () => zoom(1.25) }, "+"),
+        h("button", { type: "button", class: "secondary", onclick: () => fit(true) }, "Fit"))));
+    parts.push(scroller, ui.panHint);
     ui.scroller = scroller;
   }
   const gas = sections.filter((x) => x.ga);
@@ -440,14 +491,38 @@ function renderSections(sections) {
   for (const section of sections) updateSectionRefs(section);
 }
 
+/** The rail's labels (in CSS px at this scale): one per row, at the row's height on the map. */
+function drawRail() {
+  if (!ui.rail || !st.nav) return;
+  const scale = st.scale;
+  const height = Math.round(st.natural.height * scale);
+  const tall = Math.max(12, SEAT * scale);
+  replace(ui.rail, s("svg", { class: "rail-svg", focusable: "false", width: RAIL, height, viewBox: `0 0 ${RAIL} ${height}` },
+    s("rect", { class: "rail-back", x: 0, y: 0, width: RAIL, height }),
+    st.nav.labels.map(({ label, y }) => {
+      const top = y * scale + (SEAT * scale - tall) / 2;
+      return s("g", { class: "rail-label" },
+        s("rect", { x: 3, y: top, width: RAIL - 6, height: tall, rx: 5 }),
+        s("text", { x: RAIL / 2, y: top + tall / 2, "text-anchor": "middle", "dominant-baseline": "central" }, label));
+    })));
+}
+
+/** Shows the rail when the map's own row labels are scrolled out of view on the left. */
+function syncRail() {
+  if (!ui.rail || !ui.scroller || !st.nav) return;
+  ui.rail.classList.toggle("shown", ui.scroller.scrollLeft > st.nav.labelX * st.scale);
+}
+
 function seatSvg(sections) {
   const width = Math.max(320, ...sections.map((x) => x.ga ? 320 : (x.maxColumn + 1) * UNIT + 2 * GUTTER));
   const many = sections.length > 1;
   const stageWidth = Math.min(width * 0.7, 560);
   const svg = s("svg", {
     class: "seatmap", role: "group", "aria-label": `Seat map${many ? "" : `, ${sections[0].name}`}`,
-    "aria-describedby": "map-help", onclick: onSeatClick, onkeydown: onSeatKey, onfocusin: onSeatFocus,
+    "aria-describedby": "map-help", onclick: onSeatClick, onkeydown: onSeatKey,
   });
+  // (Chromium makes an SVG element with a focus listener a tab stop of its own, so the map's
+  // focusin listener is on the HTML box around it: see renderSections.)
   const x1 = (width - stageWidth) / 2;
   const x2 = x1 + stageWidth;
   const showStage = st.view.kind === "all";
@@ -462,7 +537,7 @@ function seatSvg(sections) {
         label.toUpperCase())));
     y = 64;
   }
-  const nav = { rows: [], where: new Map() };
+  const nav = { rows: [], where: new Map(), labels: [], labelX: Infinity };
   for (const section of sections) {
     if (many && !section.ga) {
       svg.append(s("text", { x: width / 2, y: y + 12, class: "section-label", "text-anchor": "middle", "aria-hidden": "true" }, section.name));
@@ -484,6 +559,8 @@ function seatSvg(sections) {
     const group = many ? s("g", { role: "group", "aria-label": section.name }) : svg;
     for (const row of section.rows) {
       const rowGroup = s("g", { role: "group", "aria-label": `Row ${row.label}` });
+      nav.labels.push({ label: row.label, y });
+      nav.labelX = Math.min(nav.labelX, x0 - GUTTER / 2);
       rowGroup.append(
         s("text", { x: x0 - GUTTER / 2, y: y + 14.5, class: "row-label", "text-anchor": "middle", "aria-hidden": "true" }, row.label),
         s("text", { x: x0 + sectionWidth + GUTTER / 2 - 4, y: y + 14.5, class: "row-label", "text-anchor": "middle", "aria-hidden": "true" }, row.label));
@@ -523,38 +600,130 @@ function gaForm(section, named) {
   const id = `qty-${section.index}`;
   const price = [...section.categories.values()][0];
   const category = [...section.categories.keys()][0];
+  const closed = st.sale !== "open";
   refs.gaText = h("span", { class: "ga-left" });
   refs.input = h("input", {
-    id, type: "number", inputmode: "numeric", min: 0, max: MAX_QUANTITY, step: 1,
+    id, type: "number", inputmode: "numeric", min: 0, max: quantityMax(section), step: 1,
     value: st.ga?.section === section.index ? st.ga.quantity : 0,
-    "aria-describedby": `${id}-hint`, disabled: st.sale !== "open",
-    oninput: () => onQuantity(section, refs.input),
+    "aria-describedby": `${id}-hint ${id}-error`, disabled: closed,
+    oninput: () => onQuantity(section),
+    onkeydown: (event) => {
+      // Enter holds, as the button below would.
+      if (event.key === "Enter") {
+        event.preventDefault();
+        onQuantity(section);
+        hold();
+      }
+    },
   });
+  const name = named ? ` in ${section.name}` : "";
+  refs.fewer = h("button", {
+    type: "button", class: "secondary step", "aria-label": `Fewer places${name}`, "aria-controls": id, disabled: closed,
+    onclick: () => stepQuantity(section, -1),
+  }, h("span", { "aria-hidden": "true" }, "−"));
+  refs.more = h("button", {
+    type: "button", class: "secondary step", "aria-label": `More places${name}`, "aria-controls": id, disabled: closed,
+    onclick: () => stepQuantity(section, 1),
+  }, h("span", { "aria-hidden": "true" }, "+"));
+  refs.qtyError = h("p", { id: `${id}-error`, class: "field-error", "aria-live": "polite" });
+  refs.qtyHint = h("p", { id: `${id}-hint`, class: "hint" });
+  if (st.gaError?.section === section.index) showQuantityError(section, st.gaError.text);
   return h("div", { class: "ga-box" },
     h("h3", {}, section.name, " ", h("span", { class: "badge" }, "standing")),
     h("p", {}, h("strong", {}, money(price)), ` each (${categoryName(category)}) · `, refs.gaText),
     h("label", { for: id }, named ? `Quantity — ${section.name}` : "Quantity"),
-    refs.input,
-    h("p", { id: `${id}-hint`, class: "hint" },
-      "Standing places are not numbered: your tickets are for the area. Choose how many you want, then press Hold seats."));
+    h("div", { class: "stepper" }, refs.fewer, refs.input, refs.more),
+    refs.qtyError,
+    refs.qtyHint);
 }
 
-function onQuantity(section, input) {
-  let quantity = Math.floor(Number(input.value));
-  if (!Number.isFinite(quantity) || quantity < 0) quantity = 0;
-  if (quantity > 0 && st.selected.size) {
-    const n = st.selected.size;
-    for (const i of [...st.selected]) {
-      st.selected.delete(i);
-      paintSeat(i);
+/** The most places of a standing area one booking can take now. */
+function quantityMax(section) {
+  return Math.max(0, Math.min(st.limits.perHold, section.available));
+}
+
+/** What the quantity field holds: {quantity} or {error}. Nothing typed means none. */
+function readQuantity(section, input) {
+  const raw = input.value.trim();
+  const most = quantityMax(section);
+  const range = most ? `a whole number from 0 to ${most}` : "0";
+  if (input.validity?.badInput) return { error: `“Quantity” takes a number: enter ${range}.` };
+  if (raw === "") return { quantity: 0 };
+  if (/^-/.test(raw)) return { error: `The quantity cannot be negative: enter ${range}.` };
+  if (!/^\d+$/.test(raw)) return { error: `Places come whole: enter ${range}, not ${raw}.` };
+  const quantity = Number(raw);
+  if (quantity > st.limits.perHold && st.limits.perHold <= section.available) {
+    return { error: `One booking can take at most ${count(st.limits.perHold, "ticket", "tickets")}; you entered ${quantity}.` };
+  }
+  if (quantity > section.available) {
+    return { error: section.available
+      ? `Only ${count(section.available, "place is", "places are")} left in ${section.name}; you entered ${quantity}.`
+      : `${section.name} is sold out.` };
+  }
+  return { quantity };
+}
+
+function showQuantityError(section, text) {
+  const refs = section.refs;
+  if (!refs.input) return;
+  if (text) refs.input.setAttribute("aria-invalid", "true");
+  else refs.input.removeAttribute("aria-invalid");
+  if (refs.qtyError && refs.qtyError.textContent !== (text || "")) refs.qtyError.textContent = text || "";
+}
+
+function stepQuantity(section, delta) {
+  const input = section.refs.input;
+  const read = readQuantity(section, input);
+  const most = quantityMax(section);
+  // From a number out of range, the buttons step back into it.
+  const typed = Number(input.value);
+  const from = read.error ? (Number.isFinite(typed) ? Math.max(0, Math.min(most + 1, Math.floor(typed))) : 0) : read.quantity;
+  const next = Math.max(0, Math.min(most, from + delta));
+  input.value = next;
+  onQuantity(section);
+  announce(next ? `${count(next, "place", "places")} in ${section.name}. ${selectionLine()}` : `No places in ${section.name}.`);
+}
+
+function onQuantity(section) {
+  const read = readQuantity(section, section.refs.input);
+  clearHoldError();
+  if (read.error) {
+    // Never guess what was meant: the number stays as typed, and says what is wrong.
+    st.gaError = { section: section.index, text: read.error };
+    if (st.ga?.section === section.index) st.ga = null;
+    showQuantityError(section, read.error);
+    for (const sec of st.sections) if (sec.ga) updateSectionRefs(sec);
+    renderSummary();
+    return;
+  }
+  const quantity = read.quantity;
+  if (st.gaError?.section === section.index) st.gaError = null;
+  showQuantityError(section, null);
+  if (quantity > 0) {
+    if (st.gaError) {
+      // The other area's unusable number gives way to this one.
+      const other = st.sections[st.gaError.section];
+      if (other.refs.input) other.refs.input.value = 0;
+      showQuantityError(other, null);
+      st.gaError = null;
     }
-    notice(`A booking is either numbered seats or standing places, so your ${count(n, "selected seat was", "selected seats were")} removed.`);
+    if (st.selected.size) {
+      const n = st.selected.size;
+      for (const i of [...st.selected]) {
+        st.selected.delete(i);
+        paintSeat(i);
+      }
+      notice(`A booking is either numbered seats or standing places, so your ${count(n, "selected seat was", "selected seats were")} removed.`);
+    }
+    if (st.ga && st.ga.section !== section.index) {
+      const other = st.sections[st.ga.section];
+      if (other.refs.input) other.refs.input.value = 0;
+      notice(`One booking is for one standing area, so your ${other.name} places were removed.`);
+    }
+    st.ga = { section: section.index, quantity };
+  } else if (st.ga?.section === section.index) {
+    st.ga = null;
   }
-  if (st.ga && st.ga.section !== section.index) {
-    const other = st.sections[st.ga.section].refs.input;
-    if (other) other.value = 0;
-  }
-  st.ga = quantity > 0 ? { section: section.index, quantity } : null;
   for (const sec of st.sections) if (sec.ga) updateSectionRefs(sec);
   renderSummary();
 }
@@ -578,7 +747,19 @@ function updateSectionRefs(section) {
   }
   if (refs.gaText) refs.gaText.textContent = left === 0 ? "sold out" : `${count(left, "place", "places")} left`;
   if (refs.svgText) refs.svgText.textContent = left === 0 ? "Standing · sold out" : `Standing · ${count(left, "place", "places")} left`;
-  if (refs.input) refs.input.max = Math.min(MAX_QUANTITY, left);
+  if (refs.input) {
+    const most = quantityMax(section);
+    refs.input.max = most;
+    const chosen = st.ga?.section === section.index ? st.ga.quantity : 0;
+    if (st.sale === "open") {
+      refs.fewer.disabled = chosen <= 0 && st.gaError?.section !== section.index;
+      refs.more.disabled = chosen >= most;
+    }
+    const text = most === 0
+      ? "Sold out."
+      : `Choose 1 to ${most} (0 for none): up to ${count(st.limits.perHold, "ticket", "tickets")} per booking${most < st.limits.perHold ? `, and ${count(left, "place is", "places are")} left` : ""}. Standing places are not numbered: your tickets are for the area.`;
+    if (refs.qtyHint.textContent !== text) refs.qtyHint.textContent = text;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,7 +771,8 @@ function paintSeat(i) {
   const status = st.status[i];
   const chosen = st.selected.has(i);
   const t = st.tickets[i];
-  el.setAttribute("class", `seat ${catClass(t.category)}${status === HELD ? " is-held" : ""}${status === SOLD ? " is-sold" : ""}${chosen ? " is-selected" : ""}`);
+  const mine = status === HELD && st.mine.has(i);
+  el.setAttribute("class", `seat ${catClass(t.category)}${status === HELD ? " is-held" : ""}${mine ? " is-mine" : ""}${status === SOLD ? " is-sold" : ""}${chosen ? " is-selected" : ""}`);
   el.setAttribute("aria-checked", chosen ? "true" : "false");
   if (status === AVAILABLE) el.removeAttribute("aria-disabled");
   else el.setAttribute("aria-disabled", "true");
@@ -685,13 +867,26 @@ function toggle(i) {
     return;
   }
   if (st.status[i] !== AVAILABLE) {
-    announce(`${seatName(i)} is ${STATUS_WORD[st.status[i]]} and cannot be selected.`);
+    announce(st.mine.has(i) && st.status[i] === HELD
+      ? `You already hold ${seatName(i)}: continue to checkout or release your held seats at the top of the page.`
+      : `${seatName(i)} is ${STATUS_WORD[st.status[i]]} and cannot be selected.`);
     return;
   }
   clearHoldError();
   if (st.selected.has(i)) {
     st.selected.delete(i);
   } else {
+    if (st.selected.size >= st.limits.perHold) {
+      notice(`One booking can take at most ${count(st.limits.perHold, "ticket", "tickets")}, so ${seatName(i)} was not added. Remove a seat to choose another.`);
+      return;
+    }
+    if (st.gaError) {
+      const section = st.sections[st.gaError.section];
+      st.gaError = null;
+      if (section.refs.input) section.refs.input.value = 0;
+      showQuantityError(section, null);
+      updateSectionRefs(section);
+    }
     if (st.ga) {
       const section = st.sections[st.ga.section];
       st.ga = null;
@@ -732,24 +927,66 @@ function selectionTotal() {
   return { n, total: { amount, currency } };
 }
 
+/** Zooms around the middle of what the box shows (or keeps the focused seat in view). */
 function zoom(factor) {
+  const box = ui.scroller;
+  if (!box) return;
+  const cx = (box.scrollLeft + box.clientWidth / 2) / Math.max(box.scrollWidth, 1);
+  const cy = (box.scrollTop + box.clientHeight / 2) / Math.max(box.scrollHeight, 1);
   setScale(st.scale * factor);
-  if (st.active >= 0) st.els[st.active]?.scrollIntoView({ block: "nearest", inline: "center" });
+  box.scrollLeft = cx * box.scrollWidth - box.clientWidth / 2;
+  box.scrollTop = cy * box.scrollHeight - box.clientHeight / 2;
+  const seat = st.els[st.active];
+  if (seat && document.activeElement === seat) seat.scrollIntoView({ block: "nearest", inline: "nearest" });
+  syncRail();
 }
 
+/** A screen to be used with fingers: no fine pointer, or a phone-sized window. */
+function touchScreen() {
+  return matchMedia("(pointer: coarse)").matches || innerWidth < 600;
+}
+
+/**
+ * Fits the map to its box. Pressed (user = true): the whole width, however small the seats.
+ * On opening: as big as fits the box both ways (so the box is no taller than the map), but
+ * never smaller than seats a finger can hit on a touch screen (24 px) or a mouse (14 px);
+ * a bigger map pans inside the box.
+ */
 function fit(user) {
-  if (!st.svg || !ui.scroller) return;
-  const available = ui.scroller.clientWidth - 4 || 320;
-  const scale = available / st.natural.width;
-  setScale(user ? Math.min(scale, 3) : Math.min(1.5, Math.max(scale, 0.7)));
-  // Wider than the box: start in the middle, where the screen or stage is.
-  ui.scroller.scrollLeft = (ui.scroller.scrollWidth - ui.scroller.clientWidth) / 2;
+  const box = ui.scroller;
+  if (!st.svg || !box) return;
+  const padding = 16;
+  const width = (box.clientWidth || 320) - padding - 2;
+  const widthScale = width / st.natural.width;
+  if (user) {
+    setScale(Math.min(widthScale, 3));
+  } else {
+    const most = Number.parseFloat(getComputedStyle(box).maxHeight);
+    const heightScale = Number.isFinite(most) ? (most - padding - 2) / st.natural.height : widthScale;
+    const least = touchScreen() ? TOUCH_SCALE : DESK_SCALE;
+    setScale(Math.max(least, Math.min(1.5, widthScale, heightScale)));
+  }
+  // Wider than the box: start in the middle, where the screen or stage is; at the top, where
+  // the front rows are.
+  box.scrollLeft = (box.scrollWidth - box.clientWidth) / 2;
+  box.scrollTop = 0;
+  syncRail();
 }
 
 function setScale(scale) {
   st.scale = Math.max(0.3, Math.min(3, scale));
-  st.svg.style.width = `${Math.round(st.natural.width * st.scale)}px`;
-  st.svg.style.height = `${Math.round(st.natural.height * st.scale)}px`;
+  const width = Math.round(st.natural.width * st.scale);
+  const height = Math.round(st.natural.height * st.scale);
+  st.svg.style.width = `${width}px`;
+  st.svg.style.height = `${height}px`;
+  drawRail();
+  if (ui.panHint && ui.scroller) {
+    const wider = width > ui.scroller.clientWidth - 16;
+    ui.panHint.hidden = !wider;
+    ui.panHint.textContent = touchScreen()
+      ? "Swipe inside the map to see more seats; Fit shows them all at once (smaller)."
+      : "Scroll inside the map to see more seats, or press Fit to see them all at once.";
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -785,20 +1022,36 @@ function renderSummary() {
       h("span", { class: "sel-price" }, money({ amount: price.amount * st.ga.quantity, currency: price.currency }))));
   }
   const { n, total } = selectionTotal();
-  ui.summary?.classList.toggle("has-selection", n > 0);
+  const invalid = st.gaError ? st.sections[st.gaError.section] : null;
+  ui.summary?.classList.toggle("has-selection", n > 0 || !!invalid);
+  if (!n && !invalid && st.expanded) setExpanded(false);
   if (!n) {
-    replace(ui.summaryBody, h("p", { class: "muted empty" }, "No seats selected yet. Pick them on the map."));
+    replace(ui.summaryBody, invalid
+      ? h("p", { class: "empty" }, `The quantity for ${invalid.name} is not one we can book: `,
+        h("button", { type: "button", class: "link", onclick: () => invalid.refs.input?.focus() }, "correct it"), ".")
+      : h("p", { class: "muted empty" }, "No seats selected yet. Pick them on the map."));
   } else {
     replace(ui.summaryBody,
       h("ul", { class: "selection", "aria-label": "Selected tickets" }, items),
       h("p", { class: "total" }, h("span", {}, `Total (${count(n, "ticket", "tickets")})`), h("strong", {}, money(total))));
   }
-  let hint = "Seats are held for you for a few minutes while you pay.";
+  // The phone's one line: "2 seats · €148.00".
+  ui.sheetLine.textContent = n
+    ? `${count(n, st.ga ? "place" : "seat", st.ga ? "places" : "seats")} · ${money(total)}`
+    : invalid ? "Check the quantity" : "Nothing selected";
+  let hint = `Seats are held for you for ${st.limits.holdSeconds ? `${Math.round(st.limits.holdSeconds / 60)} minutes` : "a few minutes"} while you pay.`;
   if (st.sale !== "open") hint = "Tickets for this showtime are not on sale right now.";
   else if (st.queue && st.queue.me?.status !== "admitted") hint = "You can hold seats when it is your turn in the waiting room.";
   else if (!st.user) hint = "You will be asked to log in; your selection is kept.";
   ui.holdHint.textContent = hint;
   ui.holdButton.disabled = st.holding || st.sale !== "open";
+}
+
+/** Shows or hides the details of the phone's selection sheet. */
+function setExpanded(open) {
+  st.expanded = open;
+  ui.summary.classList.toggle("expanded", open);
+  ui.sheetToggle.setAttribute("aria-expanded", String(open));
 }
 
 function notice(text) {
@@ -830,6 +1083,11 @@ function saveSelection() {
   }
 }
 
+/**
+ * The selection saved before logging in, or by checkout's "Change seats" (which released its
+ * hold just before: `released_ids` are the tickets it freed, still shown held by a seat map
+ * cached a moment earlier; the live stream corrects them if someone else took them since).
+ */
 function restoreSelection() {
   let data;
   try {
@@ -839,17 +1097,28 @@ function restoreSelection() {
     return;
   }
   if (!data || st.sale !== "open") return;
+  const released = data.released_ids || [];
+  for (const id of released) {
+    const i = st.idIndex.get(id);
+    if (i !== undefined && st.status[i] === HELD) setStatus(i, AVAILABLE);
+  }
+  for (const section of dirtySections) updateSectionRefs(section);
+  dirtySections.clear();
   const lost = [];
   for (const id of data.ticket_ids || []) {
     const i = st.idIndex.get(id);
     if (i === undefined) continue;
-    if (st.status[i] === AVAILABLE) st.selected.add(i);
+    if (st.status[i] === AVAILABLE && st.selected.size < st.limits.perHold) st.selected.add(i);
     else lost.push(i);
   }
+  let fewer = null;
   if (data.ga) {
     const section = st.sections.find((x) => x.id === data.ga.section_id);
-    if (section) st.ga = { section: section.index, quantity: Math.min(data.ga.quantity, section.available) };
-    if (st.ga && st.ga.quantity <= 0) st.ga = null;
+    if (section) {
+      const quantity = Math.min(data.ga.quantity, quantityMax(section));
+      if (quantity < data.ga.quantity) fewer = { section, from: data.ga.quantity, to: quantity };
+      if (quantity > 0) st.ga = { section: section.index, quantity };
+    }
   }
   const kept = st.selected.size + (st.ga ? 1 : 0);
   for (const i of [...st.selected, ...lost]) paintSeat(i);
@@ -860,17 +1129,24 @@ function restoreSelection() {
     showView({ kind: "section", section: st.ga.section });
   } else {
     for (const section of st.sections) {
-      updateSectionRefs(section);
       if (section.refs.input && st.ga?.section === section.index) section.refs.input.value = st.ga.quantity;
+      updateSectionRefs(section);
     }
   }
   renderSummary();
   if (lost.length) {
     notice(`While you were away, ${lost.map(seatName).join(", ")} ${lost.length === 1 ? "was" : "were"} taken, so we removed ${lost.length === 1 ? "it" : "them"} from your selection.`);
   }
+  if (fewer) {
+    notice(fewer.to
+      ? `Only ${count(fewer.to, "place is", "places are")} left in ${fewer.section.name}, so your selection has ${fewer.to} instead of ${fewer.from}.`
+      : `${fewer.section.name} sold out while you were away, so your ${fewer.from} places there were removed.`);
+  }
   if (kept) {
-    replace(ui.flash, h("div", { class: "notice info" },
-      "Your selection is still here. Press ", h("strong", {}, "Hold seats"), " to continue."));
+    replace(ui.flash, h("div", { class: "notice info", role: "status" }, released.length
+      ? ["Your seats were released so that you can change them; they are selected again below. Change them, then press ",
+        h("strong", {}, "Hold seats"), "."]
+      : ["Your selection is still here. Press ", h("strong", {}, "Hold seats"), " to continue."]));
   }
 }
 
@@ -887,33 +1163,120 @@ function showFlash() {
   }
 }
 
-/** Coming back from checkout: the seats this browser holds, with the way back to paying. */
-async function showOwnHold() {
-  let saved;
+// ---------------------------------------------------------------------------------------------
+// This browser's own holds of the showtime
+
+/** The holds this browser made for the showtime and still knows about: [{id, expires_at}]. */
+function knownHolds() {
   try {
-    saved = JSON.parse(sessionStorage.getItem(STORE.hold) || "null");
+    const saved = JSON.parse(sessionStorage.getItem(STORE.hold) || "null");
+    return (Array.isArray(saved) ? saved : saved ? [saved] : []).filter((x) => x && typeof x.id === "string");
   } catch {
-    return;
+    return [];
   }
-  if (!saved || !st.user) return;
-  if (Date.parse(saved.expires_at) <= now()) {
-    sessionStorage.removeItem(STORE.hold);
-    return;
-  }
-  let hold;
+}
+
+function saveHolds(list) {
   try {
-    hold = await api(`/api/v1/holds/${encodeURIComponent(saved.id)}`);
+    if (list.length) sessionStorage.setItem(STORE.hold, JSON.stringify(list.map(({ id, expires_at }) => ({ id, expires_at }))));
+    else sessionStorage.removeItem(STORE.hold);
   } catch {
+    // private mode: not remembered
+  }
+}
+
+/** Coming back from checkout: the seats this browser holds, with the ways on (pay) and out (release). */
+async function showOwnHolds() {
+  const known = knownHolds().filter((x) => Date.parse(x.expires_at) > now());
+  saveHolds(known);
+  if (!known.length || !st.user) return;
+  const found = await Promise.all(known.map((x) =>
+    api(`/api/v1/holds/${encodeURIComponent(x.id)}`).then(
+      (hold) => ({ x, hold }),
+      (error) => ({ x, gone: error instanceof ApiError && error.status < 500 })),
+  ));
+  // Forget the holds that ended (paid, released, expired) or are not this account's.
+  saveHolds(found.filter(({ hold, gone }) => !gone && (!hold || hold.status === "active")).map(({ x }) => x));
+  setOwnHolds(found.map(({ hold }) => hold).filter((hold) => hold?.status === "active"));
+}
+
+/** Marks the seats of this browser's active holds as "held by you", and says what they are. */
+function setOwnHolds(holds) {
+  st.ownHolds = holds.sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
+  const before = [...st.mine];
+  st.mine = new Set();
+  for (const hold of st.ownHolds) {
+    for (const ticket of hold.tickets) {
+      const i = st.idIndex.get(ticket.id);
+      if (i !== undefined) st.mine.add(i);
+    }
+  }
+  for (const i of new Set([...before, ...st.mine])) paintSeat(i);
+  if (ui.mineLegend) ui.mineLegend.hidden = !st.mine.size;
+  renderOwnHolds();
+}
+
+/** A time the device's own clock shows for an instant of the server's clock. */
+function localTime(iso) {
+  return timeOfDay(new Date(Date.parse(iso) - st.skew).toISOString());
+}
+
+function renderOwnHolds() {
+  const holds = st.ownHolds;
+  if (!holds.length) {
+    replace(ui.own);
     return;
   }
-  if (hold.status !== "active") {
-    sessionStorage.removeItem(STORE.hold);
+  const lines = holds.map((hold) => {
+    const names = holdSummary(hold.tickets);
+    return h("li", {},
+      h("span", {}, `${names} — held until ${localTime(hold.expires_at)}. `),
+      h("a", { href: `/checkout/${encodeURIComponent(hold.id)}` }, "Continue to checkout",
+        holds.length > 1 ? h("span", { class: "visually-hidden" }, ` (${names})`) : null));
+  });
+  ui.releaseOwn = h("button", { type: "button", class: "secondary", onclick: releaseOwnHolds },
+    holds.length > 1 ? "Release all these seats" : "Release seats");
+  replace(ui.own, h("div", { class: "notice info own-hold", role: "region", "aria-label": "Seats you hold" },
+    h("div", {},
+      h("p", { class: "own-title" }, h("strong", {}, holds.length > 1 ? `You are holding seats in ${holds.length} bookings` : "You are holding seats")),
+      h("ul", { class: "own-list" }, lines),
+      h("p", { class: "hint" }, "Times are your device's. Seats you hold count towards the limit of this showtime; release them to pick others.")),
+    ui.releaseOwn));
+}
+
+/** What a hold holds: "Stalls C3, Stalls C4" or "2 × Floor (standing)". */
+function holdSummary(tickets) {
+  const seats = tickets.filter((t) => t.row !== null).map((t) => t.label);
+  const areas = new Map();
+  for (const t of tickets) if (t.row === null) areas.set(t.section, (areas.get(t.section) || 0) + 1);
+  return [...seats, ...[...areas].map(([name, n]) => `${n} × ${name} (standing)`)].join(", ");
+}
+
+/** Releases every hold of this showtime this browser knows about. */
+async function releaseOwnHolds() {
+  const button = ui.releaseOwn;
+  button.disabled = true;
+  button.textContent = "Releasing…";
+  const failed = [];
+  for (const hold of st.ownHolds) {
+    try {
+      await api(`/api/v1/holds/${encodeURIComponent(hold.id)}`, { method: "DELETE" });
+    } catch (error) {
+      // Already over (paid, expired or released): nothing left to release.
+      if (!(error instanceof ApiError && [404, 409, 410].includes(error.status))) failed.push({ hold, error });
+    }
+  }
+  saveHolds(failed.map(({ hold }) => hold));
+  setOwnHolds(failed.map(({ hold }) => hold));
+  if (failed.length) {
+    replace(ui.own, h("div", { class: "notice error", role: "alert" },
+      `Some of your seats could not be released: ${failed[0].error.message} `,
+      h("button", { type: "button", class: "link", onclick: () => location.reload() }, "Reload the page"), " to try again."));
     return;
   }
-  const tz = st.showtime.venue?.time_zone;
-  ui.flash.append(h("div", { class: "notice info own-hold" },
-    h("span", {}, `You are holding ${hold.tickets.map((t) => t.label).join(", ")} until ${timeOfDay(hold.expires_at, tz)}. `),
-    h("a", { class: "button", href: `/checkout/${encodeURIComponent(hold.id)}` }, "Continue to checkout")));
+  replace(ui.flash, h("div", { class: "notice ok", role: "status" }, "Your held seats were released. Pick new ones whenever you like."));
+  announce("Your held seats were released.");
+  ui.holdButton.focus();
 }
 
 async function hold() {
@@ -921,6 +1284,12 @@ async function hold() {
   clearHoldError();
   if (st.sale !== "open") {
     holdError("Tickets for this showtime are not on sale right now.");
+    return;
+  }
+  if (st.gaError) {
+    const section = st.sections[st.gaError.section];
+    holdError(`Check the quantity for ${section.name} first: ${st.gaError.text}`);
+    section.refs.input?.focus();
     return;
   }
   const seats = [...st.selected].sort((a, b) => a - b);
@@ -960,11 +1329,7 @@ async function hold() {
     } catch {
       // ignore
     }
-    try {
-      sessionStorage.setItem(STORE.hold, JSON.stringify({ id: out.id, expires_at: out.expires_at }));
-    } catch {
-      // ignore
-    }
+    saveHolds([...knownHolds().filter((x) => x.id !== out.id), { id: out.id, expires_at: out.expires_at }]);
     announce("Your seats are held. Opening checkout.");
     location.assign(`/checkout/${encodeURIComponent(out.id)}`);
   } catch (error) {
@@ -1036,7 +1401,7 @@ function onHoldError(error) {
       break;
     }
     case "hold_limit":
-      holdError(`You can hold at most ${problem.limit ?? "a limited number of"} tickets of this showtime at a time, counting seats you already hold in another booking. Choose fewer seats, or pay for or release your other booking first.`);
+      holdError(`You can hold at most ${problem.limit ?? st.limits.perShowtime ?? "a limited number of"} tickets of this showtime at a time, counting seats you already hold in another booking. Choose fewer seats, or pay for or release your other booking first${st.ownHolds.length ? " (at the top of the page)" : ""}.`);
       break;
     case "not_enough_places": {
       const section = st.ga ? st.sections[st.ga.section] : null;
@@ -1324,7 +1689,7 @@ function setMe(me) {
   if (me.status === "admitted") {
     saveAdmission(me);
     if (before !== "admitted") {
-      announce(`It's your turn! You can hold seats until ${timeOfDay(me.admission_expires_at, st.showtime.venue?.time_zone)}.`);
+      announce(`It's your turn! You can hold seats until ${localTime(me.admission_expires_at)}.`);
       st.queue.warned = false;
     }
   }
@@ -1430,7 +1795,7 @@ function renderQueue() {
     parts.push(
       h("p", { class: "queue-lead ok" }, "It's your turn!"),
       h("p", {}, "Choose your seats and press Hold seats before ",
-        h("strong", {}, timeOfDay(me.admission_expires_at, tz)), " (", ui.queueClock, " left)."));
+        h("strong", {}, localTime(me.admission_expires_at)), " your time (", ui.queueClock, " left)."));
   } else if (me.status === "expired") {
     parts.push(
       h("p", { class: "queue-lead" }, "Your turn has ended."),
@@ -1454,8 +1819,13 @@ async function rejoin() {
   await joinQueue();
 }
 
-/** Every second: the waiting room's clocks and the admission's end. */
+/** Every second: the waiting room's clocks and the admission's end; own holds that ran out. */
 function tick() {
+  if (st.ownHolds.some((hold) => Date.parse(hold.expires_at) <= now())) {
+    const left = st.ownHolds.filter((hold) => Date.parse(hold.expires_at) > now());
+    saveHolds(left);
+    setOwnHolds(left);
+  }
   const me = st.queue?.me;
   if (!me) return;
   if (me.status === "lobby" && ui.queueClock) {
