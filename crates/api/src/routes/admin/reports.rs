@@ -168,8 +168,9 @@ pub async fn showtime_report(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SalesTimeline {
     pub showtime_id: String,
-    /// The width of each bucket: 60, 300, 900, 3600, 21600 or 86400 seconds, the smallest
-    /// that puts the whole sale in at most 96 buckets.
+    /// The width of each bucket: 60, 300, 900, 3600, 21600 or 86400 seconds, the smallest that
+    /// puts the whole sale in at most 96 buckets (day buckets for sales longer than 95 days).
+    /// Buckets start on whole multiples of their width in UTC.
     pub bucket_seconds: i64,
     /// Buckets with sales, oldest first.
     pub buckets: Vec<SalesBucket>,
@@ -189,13 +190,14 @@ pub struct SalesBucket {
 
 const BUCKET_SECONDS: [i64; 6] = [60, 300, 900, 3_600, 21_600, 86_400];
 
-/// Groups sales (oldest first) into buckets of the smallest width that needs at most 96.
+/// Groups sales (oldest first) into buckets of the smallest width that needs at most 96 (the
+/// first and last bucket may be partly outside the sale, hence the margin of one).
 fn bucketed(sales: &[marquee_store::Sale], currency: &str) -> (i64, Vec<SalesBucket>) {
     let (Some(first), Some(last)) = (sales.first(), sales.last()) else {
         return (BUCKET_SECONDS[0], Vec::new());
     };
     let span = (last.at - first.at).whole_seconds();
-    let width = BUCKET_SECONDS.into_iter().find(|width| span / width < 96).unwrap_or(86_400);
+    let width = BUCKET_SECONDS.into_iter().find(|width| span / width < 95).unwrap_or(86_400);
     let mut buckets: Vec<SalesBucket> = Vec::new();
     let mut cumulative = 0;
     for sale in sales {
@@ -280,7 +282,49 @@ pub async fn event_report_csv(
 
 #[cfg(test)]
 mod tests {
-    use super::csv_field;
+    use super::{bucketed, csv_field};
+    use time::OffsetDateTime;
+    use time::macros::datetime;
+
+    fn sale(at: OffsetDateTime, tickets: i64) -> marquee_store::Sale {
+        marquee_store::Sale { at, tickets, amount: tickets * 1000 }
+    }
+
+    #[test]
+    fn sales_fall_into_the_narrowest_buckets_that_fit_the_sale() {
+        assert_eq!(bucketed(&[], "EUR"), (60, Vec::new()));
+        let sales = [
+            sale(datetime!(2030-01-01 10:00:10 UTC), 2),
+            sale(datetime!(2030-01-01 10:00:50 UTC), 1),
+            sale(datetime!(2030-01-01 10:03:00 UTC), 4),
+        ];
+        let (width, buckets) = bucketed(&sales, "EUR");
+        assert_eq!(width, 60);
+        assert_eq!(buckets.len(), 2);
+        assert_eq!(
+            (buckets[0].tickets, buckets[0].cumulative_tickets, buckets[0].gross.amount),
+            (3, 3, 3000)
+        );
+        assert_eq!(buckets[1].from, datetime!(2030-01-01 10:03 UTC));
+        assert_eq!((buckets[1].tickets, buckets[1].cumulative_tickets), (4, 7));
+
+        // Two days of sales: 96 buckets of 15 minutes would not reach, hours do.
+        let long = [sale(datetime!(2030-01-01 00:00 UTC), 1), sale(datetime!(2030-01-03 00:00 UTC), 1)];
+        let (width, buckets) = bucketed(&long, "EUR");
+        assert_eq!(width, 3_600);
+        assert_eq!(buckets.len(), 2);
+
+        // Whatever the sale's length and phase, never more than 96 buckets (up to 95 days).
+        for minutes in [94, 95, 96, 97, 300, 1_440, 100_000] {
+            let start = datetime!(2030-01-01 10:00:59 UTC);
+            let mut sales: Vec<_> =
+                (0..=minutes).map(|m| sale(start + time::Duration::minutes(m), 1)).collect();
+            // One more just before the next whole span: the last bucket only just begun.
+            sales.push(sale(start + time::Duration::minutes(minutes) + time::Duration::seconds(59), 1));
+            let (_, buckets) = bucketed(&sales, "EUR");
+            assert!(buckets.len() <= 96, "{minutes} min: {} buckets", buckets.len());
+        }
+    }
 
     #[test]
     fn csv_fields_are_quoted_and_formulas_defused() {
