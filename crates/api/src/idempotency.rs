@@ -81,25 +81,14 @@ where
             replayed(respond(status, body))
         }
         Ok(IdempotencyClaim::Claimed) => {
-            let mut temporary = false;
             let (status, body) = match operation().await {
                 Ok(value) => match serde_json::to_value(value) {
                     Ok(body) => (success, body),
                     Err(error) => ApiError::from(Error::internal(error)).to_problem(),
                 },
-                Err(error) => {
-                    // "Another attempt is under way" is no answer to this request: a retry
-                    // with the same key must be tried again, not told the same forever.
-                    temporary = matches!(
-                        error,
-                        ApiError::Domain(
-                            Error::PaymentInProgress | Error::IdempotencyInProgress | Error::Contention
-                        )
-                    );
-                    error.to_problem()
-                }
+                Err(error) => error.to_problem(),
             };
-            let recorded = if status.is_server_error() || temporary {
+            let recorded = if status.is_server_error() {
                 state.store.abandon_idempotency_key(&user.id, &key).await
             } else {
                 state.store.finish_idempotency_key(&user.id, &key, status.as_u16(), &body.to_string()).await
