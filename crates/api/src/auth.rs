@@ -143,10 +143,7 @@ pub enum TokenSource {
 }
 
 /// The session token of a request: the bearer token, or else the session cookie.
-pub fn session_token<'a>(
-    headers: &'a axum::http::HeaderMap,
-    cookies: CookieNames,
-) -> Option<(&'a str, TokenSource)> {
+pub fn session_token(headers: &axum::http::HeaderMap, cookies: CookieNames) -> Option<(&str, TokenSource)> {
     if let Some(token) = bearer_token(headers) {
         return Some((token, TokenSource::Bearer));
     }
