@@ -3,7 +3,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, newPage, screenshot } from "../harness.mjs";
+import { startServer, launchBrowser, newPage, screenshot, signIn as signInAt } from "../harness.mjs";
 
 let server;
 let browser;
@@ -26,19 +26,14 @@ after(async () => {
   await server?.stop();
 });
 
+/** Logs a browser context in with the cookie session (what the login page does). */
+const signIn = (page, account) => signInAt(page, server.base, account);
+
 /** Problems of a page, minus the failed requests a test provoked on purpose (e.g. a 402). */
 function problems(page, ...expectedStatuses) {
   return page.problems.filter(
     (problem) => !expectedStatuses.some((status) => problem.includes(`the server responded with a status of ${status}`)),
   );
-}
-
-/** Logs a browser context in with the cookie session (what the login page does). */
-async function signIn(page, account) {
-  const response = await page.request.post(`${server.base}/api/v1/auth/web/login`, {
-    data: { email: account.email, password: account.password },
-  });
-  assert.equal(response.status(), 200, "web login");
 }
 
 function seat(page, label) {
@@ -588,28 +583,12 @@ test("with Stripe as the provider the checkout says card entry needs Stripe.js",
 
 test("when the answer to a payment is lost, paying again re-sends the same key and charges once", async () => {
   const showtime = movies[2].showtimes[1] || movies[2].showtimes[0];
-  const buyer = await server.user();
-  const map = await server.api(`/api/v1/showtimes/${showtime.id}/seats`);
-  const ticket = map.tickets.filter((t) => t.status === "available")[7];
-  const hold = await server.api("/api/v1/holds", {
-    method: "POST",
-    token: buyer.token,
-    body: { showtime_id: showtime.id, ticket_ids: [ticket.id] },
-  });
-  const page = await newPage(browser);
-  await signIn(page, buyer);
-  await page.goto(`${server.base}/checkout/${hold.id}`);
+  const { buyer, page } = await checkoutOfOneSeat(showtime, 7);
 
   // The first payment reaches the server, but its answer never comes back.
-  const keys = [];
-  await page.route("**/api/v1/orders", async (route) => {
-    keys.push(route.request().headers()["idempotency-key"]);
-    if (keys.length === 1) {
-      await route.fetch();
-      await route.abort("connectionreset");
-    } else {
-      await route.continue();
-    }
+  const keys = await interceptFirstPost(page, "/api/v1/orders", async (route) => {
+    await route.fetch();
+    await route.abort("connectionreset");
   });
   await page.getByLabel("Visa — succeeds").check();
   await page.getByRole("button", { name: /^Pay / }).click();
@@ -644,26 +623,40 @@ async function holdOne(account, showtime, nth) {
   });
 }
 
-test("a payment refused as already under way is watched; when that attempt is gone, paying again uses a new key", async () => {
-  const showtime = movies[2].showtimes[1] || movies[2].showtimes[0];
+/** A new buyer's checkout page for a fresh hold of one free seat (the `nth`) of `showtime`. */
+async function checkoutOfOneSeat(showtime, nth) {
   const buyer = await server.user();
-  const hold = await holdOne(buyer, showtime, 11);
+  const hold = await holdOne(buyer, showtime, nth);
   const page = await newPage(browser);
   await signIn(page, buyer);
   await page.goto(`${server.base}/checkout/${hold.id}`);
+  return { buyer, hold, page };
+}
+
+/**
+ * Records the Idempotency-Key of every POST to `path` and lets `first` answer the first one
+ * (a refusal, a lost answer, …); the others reach the server. Returns the keys, in order.
+ */
+async function interceptFirstPost(page, path, first) {
+  const keys = [];
+  await page.route(`**${path}`, async (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    keys.push(route.request().headers()["idempotency-key"]);
+    if (keys.length === 1) await first(route);
+    else await route.continue();
+  });
+  return keys;
+}
+
+test("a payment refused as already under way is watched; when that attempt is gone, paying again uses a new key", async () => {
+  const showtime = movies[2].showtimes[1] || movies[2].showtimes[0];
+  const { buyer, page } = await checkoutOfOneSeat(showtime, 11);
 
   // The first payment is refused as if another tab were paying (no such attempt exists, so
   // the page finds the hold active and not in a payment when it looks).
-  const keys = [];
-  await page.route("**/api/v1/orders", async (route) => {
-    if (route.request().method() !== "POST") return route.continue();
-    keys.push(route.request().headers()["idempotency-key"]);
-    if (keys.length === 1) {
-      await route.fulfill(problemAnswer(409, "payment_in_progress", "a payment for this hold is already in progress"));
-    } else {
-      await route.continue();
-    }
-  });
+  const keys = await interceptFirstPost(page, "/api/v1/orders", (route) =>
+    route.fulfill(problemAnswer(409, "payment_in_progress", "a payment for this hold is already in progress")),
+  );
   await page.getByLabel("Visa — succeeds").check();
   await page.getByRole("button", { name: /^Pay / }).click();
   await page.getByRole("alert").filter({ hasText: "already under way" }).waitFor();
@@ -687,22 +680,11 @@ test("a payment refused as already under way is watched; when that attempt is go
 
 test("while the first request with a key still runs, the checkout asks again with the same key by itself", async () => {
   const showtime = movies[2].showtimes[1] || movies[2].showtimes[0];
-  const buyer = await server.user();
-  const hold = await holdOne(buyer, showtime, 13);
-  const page = await newPage(browser);
-  await signIn(page, buyer);
-  await page.goto(`${server.base}/checkout/${hold.id}`);
+  const { buyer, page } = await checkoutOfOneSeat(showtime, 13);
 
-  const keys = [];
-  await page.route("**/api/v1/orders", async (route) => {
-    if (route.request().method() !== "POST") return route.continue();
-    keys.push(route.request().headers()["idempotency-key"]);
-    if (keys.length === 1) {
-      await route.fulfill(problemAnswer(409, "idempotency_in_progress", "a request with this Idempotency-Key is still in progress"));
-    } else {
-      await route.continue();
-    }
-  });
+  const keys = await interceptFirstPost(page, "/api/v1/orders", (route) =>
+    route.fulfill(problemAnswer(409, "idempotency_in_progress", "a request with this Idempotency-Key is still in progress")),
+  );
   await page.getByLabel("Visa — succeeds").check();
   await page.getByRole("button", { name: /^Pay / }).click();
   await page.getByRole("alert").filter({ hasText: "still being processed" }).waitFor();
@@ -721,16 +703,9 @@ test("holding seats: while the first request with a key still runs, the seat map
   const buyer = await server.user();
   const page = await newPage(browser);
   await signIn(page, buyer);
-  const keys = [];
-  await page.route("**/api/v1/holds", async (route) => {
-    if (route.request().method() !== "POST") return route.continue();
-    keys.push(route.request().headers()["idempotency-key"]);
-    if (keys.length === 1) {
-      await route.fulfill(problemAnswer(409, "idempotency_in_progress", "a request with this Idempotency-Key is still in progress"));
-    } else {
-      await route.continue();
-    }
-  });
+  const keys = await interceptFirstPost(page, "/api/v1/holds", (route) =>
+    route.fulfill(problemAnswer(409, "idempotency_in_progress", "a request with this Idempotency-Key is still in progress")),
+  );
   await page.goto(`${server.base}/showtimes/${showtime.id}`);
   await seat(page, "Stalls F6").click();
   await page.getByRole("button", { name: "Hold seats" }).click();

@@ -202,6 +202,8 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Vec<ShowtimeSummary>>;
     async fn get_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<Option<ShowtimeSummary>>;
+    /// When a showtime starts (one row by key: no availability counted, unlike `get_showtime`).
+    async fn showtime_starts_at(&self, id: &ShowtimeId) -> Result<Option<OffsetDateTime>>;
     /// Showtimes starting in `[from, until)`, published or not and whatever their sale window,
     /// except cancelled ones, by start time (the door's list).
     async fn showtimes_starting(

@@ -15,28 +15,29 @@ impl Booking {
     /// The customer cancels their whole order, up to the cutoff before the show.
     pub async fn cancel_order(&self, user: &User, order_id: &OrderId) -> Result<Order> {
         let order = self.own_order(user, order_id).await?;
-        let showtime = self
-            .store
-            .get_showtime(&order.showtime_id, self.clock.now())
-            .await?
-            .ok_or(Error::NotFound("showtime"))?;
-        if self.clock.now() + self.cancellation_cutoff > showtime.showtime.starts_at {
+        if self.cancellation_deadline(&order).await? < self.clock.now() {
             return Err(Error::RefundWindowClosed { cutoff_hours: self.cancellation_cutoff.whole_hours() });
         }
         // A ticket already used at the door cannot be handed back for money.
         self.start_refund(order_id, None, true, "cancelled by the customer").await
     }
 
-    /// Until when the customer may cancel an order of a showtime starting at `starts_at`, by
-    /// the rules `cancel_order` applies: the order still holds tickets, none of them was used at
-    /// the door, and the cutoff before the show has not passed. `None` otherwise.
-    pub async fn cancellable_until(
-        &self,
-        order: &Order,
-        starts_at: time::OffsetDateTime,
-    ) -> Result<Option<time::OffsetDateTime>> {
-        let until = starts_at - self.cancellation_cutoff;
-        if !order.status.holds_tickets() || until <= self.clock.now() {
+    /// The last moment the customer may cancel the order: the cutoff before its show.
+    async fn cancellation_deadline(&self, order: &Order) -> Result<time::OffsetDateTime> {
+        let starts_at =
+            self.store.showtime_starts_at(&order.showtime_id).await?.ok_or(Error::NotFound("showtime"))?;
+        Ok(starts_at - self.cancellation_cutoff)
+    }
+
+    /// Until when the customer may cancel the order, by the rules `cancel_order` applies: the
+    /// order still holds tickets, none of them was used at the door, and the cutoff before the
+    /// show has not passed. `None` otherwise.
+    pub async fn cancellable_until(&self, order: &Order) -> Result<Option<time::OffsetDateTime>> {
+        if !order.status.holds_tickets() {
+            return Ok(None);
+        }
+        let until = self.cancellation_deadline(order).await?;
+        if until < self.clock.now() {
             return Ok(None);
         }
         for ticket in &order.tickets {

@@ -158,25 +158,12 @@ pub async fn get_order(
     Ok(axum::Json(answer.remove(0)))
 }
 
-/// Orders as answered to their owner: with until when each may be cancelled (one showtime
-/// lookup per distinct showtime).
+/// Orders as answered to their owner: with until when each may be cancelled.
 async fn with_cancellation(state: &AppState, orders: &[Order]) -> Result<Vec<PurchaseOut>, ApiError> {
-    let mut starts: std::collections::HashMap<&ShowtimeId, Option<time::OffsetDateTime>> = Default::default();
     let mut answers = Vec::with_capacity(orders.len());
     for order in orders {
-        let starts_at = match starts.get(&order.showtime_id) {
-            Some(starts_at) => *starts_at,
-            None => {
-                let summary = state.store.get_showtime(&order.showtime_id, state.clock.now()).await?;
-                let starts_at = summary.map(|summary| summary.showtime.starts_at);
-                starts.insert(&order.showtime_id, starts_at);
-                starts_at
-            }
-        };
         let mut answer = PurchaseOut::from(order);
-        if let Some(starts_at) = starts_at {
-            answer.cancellable_until = state.booking.cancellable_until(order, starts_at).await?;
-        }
+        answer.cancellable_until = state.booking.cancellable_until(order).await?;
         answers.push(answer);
     }
     Ok(answers)

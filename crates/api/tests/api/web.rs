@@ -453,3 +453,39 @@ async fn the_door_lists_todays_showtimes_whatever_their_sale(app: &TestApp) {
     let (_, door) = app.get(Some(&admin), "/api/v1/checkin/showtimes").await;
     assert!(ids(door).is_empty());
 }
+
+/// With Stripe configured, checkout alone may load Stripe.js and its frames.
+mod with_stripe {
+    use super::*;
+    use marquee_api::{ApiConfig, PaymentClient};
+
+    fn stripe() -> ApiConfig {
+        ApiConfig {
+            payment_client: PaymentClient::Stripe { publishable_key: Some("pk_test_marquee".into()) },
+            ..TestApp::test_config()
+        }
+    }
+
+    crate::on_both_backends_with!(only_checkout_may_load_stripe => stripe());
+
+    async fn only_checkout_may_load_stripe(app: &TestApp) {
+        let csp = |path: &'static str| async move {
+            let response = app.client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned()
+        };
+        let checkout = csp("/checkout/hld_x").await;
+        assert!(checkout.contains("script-src 'self' https://js.stripe.com"), "{checkout}");
+        assert!(!checkout.contains("unsafe-inline"));
+        for other in ["/", "/showtimes/sho_x", "/tickets", "/admin"] {
+            let policy = csp(other).await;
+            assert!(!policy.contains("stripe"), "{other}: {policy}");
+        }
+        let config = app.get_json("/api/v1/payments/config").await;
+        assert_eq!(
+            (config["provider"].as_str(), config["publishable_key"].as_str()),
+            (Some("stripe"), Some("pk_test_marquee"))
+        );
+        assert_eq!(config["test_cards"], json!([]));
+    }
+}

@@ -1237,6 +1237,15 @@ impl Store for SqlStore {
         rows.iter().map(showtime_summary_from_row).collect()
     }
 
+    async fn showtime_starts_at(&self, id: &ShowtimeId) -> Result<Option<OffsetDateTime>> {
+        let row = sqlx::query("SELECT starts_at FROM showtimes WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?;
+        row.map(|row| instant(&row, "starts_at")).transpose()
+    }
+
     async fn showtimes_starting(
         &self,
         from: OffsetDateTime,
