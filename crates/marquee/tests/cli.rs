@@ -200,6 +200,25 @@ fn spawn_captured(command: &mut Command) -> (Server, Output) {
     (Server(child), output)
 }
 
+/// A server (with its log captured) on a free port, ready, with the given shutdown timeout.
+fn serving_with_shutdown_timeout(
+    name: &str,
+    timeout_secs: u32,
+    demo: bool,
+) -> (std::path::PathBuf, u16, Server, Output) {
+    let dir = temp_dir(name);
+    let port = free_port();
+    let (server, output) = spawn_captured(
+        marquee(&dir.join("marquee.db"))
+            .env("MARQUEE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MARQUEE_DEMO_IF_EMPTY", demo.to_string())
+            .env("MARQUEE_LOG", "info")
+            .args(["--shutdown-timeout-secs", &timeout_secs.to_string()]),
+    );
+    wait_for(&format!("http://127.0.0.1:{port}/healthz"), &[]);
+    (dir, port, server, output)
+}
+
 fn terminate(server: &Server) {
     let status = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
     assert!(status.success(), "kill -TERM");
@@ -368,17 +387,8 @@ fn json_logs_have_one_line_per_request_with_its_id_and_never_a_secret() {
 
 #[test]
 fn sigterm_stops_accepting_ends_streams_answers_in_flight_requests_and_exits() {
-    let dir = temp_dir("shutdown");
-    let port = free_port();
-    let (mut server, output) = spawn_captured(
-        marquee(&dir.join("marquee.db"))
-            .env("MARQUEE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MARQUEE_DEMO_IF_EMPTY", "true")
-            .env("MARQUEE_LOG", "info")
-            .args(["--shutdown-timeout-secs", "15"]),
-    );
+    let (dir, port, mut server, output) = serving_with_shutdown_timeout("shutdown", 15, true);
     let base = format!("http://127.0.0.1:{port}");
-    wait_for(&format!("{base}/healthz"), &[]);
     let showtimes = curl(&["-sS", &format!("{base}/api/v1/showtimes?limit=1")]).unwrap();
     let showtime = serde_json::from_str::<serde_json::Value>(&showtimes).unwrap()["items"][0]["id"]
         .as_str()
@@ -436,15 +446,7 @@ fn sigterm_stops_accepting_ends_streams_answers_in_flight_requests_and_exits() {
 
 #[test]
 fn a_request_that_never_finishes_holds_up_shutdown_only_until_the_timeout() {
-    let dir = temp_dir("shutdown-timeout");
-    let port = free_port();
-    let (mut server, output) = spawn_captured(
-        marquee(&dir.join("marquee.db"))
-            .env("MARQUEE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MARQUEE_LOG", "info")
-            .args(["--shutdown-timeout-secs", "2"]),
-    );
-    wait_for(&format!("http://127.0.0.1:{port}/healthz"), &[]);
+    let (dir, port, mut server, output) = serving_with_shutdown_timeout("shutdown-timeout", 2, false);
     let stuck = SlowRequest::start(port, "stuck@example.com");
     std::thread::sleep(Duration::from_millis(300));
     let signalled = Instant::now();
