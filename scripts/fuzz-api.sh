@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Fuzzes the HTTP API from its own OpenAPI document with schemathesis, against a fresh Marquee
-# on SQLite with the demo catalog, as a logged-in customer. Fails on any 5xx, any response that
+# Fuzzes the HTTP API from its own OpenAPI document with schemathesis, and every path and query
+# parameter with raw bytes (scripts/fuzz-raw.py), against a fresh Marquee with the demo catalog
+# (on SQLite, or on FUZZ_DATABASE_URL: an empty PostgreSQL database), as a
+# logged-in customer. Fails on any 5xx, any response that
 # does not match the documented schema, status or content type, and on any secured operation
 # that answers anything but 401 without a token.
 # Budget: about 3 minutes on 2 cores once the binary is built.
 # Needs: schemathesis (pip install schemathesis), curl, jq.
-# Usage: scripts/fuzz-api.sh [path/to/marquee-binary]
+# Usage: [FUZZ_DATABASE_URL=postgres://…] scripts/fuzz-api.sh [path/to/marquee-binary]
 #   FUZZ_MAX_EXAMPLES (default 25) test cases per operation and phase; FUZZ_SEED to replay a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +21,10 @@ fi
 workdir=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$port"
+DB_URL=${FUZZ_DATABASE_URL:-sqlite://$workdir/marquee.db}
 
 # The fuzzer is one client sending thousands of writes: no rate limits for it.
-MARQUEE_DATABASE_URL="sqlite://$workdir/marquee.db" MARQUEE_LISTEN="127.0.0.1:$port" \
+MARQUEE_DATABASE_URL="$DB_URL" MARQUEE_LISTEN="127.0.0.1:$port" \
   MARQUEE_DEMO_IF_EMPTY=true MARQUEE_WRITES_PER_MINUTE_PER_IP=0 MARQUEE_WRITES_PER_MINUTE_PER_USER=0 \
   MARQUEE_LOG=warn "$binary" >"$workdir/server.log" 2>&1 &
 server=$!
@@ -65,7 +68,12 @@ done < <(jq -r '.paths | to_entries[] | .key as $path | .value | to_entries[]
 [ "$failures" -eq 0 ] || { echo "$failures secured operations answered without a valid token"; exit 1; }
 echo "all secured operations answer 401 without a valid token"
 
-# 2. Schemathesis, as the registered customer. Left out here: login and logout (a login that
+# 2. Raw bytes in every path and query parameter (schemathesis sends schema-shaped values).
+echo "==> raw bytes in path and query parameters"
+python3 scripts/fuzz-raw.py "$BASE" "$workdir/openapi.json" "$TOKEN" ||
+  { echo "server log (last lines):"; tail -n 40 "$workdir/server.log"; exit 1; }
+
+# 3. Schemathesis, as the registered customer. Left out here: login and logout (a login that
 #    presents a token ends that token's session, and the fuzzer's registrations give it
 #    accounts to log in with: it would end its own session) and the live stream (an endless
 #    Server-Sent Events response; its status and first event are tested in crates/api).
@@ -86,15 +94,18 @@ fuzz "$checks,ignored_auth" --header "Authorization: Bearer $TOKEN" --max-time 1
   --exclude-path '/api/v1/showtimes/{showtime_id}/stream'
 curl -sf "$BASE/api/v1/me" -H "Authorization: Bearer $TOKEN" >/dev/null ||
   { echo "the fuzzer's session ended during the run: its results are not trustworthy"; exit 1; }
-# 3. The box office, as an admin (as the customer above it only met 403s).
-printf 'a long fuzzing password\n' | MARQUEE_DATABASE_URL="sqlite://$workdir/marquee.db" MARQUEE_LOG=warn \
+# 4. The box office, as an admin (as the customer above it only met 403s).
+printf 'a long fuzzing password\n' | MARQUEE_DATABASE_URL="$DB_URL" MARQUEE_LOG=warn \
   "$binary" admin create --email fuzz-admin@example.com >/dev/null
 ADMIN=$(curl -sS --fail-with-body -X POST "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
   -d '{"email": "fuzz-admin@example.com", "password": "a long fuzzing password"}' | jq -r .token)
+echo "==> raw bytes in path and query parameters, admin"
+python3 scripts/fuzz-raw.py "$BASE" "$workdir/openapi.json" "$ADMIN" ||
+  { echo "server log (last lines):"; tail -n 40 "$workdir/server.log"; exit 1; }
 echo "==> schemathesis, admin"
 fuzz "$checks,ignored_auth" --header "Authorization: Bearer $ADMIN" --max-time 45 \
   --include-path-regex '^/api/v1/admin/'
-# 4. The account routes, anonymously.
+# 5. The account routes, anonymously.
 echo "==> schemathesis, accounts"
 fuzz "$checks" --include-path-regex '^/api/v1/auth/' --max-time 20
 echo "fuzzing found nothing"

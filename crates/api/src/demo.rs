@@ -24,6 +24,25 @@ pub struct DemoSummary {
     pub flash_sale_showtime: Option<ShowtimeId>,
 }
 
+impl std::fmt::Display for DemoSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} events, {} venues, {} showtimes", self.events, self.venues, self.showtimes)?;
+        if let Some(showtime) = &self.flash_sale_showtime {
+            write!(f, "; the flash-sale concert is showtime {showtime}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The venue whose presence says the demo catalog was loaded (its names are the demo's own).
+const ARENA: (&str, &str) = ("Spreeside Arena", "Berlin");
+
+/// Whether the demo catalog is in the database already (loading it again would duplicate it).
+pub async fn is_loaded(store: &dyn Store) -> Result<bool> {
+    let venues = store.list_venues().await?;
+    Ok(venues.iter().any(|venue| (venue.name.as_str(), venue.city.as_str()) == ARENA))
+}
+
 struct MovieSpec {
     title: &'static str,
     synopsis: &'static str,
@@ -169,7 +188,7 @@ pub async fn load(store: &dyn Store, now: OffsetDateTime) -> Result<DemoSummary>
     };
     let multiplex = venue("Marquee Mitte", "Berlin");
     let harbour = venue("Elbe Lichtspiele", "Hamburg");
-    let arena = venue("Spreeside Arena", "Berlin");
+    let arena = venue(ARENA.0, ARENA.1);
     for venue in [&multiplex, &harbour, &arena] {
         store.create_venue(venue).await?;
         summary.venues += 1;

@@ -36,10 +36,40 @@ impl From<Error> for ApiError {
     }
 }
 
+/// serde's messages name our Rust types (`expected struct HoldIn`); a client knows JSON.
+fn without_type_names(detail: &str) -> String {
+    let words: Vec<&str> = detail.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut index = 0;
+    while index < words.len() {
+        let replacement = match words[index] {
+            "struct" => Some("a JSON object"),
+            "enum" => Some("one of the allowed values"),
+            _ => None,
+        };
+        let name = words.get(index + 1).map(|w| w.trim_end_matches([',', '.', ';', ':']));
+        match (replacement, name) {
+            (Some(replacement), Some(name))
+                if name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                let tail = &words[index + 1][name.len()..];
+                out.push(format!("{replacement}{tail}"));
+                index += 2;
+            }
+            _ => {
+                out.push(words[index].to_owned());
+                index += 1;
+            }
+        }
+    }
+    out.join(" ")
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();
-        let detail = rejection.body_text();
+        let detail = without_type_names(&rejection.body_text());
         match status {
             // Syntax errors and type mismatches are both the client's malformed request.
             StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => ApiError::BadRequest(detail),
@@ -214,6 +244,67 @@ pub async fn method_not_allowed() -> Response {
     error.into_response()
 }
 
+/// The longest request target (path and query) served, in bytes. Every URL Marquee makes is
+/// far shorter (the longest, a filtered catalog page with a cursor, is under 1 KiB); 8 KiB is
+/// what common proxies allow, so a longer one is refused here with a problem document rather
+/// than by a proxy or by hyper (which answers a bare 414 past 64 KiB, before any of our code).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Refuses request targets that no route can serve before they reach one: longer than
+/// [`MAX_URI_BYTES`] (414), or whose path or query decodes to a control character such as NUL
+/// (400: no identifier or filter may contain one, and PostgreSQL cannot even store them).
+pub async fn guard_uri(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let target = request.uri().path_and_query().map_or("", |target| target.as_str());
+    if target.len() > MAX_URI_BYTES {
+        let detail = format!("the URL is {} bytes long; at most {MAX_URI_BYTES} are accepted", target.len());
+        return ApiError::Rejected { status: StatusCode::URI_TOO_LONG, detail }.into_response();
+    }
+    if has_encoded_control(target) {
+        return ApiError::BadRequest("the URL must not contain control characters (such as %00)".into())
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a request target holds a percent-encoded control character (`%00`–`%1F`, `%7F`).
+/// Raw control bytes never get this far: hyper refuses them while parsing the request line.
+fn has_encoded_control(target: &str) -> bool {
+    target.as_bytes().windows(3).any(|w| {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (w[0], hex(w[1]), hex(w[2])) {
+            (b'%', Some(high), Some(low)) => high * 16 + low < 0x20 || high * 16 + low == 0x7f,
+            _ => false,
+        }
+    })
+}
+
+/// Gives every error response a problem document: the layers beneath the handlers (the
+/// timeout, CORS, tower-http's limits) answer with a bare status, and a client must be able to
+/// read every error the same way. Responses that already carry a body type are left alone.
+pub async fn problem_for_bare_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::REQUEST_TIMEOUT => {
+            "the request took too long to handle; it may or may not have taken effect".into()
+        }
+        status => status.canonical_reason().unwrap_or("the request was refused").to_lowercase(),
+    };
+    let mut problem = ApiError::Rejected { status, detail }.into_response();
+    for (name, value) in response.headers() {
+        problem.headers_mut().entry(name).or_insert_with(|| value.clone());
+    }
+    problem
+}
+
 /// Turns a panic into an opaque 500 problem (the panic itself is logged by the hook).
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Domain(Error::internal("handler panicked")).into_response()
@@ -223,6 +314,27 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 mod tests {
     use super::*;
     use marquee_domain::ids::TicketId;
+
+    #[test]
+    fn json_errors_do_not_name_rust_types() {
+        assert_eq!(
+            without_type_names("invalid type: string \"x\", expected struct HoldIn at line 1 column 3"),
+            "invalid type: string \"x\", expected a JSON object at line 1 column 3"
+        );
+        assert_eq!(without_type_names("expected enum EventKind"), "expected one of the allowed values");
+        assert_eq!(without_type_names("unknown field `card`"), "unknown field `card`");
+        assert_eq!(without_type_names("a struct of a construct"), "a struct of a construct");
+    }
+
+    #[test]
+    fn encoded_control_characters_are_found_anywhere_in_the_target() {
+        for bad in ["/api/v1/events?q=%00", "/movie/%1f", "/x?q=a%7Fb", "/x?q=%0a"] {
+            assert!(has_encoded_control(bad), "{bad}");
+        }
+        for good in ["/api/v1/events?q=%20caf%C3%A9", "/x?q=100%25", "/x?q=%2", "/x?q=%zz", "/x?q=%7e"] {
+            assert!(!has_encoded_control(good), "{good}");
+        }
+    }
 
     #[test]
     fn each_domain_error_has_one_status_and_code() {

@@ -331,6 +331,12 @@ impl Showtime {
                 Some(amount) if *amount < 0 => {
                     return Err(Error::invalid(format!("price for {category:?} is negative")));
                 }
+                Some(amount) if *amount > crate::money::MAX_TICKET_PRICE => {
+                    return Err(Error::invalid(format!(
+                        "price for {category:?} is above the maximum of {} minor units per ticket",
+                        crate::money::MAX_TICKET_PRICE
+                    )));
+                }
                 Some(_) => {}
             }
         }

@@ -6,6 +6,16 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// The highest price of one ticket, in minor units: 1,000,000.00 of a two-decimal currency
+/// (¥100,000,000 in yen). Far above any real ticket, and small enough that no sum Marquee
+/// makes can overflow: an order holds at most [`MAX_TICKETS_PER_ORDER`] tickets (10^10 at most),
+/// and even a million-seat showtime sold at this price totals 10^14, far below `i64::MAX`
+/// (9.2 × 10^18). Sums are checked all the same.
+pub const MAX_TICKET_PRICE: i64 = 100_000_000;
+
+/// The most tickets one hold or order may have, whatever the configuration says.
+pub const MAX_TICKETS_PER_ORDER: u32 = 100;
+
 /// An amount of money in minor units of `currency`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Money {

@@ -60,11 +60,13 @@ pub struct Config {
     /// How long a hold keeps its tickets, in seconds.
     #[arg(long, env = "MARQUEE_HOLD_TTL_SECS", default_value_t = 600, global = true)]
     pub hold_ttl_secs: u32,
-    /// Most tickets in one hold.
-    #[arg(long, env = "MARQUEE_MAX_TICKETS_PER_HOLD", default_value_t = 10, global = true)]
+    /// Most tickets in one hold (1 to 100).
+    #[arg(long, env = "MARQUEE_MAX_TICKETS_PER_HOLD", default_value_t = 10, global = true,
+        value_parser = clap::value_parser!(u32).range(1..=marquee_domain::money::MAX_TICKETS_PER_ORDER as i64))]
     pub max_tickets_per_hold: u32,
-    /// Most tickets of one showtime one user may hold at once.
-    #[arg(long, env = "MARQUEE_MAX_HELD_TICKETS_PER_SHOWTIME", default_value_t = 20, global = true)]
+    /// Most tickets of one showtime one user may hold at once (1 to 1000).
+    #[arg(long, env = "MARQUEE_MAX_HELD_TICKETS_PER_SHOWTIME", default_value_t = 20, global = true,
+        value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_held_tickets_per_showtime: u32,
     /// How long a login token stays valid, in hours.
     #[arg(long, env = "MARQUEE_SESSION_TTL_HOURS", default_value_t = 168, global = true)]
@@ -261,9 +263,13 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         replica_url: config.database_replica_url.clone(),
         acquire_timeout: Duration::from_secs(config.database_acquire_timeout_secs.max(1)),
     };
-    let store = SqlStore::connect(&config.database_url, &options)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
+    let store = SqlStore::connect(&config.database_url, &options).await.map_err(|error| {
+        let reason = match error {
+            marquee_domain::Error::DatabaseUnavailable(reason) => reason,
+            other => other.to_string(),
+        };
+        anyhow::anyhow!("cannot open the database {}: {reason}", redact(&config.database_url))
+    })?;
     store.migrate().await?;
     tracing::info!(backend = store.backend().as_str(), "database ready");
     Ok(Arc::new(store))

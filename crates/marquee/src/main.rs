@@ -36,8 +36,13 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Load the demo catalog (movies, concerts, venues, showtimes) and exit.
-    SeedDemo,
+    /// Load the demo catalog (movies, concerts, venues, showtimes) and exit. Does nothing if
+    /// it is loaded already.
+    SeedDemo {
+        /// Load another copy even if the demo catalog is there already.
+        #[arg(long)]
+        force: bool,
+    },
     /// Administration from the command line.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -69,9 +74,13 @@ async fn main() -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => tracing::info!("migrations applied"),
-        Command::SeedDemo => {
-            let summary = marquee_api::demo::load(store.as_ref(), clock.now()).await?;
-            tracing::info!(?summary, "demo catalog loaded");
+        Command::SeedDemo { force } => {
+            if !force && marquee_api::demo::is_loaded(store.as_ref()).await? {
+                println!("The demo catalog is already loaded; nothing changed (--force loads another copy).");
+            } else {
+                let summary = marquee_api::demo::load(store.as_ref(), clock.now()).await?;
+                println!("Demo catalog loaded: {summary}.");
+            }
         }
         Command::Admin(command) => admin::run(command, store.as_ref(), clock.now()).await?,
         Command::Serve => serve::run(cli.config, store, clock).await?,

@@ -32,7 +32,7 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
 pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     if config.demo_if_empty && store.catalog_is_empty().await? {
         let summary = marquee_api::demo::load(store.as_ref(), clock.now()).await?;
-        tracing::info!(?summary, "empty database: demo catalog loaded");
+        tracing::info!("empty database: demo catalog loaded ({summary})");
     }
     let gateway = config.gateway()?;
     tracing::info!(provider = gateway.name(), "payment provider");

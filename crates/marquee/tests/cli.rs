@@ -462,3 +462,83 @@ fn a_request_that_never_finishes_holds_up_shutdown_only_until_the_timeout() {
     drop(stuck);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn events_in(database: &Path) -> usize {
+    let output = Command::new("sqlite3").arg(database).arg("SELECT COUNT(*) FROM events").output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn seed_demo_loads_the_demo_once_and_says_so() {
+    if Command::new("sqlite3").arg("--version").output().is_err() {
+        eprintln!("skipped: no sqlite3 shell");
+        return;
+    }
+    let dir = temp_dir("seed");
+    let database = dir.join("marquee.db");
+    let first = marquee(&database).arg("seed-demo").output().unwrap();
+    assert!(first.status.success(), "{first:?}");
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(said.starts_with("Demo catalog loaded: "), "{said}");
+    assert!(!said.contains("DemoSummary") && !said.contains("ShowtimeId"), "no debug text: {said}");
+    let events = events_in(&database);
+    assert!(events > 0);
+
+    let again = marquee(&database).arg("seed-demo").output().unwrap();
+    assert!(again.status.success(), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already loaded"), "{again:?}");
+    assert_eq!(events_in(&database), events, "a second seed-demo duplicated the catalog");
+
+    let forced = marquee(&database).args(["seed-demo", "--force"]).output().unwrap();
+    assert!(forced.status.success(), "{forced:?}");
+    assert_eq!(events_in(&database), 2 * events);
+}
+
+#[test]
+fn bad_flag_values_are_refused_before_the_database_is_touched() {
+    let dir = temp_dir("flags");
+    let database = dir.join("marquee.db");
+    for flag in [
+        ["--max-tickets-per-hold", "0"],
+        ["--max-tickets-per-hold", "101"],
+        ["--max-held-tickets-per-showtime", "0"],
+    ] {
+        let output = marquee(&database).arg("migrate").args(flag).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag:?}: {output:?}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains(flag[0]), "{said}");
+        assert!(!database.exists(), "{flag:?} created the database before refusing");
+    }
+}
+
+#[test]
+fn database_errors_say_their_cause_in_plain_words() {
+    let Ok(url) = std::env::var("MARQUEE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: MARQUEE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let server = url.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap().to_owned();
+    for (database_url, expected) in [
+        (
+            format!("postgres://nobody@{server}/x"),
+            "the database refused the login: role \"nobody\" does not exist",
+        ),
+        (
+            format!("postgres://postgres@{server}/no_such_db"),
+            "database \"no_such_db\" does not exist: create it first",
+        ),
+        ("postgres://postgres@no-such-host.invalid/x".to_owned(), "the host name could not be resolved"),
+    ] {
+        let output = Command::new(BINARY)
+            .args(["migrate", "--database-url", &database_url, "--database-acquire-timeout-secs", "2"])
+            .env("MARQUEE_LOG", "warn")
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(said.contains(expected), "{database_url}: {said}");
+        assert!(!said.contains("internal error") && !said.contains(" at line "), "{said}");
+    }
+}

@@ -77,6 +77,16 @@ pub trait AdminStore: Send + Sync + 'static {
     async fn get_venue(&self, id: &VenueId) -> Result<Option<Venue>>;
     async fn get_hall(&self, id: &HallId) -> Result<Option<Hall>>;
     async fn list_halls(&self, venue_id: &VenueId) -> Result<Vec<Hall>>;
+    /// Renames a venue or moves it to another city or time zone (showtimes keep their UTC
+    /// instants). `NotFound` if there is none.
+    async fn update_venue(&self, venue: &Venue) -> Result<()>;
+    /// Deletes a venue and its halls; `Conflict` while any hall of it has a showtime.
+    async fn delete_venue(&self, id: &VenueId) -> Result<()>;
+    /// Renames a hall. `NotFound` if there is none.
+    async fn rename_hall(&self, id: &HallId, name: &str) -> Result<()>;
+    /// Deletes a hall; `Conflict` while it has a showtime (past and cancelled ones included:
+    /// their tickets and orders refer to it).
+    async fn delete_hall(&self, id: &HallId) -> Result<()>;
     /// Replaces a hall's layout and regenerates the tickets of its showtimes. Refused with
     /// `Conflict` while any showtime of the hall has sold or live held tickets.
     async fn replace_hall_layout(&self, id: &HallId, layout: &HallLayout, now: OffsetDateTime) -> Result<()>;

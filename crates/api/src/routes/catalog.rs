@@ -62,8 +62,8 @@ pub async fn list_showtimes(
     Query(query): Query<ShowtimeListQuery>,
 ) -> Result<Json<ShowtimePage>, ApiError> {
     let filter = ShowtimeFilter {
-        event_id: query.event_id.map(EventId::from_raw),
-        city: query.city,
+        event_id: bounded("event_id", query.event_id, MAX_ID_CHARS)?.map(EventId::from_raw),
+        city: bounded("city", query.city, MAX_CITY_CHARS)?,
         day: day_start(query.date.as_deref(), query.utc_offset_minutes)?,
         limit: page_size(query.limit)?,
     };
@@ -197,6 +197,28 @@ pub async fn availability(
     Ok(json_response(rendered.body))
 }
 
+/// The longest search term, in characters. The longest titles in real cinema and concert
+/// listings are about 100 characters; SQLite refuses `LIKE` patterns over 50,000 bytes, and
+/// 200 characters are at most 800 bytes even in four-byte UTF-8.
+pub const MAX_SEARCH_CHARS: usize = 200;
+/// The longest city filter (the longest city names are under 100 characters; venues take 100).
+pub const MAX_CITY_CHARS: usize = 100;
+/// The longest genre filter (genres are single words such as `documentary`).
+pub const MAX_GENRE_CHARS: usize = 40;
+/// The longest identifier filter (ids are a prefix and a UUID, 40 characters).
+pub const MAX_ID_CHARS: usize = 64;
+
+/// A free-text filter within its bound: 400 beyond it (the store escapes `%` and `_`, so
+/// they match literally).
+fn bounded(name: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(value) if value.chars().count() > max => {
+            Err(ApiError::BadRequest(format!("{name} must have at most {max} characters")))
+        }
+        value => Ok(value),
+    }
+}
+
 /// A page of the catalog; shared by `/api/v1/events` and the seed API's `/movie/list`.
 pub async fn event_page(
     state: &AppState,
@@ -206,15 +228,18 @@ pub async fn event_page(
     let limit = page_size(query.limit)?;
     let filter = EventFilter {
         kind,
-        query: query.q,
-        genre: query.genre,
-        city: query.city,
+        query: bounded("q", query.q, MAX_SEARCH_CHARS)?,
+        genre: bounded("genre", query.genre, MAX_GENRE_CHARS)?,
+        city: bounded("city", query.city, MAX_CITY_CHARS)?,
         day: day_start(query.date.as_deref(), query.utc_offset_minutes)?,
-        limit,
+        // One more than the page: a next page is promised only if there is one.
+        limit: limit + 1,
         after: query.cursor.as_deref().map(decode_event_cursor).transpose()?,
     };
-    let events = state.store.list_events(&filter, state.clock.now()).await?;
-    let next_cursor = (events.len() == limit as usize)
+    let mut events = state.store.list_events(&filter, state.clock.now()).await?;
+    let more = events.len() > limit as usize;
+    events.truncate(limit as usize);
+    let next_cursor = more
         .then(|| events.last().map(|last| encode_event_cursor(&last.event.title, &last.event.id)))
         .flatten();
     Ok(EventPage { items: events.iter().map(EventListItem::from).collect(), next_cursor })

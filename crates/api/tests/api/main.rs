@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod catalog;
 mod errors;
+mod findings;
 mod live;
 mod observability;
 mod payments;

@@ -1,7 +1,7 @@
 // Helpers shared by the box office pages: form fields with labels and inline errors, form
 // submission with status messages, exact money parsing, and dates in a venue's time zone.
 
-import { ApiError, announce, errorBox, h, replace } from "/assets/app.js";
+import { ApiError, announce, errorBox, formatIn, h, replace } from "/assets/app.js";
 
 let nextId = 0;
 /** A unique element id. */
@@ -204,7 +204,7 @@ export function timeZones() {
   return zones.includes("UTC") ? zones : ["UTC", ...zones];
 }
 
-/** Whether the browser knows the zone (the API only checks its shape). */
+/** Whether the browser knows the zone (the API checks it against the IANA database too). */
 export function isTimeZone(zone) {
   if (!zone) return false;
   try {
@@ -219,10 +219,10 @@ const partsFormats = new Map();
 function partsIn(ms, timeZone) {
   let format = partsFormats.get(timeZone);
   if (!format) {
-    format = new Intl.DateTimeFormat("en-US", {
-      timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    format = formatIn("en-US", {
+      hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
       hour: "2-digit", minute: "2-digit", second: "2-digit",
-    });
+    }, timeZone);
     partsFormats.set(timeZone, format);
   }
   const parts = {};
@@ -276,9 +276,9 @@ export function localZone() {
 
 /** A date and time with the zone named: "Tue 1 Dec, 20:00 (Europe/Berlin)". */
 export function whenIn(iso, timeZone) {
-  return new Intl.DateTimeFormat("en-GB", {
-    weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone,
-  }).format(new Date(iso));
+  return formatIn("en-GB", {
+    weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+  }, timeZone).format(new Date(iso));
 }
 
 /** Integers with grouping. */

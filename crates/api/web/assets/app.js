@@ -152,28 +152,43 @@ export function money(value) {
 /** Hours as the visitor's locale writes them: "16:05" / "02:05", or "4:05 PM". */
 const HOUR = new Intl.DateTimeFormat(undefined, { hour: "numeric" }).resolvedOptions().hour12 ? "numeric" : "2-digit";
 
+/**
+ * A formatter in a time zone; a zone this browser does not know (bad data from the API) falls
+ * back to the browser's own zone instead of throwing, so a page never stops at a RangeError.
+ */
+const formats = new Map();
+export function formatIn(locale, options, timeZone) {
+  const key = JSON.stringify([locale, options, timeZone]);
+  let format = formats.get(key);
+  if (!format) {
+    try {
+      format = new Intl.DateTimeFormat(locale, { ...options, timeZone });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      format = new Intl.DateTimeFormat(locale, options);
+    }
+    formats.set(key, format);
+  }
+  return format;
+}
+
 /** A date and time in the venue's time zone when known (else the browser's). */
 export function dateTime(iso, timeZone) {
-  return new Intl.DateTimeFormat(undefined, {
-    weekday: "short", day: "numeric", month: "short", hour: HOUR, minute: "2-digit", timeZone,
-  }).format(new Date(iso));
+  return formatIn(undefined, { weekday: "short", day: "numeric", month: "short", hour: HOUR, minute: "2-digit" }, timeZone)
+    .format(new Date(iso));
 }
 
 export function dayLabel(iso, timeZone) {
-  return new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", timeZone }).format(
-    new Date(iso),
-  );
+  return formatIn(undefined, { weekday: "long", day: "numeric", month: "long" }, timeZone).format(new Date(iso));
 }
 
 export function timeOfDay(iso, timeZone) {
-  return new Intl.DateTimeFormat(undefined, { hour: HOUR, minute: "2-digit", timeZone }).format(new Date(iso));
+  return formatIn(undefined, { hour: HOUR, minute: "2-digit" }, timeZone).format(new Date(iso));
 }
 
 /** The local calendar day (YYYY-MM-DD) of an instant in a time zone. */
 export function dayKey(iso, timeZone) {
-  return new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit", timeZone }).format(
-    new Date(iso),
-  );
+  return formatIn("en-CA", { year: "numeric", month: "2-digit", day: "2-digit" }, timeZone).format(new Date(iso));
 }
 
 /**

@@ -2,7 +2,7 @@
 
 use super::{
     DynamicQuery, EVENT_COLUMNS, SHOWTIME_SUMMARY_SELECT, SqlStore, USER_COLUMNS, db, event_from_row,
-    instant, showtime_summary_from_row, user_from_row,
+    instant, is_foreign_key_violation, showtime_summary_from_row, user_from_row,
 };
 use crate::{AdminStore, AuditFilter, CategorySales, Sale, ShowtimeSummary};
 use async_trait::async_trait;
@@ -51,6 +51,46 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEntry> {
 }
 
 impl SqlStore {
+    /// Deletes a venue or hall (`what`) that nothing refers to: `in_use` (taking `$1`) finds a
+    /// showtime that still does, in which case nothing changes and `Conflict(refusal)` is the
+    /// answer. The last statement deletes the row itself; none deleted means `NotFound`. On
+    /// PostgreSQL a showtime created at the same moment makes the foreign key refuse the
+    /// delete, which is the same conflict.
+    async fn delete_unused(
+        &self,
+        what: &'static str,
+        id: &str,
+        in_use: &str,
+        deletes: &[&str],
+        refusal: &str,
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let used = sqlx::query(AssertSqlSafe(in_use.to_owned()))
+            .bind(id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if used.is_some() {
+            return Err(Error::Conflict(refusal.to_owned()));
+        }
+        let mut deleted = 0;
+        for sql in deletes {
+            let result =
+                sqlx::query(AssertSqlSafe((*sql).to_owned())).bind(id.to_owned()).execute(&mut *tx).await;
+            deleted = match result {
+                Ok(result) => result.rows_affected(),
+                Err(error) if is_foreign_key_violation(&error) => {
+                    return Err(Error::Conflict(refusal.to_owned()));
+                }
+                Err(error) => return Err(db(error)),
+            };
+        }
+        if deleted == 0 {
+            return Err(Error::NotFound(what));
+        }
+        tx.commit().await.map_err(db)
+    }
+
     /// Refuses with `Conflict` when any of the showtimes matched by `scope` (a condition on
     /// `t`, the tickets table, with `$1` bound to `scope_id`) has sold or live held tickets.
     async fn ensure_untouched(
@@ -280,6 +320,57 @@ impl AdminStore for SqlStore {
             .await
             .map_err(db)?;
         rows.iter().map(hall_from_row).collect()
+    }
+
+    async fn update_venue(&self, venue: &Venue) -> Result<()> {
+        let changed = sqlx::query("UPDATE venues SET name = $2, city = $3, time_zone = $4 WHERE id = $1")
+            .bind(venue.id.as_str())
+            .bind(venue.name.clone())
+            .bind(venue.city.clone())
+            .bind(venue.time_zone.clone())
+            .execute(&self.write)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if changed == 0 { Err(Error::NotFound("venue")) } else { Ok(()) }
+    }
+
+    async fn delete_venue(&self, id: &VenueId) -> Result<()> {
+        let halls = "SELECT id FROM halls WHERE venue_id = $1";
+        self.delete_unused(
+            "venue",
+            id.as_str(),
+            &format!("SELECT id FROM showtimes WHERE hall_id IN ({halls}) LIMIT 1"),
+            &[
+                &format!("DELETE FROM sections WHERE hall_id IN ({halls})"),
+                "DELETE FROM halls WHERE venue_id = $1",
+                "DELETE FROM venues WHERE id = $1",
+            ],
+            "a venue whose halls have showtimes cannot be deleted; delete or keep its showtimes first",
+        )
+        .await
+    }
+
+    async fn rename_hall(&self, id: &HallId, name: &str) -> Result<()> {
+        let changed = sqlx::query("UPDATE halls SET name = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(name.to_owned())
+            .execute(&self.write)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if changed == 0 { Err(Error::NotFound("hall")) } else { Ok(()) }
+    }
+
+    async fn delete_hall(&self, id: &HallId) -> Result<()> {
+        self.delete_unused(
+            "hall",
+            id.as_str(),
+            "SELECT id FROM showtimes WHERE hall_id = $1 LIMIT 1",
+            &["DELETE FROM sections WHERE hall_id = $1", "DELETE FROM halls WHERE id = $1"],
+            "a hall with showtimes cannot be deleted; delete its showtimes first (cancelled and past ones too)",
+        )
+        .await
     }
 
     async fn replace_hall_layout(&self, id: &HallId, layout: &HallLayout, now: OffsetDateTime) -> Result<()> {

