@@ -250,10 +250,14 @@ pub async fn method_not_allowed() -> Response {
 /// than by a proxy or by hyper (which answers a bare 414 past 64 KiB, before any of our code).
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
-/// Refuses request targets that no route can serve before they reach one: longer than
+/// The edge of the application, in one layer (one boxed future per request, not two):
+/// refuses request targets no route can serve before they reach one — longer than
 /// [`MAX_URI_BYTES`] (414), or whose path or query decodes to a control character such as NUL
-/// (400: no identifier or filter may contain one, and PostgreSQL cannot even store them).
-pub async fn guard_uri(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// (400: no identifier or filter may contain one, and PostgreSQL cannot even store them) — and
+/// gives every error response a problem document: the layers beneath the handlers (the
+/// timeout, tower-http's limits) answer with a bare status, and a client must be able to read
+/// every error the same way. Responses that already carry a body type are left alone.
+pub async fn guard(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let target = request.uri().path_and_query().map_or("", |target| target.as_str());
     if target.len() > MAX_URI_BYTES {
         let detail = format!("the URL is {} bytes long; at most {MAX_URI_BYTES} are accepted", target.len());
@@ -263,28 +267,6 @@ pub async fn guard_uri(request: axum::extract::Request, next: axum::middleware::
         return ApiError::BadRequest("the URL must not contain control characters (such as %00)".into())
             .into_response();
     }
-    next.run(request).await
-}
-
-/// Whether a request target holds a percent-encoded control character (`%00`–`%1F`, `%7F`).
-/// Raw control bytes never get this far: hyper refuses them while parsing the request line.
-fn has_encoded_control(target: &str) -> bool {
-    target.as_bytes().windows(3).any(|w| {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (w[0], hex(w[1]), hex(w[2])) {
-            (b'%', Some(high), Some(low)) => high * 16 + low < 0x20 || high * 16 + low == 0x7f,
-            _ => false,
-        }
-    })
-}
-
-/// Gives every error response a problem document: the layers beneath the handlers (the
-/// timeout, CORS, tower-http's limits) answer with a bare status, and a client must be able to
-/// read every error the same way. Responses that already carry a body type are left alone.
-pub async fn problem_for_bare_errors(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
@@ -305,6 +287,18 @@ pub async fn problem_for_bare_errors(
     problem
 }
 
+/// Whether a request target holds a percent-encoded control character (`%00`–`%1F`, `%7F`).
+/// Raw control bytes never get this far: hyper refuses them while parsing the request line.
+fn has_encoded_control(target: &str) -> bool {
+    target.as_bytes().windows(3).any(|w| {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (w[0], hex(w[1]), hex(w[2])) {
+            (b'%', Some(high), Some(low)) => high * 16 + low < 0x20 || high * 16 + low == 0x7f,
+            _ => false,
+        }
+    })
+}
+
 /// Turns a panic into an opaque 500 problem (the panic itself is logged by the hook).
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Domain(Error::internal("handler panicked")).into_response()
@@ -314,6 +308,50 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 mod tests {
     use super::*;
     use marquee_domain::ids::TicketId;
+
+    /// What `guard` answers for a handler's response (a bare status from a lower layer).
+    async fn through_guard(path: &str, inner: Response) -> Response {
+        use tower::ServiceExt;
+        let inner = std::sync::Arc::new(std::sync::Mutex::new(Some(inner)));
+        let handler = move || {
+            let inner = inner.clone();
+            async move { inner.lock().unwrap().take().unwrap_or_else(|| StatusCode::GONE.into_response()) }
+        };
+        let app = axum::Router::new().fallback(handler).layer(axum::middleware::from_fn(guard));
+        let request = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+        app.oneshot(request).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn bare_errors_from_lower_layers_become_problem_documents() {
+        let mut bare = StatusCode::REQUEST_TIMEOUT.into_response();
+        bare.headers_mut().insert("x-kept", HeaderValue::from_static("yes"));
+        let response = through_guard("/api/v1/events", bare).await;
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(response.headers()["x-kept"], "yes");
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["status"], 408);
+        assert!(body["detail"].as_str().unwrap().contains("may or may not have taken effect"), "{body}");
+
+        // Answers with a body of their own, and successes, pass untouched.
+        let html = ([(header::CONTENT_TYPE, "text/html")], "<p>gone</p>");
+        let response = through_guard("/x", (StatusCode::NOT_FOUND, html).into_response()).await;
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/html");
+        let response = through_guard("/x", StatusCode::NO_CONTENT.into_response()).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert!(!response.headers().contains_key(header::CONTENT_TYPE));
+    }
+
+    #[tokio::test]
+    async fn the_guard_refuses_long_targets_and_encoded_controls_before_any_handler() {
+        let ok = || StatusCode::OK.into_response();
+        let long = format!("/x?q={}", "a".repeat(MAX_URI_BYTES));
+        assert_eq!(through_guard(&long, ok()).await.status(), StatusCode::URI_TOO_LONG);
+        assert_eq!(through_guard("/x?q=%00", ok()).await.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(through_guard("/x?q=%25", ok()).await.status(), StatusCode::OK);
+    }
 
     #[test]
     fn json_errors_do_not_name_rust_types() {

@@ -368,8 +368,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole application, ready to serve.
 ///
 /// Layers, outermost first: the request id, tracing (a span per request and one access line),
-/// HTTP metrics, CORS (when configured), security headers, problem documents for bare errors,
-/// the URL guard (length, control characters), panic → 500, timeout, body limit,
+/// HTTP metrics, CORS (when configured), security headers, the guard (URL length and control
+/// characters; problem documents for bare errors), panic → 500, timeout, body limit,
 /// then the request context (client address, session, header size, write rate limits) and the
 /// catalog page cache in front of every route. They are added with `Router::layer`, so the ones
 /// that label or cache by route see the matched route.
@@ -395,8 +395,7 @@ pub fn app(state: AppState) -> Router {
             config.request_timeout,
         ))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(axum::middleware::from_fn(error::guard_uri))
-        .layer(axum::middleware::from_fn(error::problem_for_bare_errors));
+        .layer(axum::middleware::from_fn(error::guard));
     let router = security::with_security_headers(router, config.tls);
     let router = match security::cors(&config.cors_origins) {
         Some(cors) => router.layer(cors),

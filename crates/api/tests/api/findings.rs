@@ -1,12 +1,12 @@
 //! What a new user's trial found (issue 13): each test fails without its fix.
 
-use crate::helpers::{START, TestApp, read};
+use crate::helpers::{START, TestApp, TestShowtime, TestUser, read};
 use crate::on_both_backends;
 use marquee_store::Store;
 use reqwest::StatusCode;
-use serde_json::json;
-use time::Duration;
+use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
 
 on_both_backends!(
     long_search_terms_are_refused_and_wildcards_match_literally,
@@ -63,30 +63,51 @@ async fn control_characters_in_urls_are_bad_requests(app: &TestApp) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         assert_eq!(body["code"], "bad_request", "{path}");
     }
-    // A NUL inside a JSON body cannot be stored by PostgreSQL: a 422, not a 500.
+    // A NUL inside a JSON body cannot even be stored by PostgreSQL: a 422, not a 500.
     let admin = app.admin().await;
-    let (status, body) = app
-        .post(
-            Some(&admin),
-            "/api/v1/admin/venues",
-            json!({"name": "A\u{0}B", "city": "C", "time_zone": "UTC"}),
-            None,
-        )
-        .await;
-    assert!(status.is_client_error(), "{status}: {body}");
+    for name in ["A\u{0}B", "line\nbreak"] {
+        let venue = json!({"name": name, "city": "C", "time_zone": "UTC"});
+        let (status, body) = app.post(Some(&admin), "/api/v1/admin/venues", venue, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+    let event = json!({"kind": "movie", "title": "T", "synopsis": "a\u{0}"});
+    let (status, body) = app.post(Some(&admin), "/api/v1/admin/events", event, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+/// A venue with one hall of `layout`, made through the admin API: (venue, hall).
+async fn venue_with_hall(app: &TestApp, admin: &TestUser, layout: Value) -> (Value, Value) {
+    let venue = json!({"name": "Kino", "city": "Lepzig", "time_zone": "UTC"});
+    let (status, venue) = app.post(Some(admin), "/api/v1/admin/venues", venue, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{venue}");
+    let path = format!("/api/v1/admin/venues/{}/halls", venue["id"].as_str().unwrap());
+    let (status, hall) = app.post(Some(admin), &path, json!({"name": "Sal 1", "layout": layout}), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{hall}");
+    (venue, hall)
+}
+
+/// The body of `POST /api/v1/admin/showtimes`: on sale from an hour before [`START`].
+fn showtime_in(event: &TestShowtime, hall_id: &str, starts_at: OffsetDateTime, prices: Value) -> Value {
+    json!({
+        "event_id": event.event_id, "hall_id": hall_id, "currency": "EUR", "prices": prices,
+        "on_sale_from": (START - Duration::hours(1)).format(&Rfc3339).unwrap(),
+        "starts_at": starts_at.format(&Rfc3339).unwrap(),
+    })
+}
+
+/// The hall of a showtime made by [`TestApp::showtime`].
+async fn hall_of(app: &TestApp, showtime: &TestShowtime) -> String {
+    app.store.get_showtime(&showtime.id, START).await.unwrap().unwrap().showtime.hall_id.to_string()
 }
 
 async fn prices_are_bounded_and_sums_never_overflow(app: &TestApp) {
     let admin = app.admin().await;
     let template = app.showtime("Heat").await;
-    let hall_id = app.store.get_showtime(&template.id, START).await.unwrap().unwrap().showtime.hall_id;
+    let hall_id = hall_of(app, &template).await;
     let max = marquee_domain::money::MAX_TICKET_PRICE;
     let create = |standing: i64| {
-        json!({
-            "event_id": template.event_id, "hall_id": hall_id, "currency": "EUR",
-            "starts_at": (START + Duration::days(2)).format(&Rfc3339).unwrap(),
-            "prices": {"standard": 1, "premium": 1, "floor": standing},
-        })
+        let prices = json!({"standard": 1, "premium": 1, "floor": standing});
+        showtime_in(&template, &hall_id, START + Duration::days(2), prices)
     };
     for too_much in [max + 1, 4_611_686_018_427_387_904] {
         let (status, body) = app.post(Some(&admin), "/api/v1/admin/showtimes", create(too_much), None).await;
@@ -162,19 +183,9 @@ async fn long_urls_get_a_problem_document(app: &TestApp) {
 async fn a_showtime_in_the_past_is_refused_for_what_it_is(app: &TestApp) {
     let admin = app.admin().await;
     let template = app.showtime("Heat").await;
-    let hall_id = app.store.get_showtime(&template.id, START).await.unwrap().unwrap().showtime.hall_id;
-    let (status, body) = app
-        .post(
-            Some(&admin),
-            "/api/v1/admin/showtimes",
-            json!({
-                "event_id": template.event_id, "hall_id": hall_id, "currency": "EUR",
-                "starts_at": (START - Duration::hours(1)).format(&Rfc3339).unwrap(),
-                "prices": {"standard": 1, "premium": 1, "floor": 1},
-            }),
-            None,
-        )
-        .await;
+    let prices = json!({"standard": 1, "premium": 1, "floor": 1});
+    let showtime = showtime_in(&template, &hall_of(app, &template).await, START - Duration::hours(1), prices);
+    let (status, body) = app.post(Some(&admin), "/api/v1/admin/showtimes", showtime, None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("in the past"), "{body}");
 }
@@ -182,14 +193,8 @@ async fn a_showtime_in_the_past_is_refused_for_what_it_is(app: &TestApp) {
 async fn venues_and_halls_can_be_corrected_and_deleted_while_unused(app: &TestApp) {
     use reqwest::Method;
     let admin = app.admin().await;
-    let (_, venue) = app
-        .post(
-            Some(&admin),
-            "/api/v1/admin/venues",
-            json!({"name": "Kino", "city": "Lepzig", "time_zone": "UTC"}),
-            None,
-        )
-        .await;
+    let layout = json!({"sections": [{"name": "Floor", "kind": "general_admission", "capacity": 5, "category": "floor"}]});
+    let (venue, hall) = venue_with_hall(app, &admin, layout.clone()).await;
     let venue_path = format!("/api/v1/admin/venues/{}", venue["id"].as_str().unwrap());
     // A bad correction changes nothing.
     let (status, _) =
@@ -205,10 +210,6 @@ async fn venues_and_halls_can_be_corrected_and_deleted_while_unused(app: &TestAp
     let (_, venues) = app.get(Some(&admin), "/api/v1/admin/venues").await;
     assert!(venues.as_array().unwrap().iter().any(|v| v["city"] == "Leipzig"), "{venues}");
 
-    let layout = json!({"sections": [{"name": "Floor", "kind": "general_admission", "capacity": 5, "category": "floor"}]});
-    let (_, hall) = app
-        .post(Some(&admin), &format!("{venue_path}/halls"), json!({"name": "Sal 1", "layout": layout}), None)
-        .await;
     let hall_path = format!("/api/v1/admin/halls/{}", hall["id"].as_str().unwrap());
     let (status, renamed) =
         app.send(Method::PATCH, Some(&admin), &hall_path, Some(json!({"name": "Saal 1"}))).await;
@@ -217,10 +218,8 @@ async fn venues_and_halls_can_be_corrected_and_deleted_while_unused(app: &TestAp
 
     // A hall with a showtime stays, and so does its venue.
     let template = app.showtime("Heat").await;
-    let showtime = json!({
-        "event_id": template.event_id, "hall_id": hall["id"], "currency": "EUR",
-        "starts_at": (START + Duration::days(3)).format(&Rfc3339).unwrap(), "prices": {"floor": 500},
-    });
+    let hall_id = hall["id"].as_str().unwrap();
+    let showtime = showtime_in(&template, hall_id, START + Duration::days(3), json!({"floor": 500}));
     let (status, created) = app.post(Some(&admin), "/api/v1/admin/showtimes", showtime, None).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(app.delete(&admin, &hall_path).await.0, StatusCode::CONFLICT);
@@ -251,39 +250,14 @@ async fn venues_and_halls_can_be_corrected_and_deleted_while_unused(app: &TestAp
 
 async fn best_available_leaves_accessible_seats_alone(app: &TestApp) {
     let admin = app.admin().await;
-    let (_, venue) = app
-        .post(
-            Some(&admin),
-            "/api/v1/admin/venues",
-            json!({"name": "Kino", "city": "Leipzig", "time_zone": "UTC"}),
-            None,
-        )
-        .await;
     let layout = json!({"sections": [{"name": "Stalls", "kind": "seated", "rows": [
         {"label": "A", "category": "standard", "seats": 3, "overrides": [{"number": 1, "category": "accessible"}]},
     ]}]});
-    let (_, hall) = app
-        .post(
-            Some(&admin),
-            &format!("/api/v1/admin/venues/{}/halls", venue["id"].as_str().unwrap()),
-            json!({"name": "1", "layout": layout}),
-            None,
-        )
-        .await;
+    let (_, hall) = venue_with_hall(app, &admin, layout).await;
     let template = app.showtime("Heat").await;
-    let (status, showtime) = app
-        .post(
-            Some(&admin),
-            "/api/v1/admin/showtimes",
-            json!({
-                "event_id": template.event_id, "hall_id": hall["id"], "currency": "EUR",
-                "on_sale_from": (START - Duration::hours(1)).format(&Rfc3339).unwrap(),
-                "starts_at": (START + Duration::days(3)).format(&Rfc3339).unwrap(),
-                "prices": {"standard": 1000, "accessible": 500},
-            }),
-            None,
-        )
-        .await;
+    let prices = json!({"standard": 1000, "accessible": 500});
+    let showtime = showtime_in(&template, hall["id"].as_str().unwrap(), START + Duration::days(3), prices);
+    let (status, showtime) = app.post(Some(&admin), "/api/v1/admin/showtimes", showtime, None).await;
     assert_eq!(status, StatusCode::CREATED, "{showtime}");
     let id = showtime["id"].as_str().unwrap();
     let buyer = app.user().await;

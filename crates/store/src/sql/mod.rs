@@ -264,7 +264,6 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
     })
 }
 
-/// Maps driver errors into the domain's error story.
 /// Why the database could not be opened, in words an operator can act on (no driver
 /// internals, no source lines), as `DatabaseUnavailable`.
 fn connect_error(error: sqlx::Error) -> Error {
@@ -308,6 +307,7 @@ fn connect_error(error: sqlx::Error) -> Error {
     Error::DatabaseUnavailable(reason)
 }
 
+/// Maps driver errors into the domain's error story.
 fn db(error: sqlx::Error) -> Error {
     // The database is not there (refused or broken connections, a restart, no free connection
     // within the pool's wait): a 503 the client may retry, not a fault of ours.
@@ -403,11 +403,10 @@ impl DynamicQuery {
     }
 }
 
-/// Best available never takes an accessible seat (a category naming access or wheelchairs, as
-/// the seat map marks them) in a seated section: those are left for the people who need them,
-/// who pick them by id. General-admission places have no row and are all alike.
-const NOT_ACCESSIBLE: &str =
-    "(row_label IS NULL OR (category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'))";
+/// Best available never takes an accessible seat (a category naming access or wheelchairs, the
+/// same rule as the seat map's `isAccessible` in admin-layout.js) in a seated section: those are
+/// left for the people who need them, who pick them by id.
+const NOT_ACCESSIBLE: &str = " AND category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'";
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 fn like_pattern(fragment: &str) -> String {
@@ -781,9 +780,9 @@ impl SqlStore {
                 Ok(sorted)
             }
             HoldSelection::Quantity { section, quantity } => {
-                let section_id: Option<String> = sqlx::query(
+                let row = sqlx::query(
                     // The hall's few sections, not the showtime's thousands of tickets.
-                    "SELECT s.id AS section_id FROM showtimes sh JOIN sections s ON s.hall_id = sh.hall_id \
+                    "SELECT s.id AS section_id, s.kind FROM showtimes sh JOIN sections s ON s.hall_id = sh.hall_id \
                      WHERE sh.id = $1 AND (s.id = $2 OR LOWER(s.name) = LOWER($2)) ORDER BY s.position LIMIT 1",
                 )
                 .bind(hold.showtime_id.as_str())
@@ -791,11 +790,12 @@ impl SqlStore {
                 .fetch_optional(&mut *connection)
                 .await
                 .map_err(db)?
-                .map(|row| row.try_get("section_id"))
-                .transpose()
-                .map_err(db)?;
-                let section_id = section_id
-                    .ok_or_else(|| Error::invalid(format!("the showtime has no section {section:?}")))?;
+                .ok_or_else(|| Error::invalid(format!("the showtime has no section {section:?}")))?;
+                let section_id: String = row.try_get("section_id").map_err(db)?;
+                // Best available in a seated section leaves accessible seats alone; the places
+                // of a general-admission section are all alike.
+                let seated = row.try_get::<String, _>("kind").map_err(db)? == "seated";
+                let accessible_filter = if seated { NOT_ACCESSIBLE } else { "" };
                 // Free places first, then places of holds that expired but were not swept yet:
                 // each is one ordered range of `tickets_by_section`, where a single query with
                 // `status = 'available' OR …` walks every ticket of the showtime past the sold ones.
@@ -816,7 +816,7 @@ impl SqlStore {
                         }
                         let mut query = sqlx::query(AssertSqlSafe(format!(
                             "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
-                             AND {NOT_ACCESSIBLE} ORDER BY position LIMIT $3{lock}",
+                             {accessible_filter} ORDER BY position LIMIT $3{lock}",
                             if expired_holds {
                                 "status = 'held' AND hold_expires_at <= $4"
                             } else {
@@ -841,7 +841,7 @@ impl SqlStore {
                     // saying "sold out", one pass over both states at once.
                     let sql = format!(
                         "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
-                         AND {NOT_ACCESSIBLE} ORDER BY position LIMIT $4 FOR UPDATE",
+                         {accessible_filter} ORDER BY position LIMIT $4 FOR UPDATE",
                         takeable("$3")
                     );
                     rows = sqlx::query(AssertSqlSafe(sql))
