@@ -66,8 +66,10 @@ pub struct LoginOut {
     pub expires_at: OffsetDateTime,
 }
 
-/// Catalog listing filters.
+/// Catalog listing filters. Every list refuses parameters it does not know (400), so that a
+/// misspelt filter is never silently ignored.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
     /// Title contains this text (case-insensitive).
@@ -80,7 +82,7 @@ pub struct EventListQuery {
     pub date: Option<String>,
     /// The UTC offset of `date`'s calendar, in minutes east of UTC (e.g. 60 for CET).
     pub utc_offset_minutes: Option<i32>,
-    /// `movie` or `concert` (only on `/api/v1/events`).
+    /// `movie` or `concert` (`/movie/list` lists only movies).
     pub kind: Option<String>,
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<u32>,
@@ -89,6 +91,7 @@ pub struct EventListQuery {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ShowtimeListQuery {
     pub event_id: Option<String>,
@@ -99,9 +102,12 @@ pub struct ShowtimeListQuery {
     pub utc_offset_minutes: Option<i32>,
     /// 1 to 100 (default 20).
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OrderListQuery {
     /// 1 to 100 (default 20).
@@ -271,6 +277,8 @@ impl From<&ShowtimeSummary> for ShowtimeOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShowtimePage {
     pub items: Vec<ShowtimeOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -25,7 +25,10 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The prefix of audit entries' ids.
+    pub const ID_PREFIX: &'static str = "aud";
+
     pub fn new_id() -> String {
-        crate::ids::prefixed("aud")
+        crate::ids::prefixed(Self::ID_PREFIX)
     }
 }

@@ -13,6 +13,13 @@ pub fn prefixed(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Whether `value` is an id as [`prefixed`] and every typed id's `generate` make them: the
+/// prefix, `_` and 32 lowercase hex digits.
+pub fn is_well_formed(prefix: &str, value: &str) -> bool {
+    let hex = value.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('_'));
+    hex.is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
@@ -35,6 +42,13 @@ macro_rules! define_id {
             /// No format check is made: an id that does not exist is simply not found.
             pub fn from_raw(value: impl Into<String>) -> Self {
                 Self(value.into())
+            }
+
+            /// An id of this kind as [`generate`](Self::generate) makes them (the prefix, `_`
+            /// and 32 lowercase hex digits), or `None`: for values that must be ids this
+            /// service gave out, such as page cursors.
+            pub fn parse(value: &str) -> Option<Self> {
+                is_well_formed($prefix, value).then(|| Self(value.to_owned()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -87,5 +101,17 @@ mod tests {
         assert_eq!(first.as_str().len(), 4 + 32);
         assert_ne!(first, second);
         assert!(first < second, "UUIDv7 ids sort by creation time");
+    }
+
+    #[test]
+    fn only_ids_of_the_right_kind_and_shape_parse() {
+        let id = OrderId::generate();
+        assert_eq!(OrderId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(UserId::parse(id.as_str()), None, "another kind's prefix");
+        assert_eq!(OrderId::parse(&id.as_str().to_uppercase()), None);
+        assert_eq!(OrderId::parse(&id.as_str()[..20]), None);
+        assert_eq!(OrderId::parse("ord_"), None);
+        assert_eq!(OrderId::parse("garbage"), None);
+        assert!(is_well_formed("aud", &prefixed("aud")));
     }
 }

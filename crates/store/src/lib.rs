@@ -93,6 +93,8 @@ pub struct ShowtimeFilter {
     /// Starting within 24 hours of this instant (a midnight at some UTC offset).
     pub day: Option<OffsetDateTime>,
     pub limit: u32,
+    /// Resume after this (start, id), from the previous page's cursor.
+    pub after: Option<(OffsetDateTime, ShowtimeId)>,
 }
 
 /// Counts of a showtime's tickets by effective status.

@@ -1,6 +1,7 @@
 //! The catalog: events, showtimes and seat maps (public, no login needed).
 
-use super::{day_start, decode_event_cursor, encode_event_cursor, page_size};
+use super::day_start;
+use super::page::{decode_cursor, encode_cursor, finish, page_size};
 use crate::dto::{
     AvailabilityOut, EventDetail, EventListItem, EventListQuery, EventOut, EventPage, SeatMapOut,
     ShowtimeBrief, ShowtimeListQuery, ShowtimeOut, ShowtimePage, TicketOut, VenueOut,
@@ -61,14 +62,37 @@ pub async fn list_showtimes(
     State(state): State<AppState>,
     Query(query): Query<ShowtimeListQuery>,
 ) -> Result<Json<ShowtimePage>, ApiError> {
+    let limit = page_size(query.limit)?;
     let filter = ShowtimeFilter {
         event_id: bounded("event_id", query.event_id, MAX_ID_CHARS)?.map(EventId::from_raw),
         city: bounded("city", query.city, MAX_CITY_CHARS)?,
         day: day_start(query.date.as_deref(), query.utc_offset_minutes)?,
-        limit: page_size(query.limit)?,
+        // One more than the page: a next page is promised only if there is one.
+        limit: limit + 1,
+        after: query.cursor.as_deref().map(decode_showtime_cursor).transpose()?,
     };
     let showtimes = state.store.list_showtimes(&filter, state.clock.now()).await?;
-    Ok(Json(ShowtimePage { items: showtimes.iter().map(ShowtimeOut::from).collect() }))
+    let (showtimes, next_cursor) = finish(showtimes, limit, |last| {
+        encode_cursor(&[
+            &(last.showtime.starts_at.unix_timestamp_nanos() / 1_000_000).to_string(),
+            last.showtime.id.as_str(),
+        ])
+    });
+    Ok(Json(ShowtimePage { items: showtimes.iter().map(ShowtimeOut::from).collect(), next_cursor }))
+}
+
+/// The (start, id) a showtime page's cursor resumes after.
+fn decode_showtime_cursor(cursor: &str) -> Result<(time::OffsetDateTime, ShowtimeId), ApiError> {
+    let start_of = |millis: &str| {
+        millis.parse::<i64>().ok().and_then(|millis| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
+        })
+    };
+    let [starts_at, id] = decode_cursor(cursor, |index, field| match index {
+        0 => start_of(field).is_some(),
+        _ => ShowtimeId::parse(field).is_some(),
+    })?;
+    Ok((start_of(&starts_at).expect("checked by decode_cursor"), ShowtimeId::from_raw(id)))
 }
 
 /// Every venue with its city and time zone (for a city filter, or to show local times).
@@ -236,13 +260,16 @@ pub async fn event_page(
         limit: limit + 1,
         after: query.cursor.as_deref().map(decode_event_cursor).transpose()?,
     };
-    let mut events = state.store.list_events(&filter, state.clock.now()).await?;
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| events.last().map(|last| encode_event_cursor(&last.event.title, &last.event.id)))
-        .flatten();
+    let events = state.store.list_events(&filter, state.clock.now()).await?;
+    let (events, next_cursor) =
+        finish(events, limit, |last| encode_cursor(&[last.event.id.as_str(), &last.event.title]));
     Ok(EventPage { items: events.iter().map(EventListItem::from).collect(), next_cursor })
+}
+
+/// The (title, id) an event page's cursor resumes after.
+fn decode_event_cursor(cursor: &str) -> Result<(String, EventId), ApiError> {
+    let [id, title] = decode_cursor(cursor, |index, field| index == 1 || EventId::parse(field).is_some())?;
+    Ok((title, EventId::from_raw(id)))
 }
 
 /// An event with its showtimes; `kind` restricts it (the seed API's `/movie/{id}` only

@@ -1,7 +1,7 @@
 //! Holds and orders: reserve seats, pay, see what you bought. Login required; another
 //! user's hold or order is "not found".
 
-use super::page_size;
+use super::page::{decode_id_cursor, encode_cursor, finish, page_size};
 use crate::admission::AdmissionToken;
 use crate::auth::AuthUser;
 use crate::dto::{HoldIn, HoldOut, OrderIn, OrderListQuery, OrderPage, PurchaseOut};
@@ -133,10 +133,14 @@ pub async fn list_orders(
     Query(query): Query<OrderListQuery>,
 ) -> Result<axum::Json<OrderPage>, ApiError> {
     let limit = page_size(query.limit)?;
-    let before = query.cursor.map(OrderId::from_raw);
-    let orders = state.store.list_orders(&user.id, limit, before.as_ref()).await?;
-    let next_cursor =
-        (orders.len() == limit as usize).then(|| orders.last().map(|o| o.id.to_string())).flatten();
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|cursor| decode_id_cursor(cursor, OrderId::PREFIX))
+        .transpose()?
+        .map(OrderId::from_raw);
+    let orders = state.store.list_orders(&user.id, limit + 1, before.as_ref()).await?;
+    let (orders, next_cursor) = finish(orders, limit, |last| encode_cursor(&[last.id.as_str()]));
     Ok(axum::Json(OrderPage { items: with_cancellation(&state, &orders).await?, next_cursor }))
 }
 

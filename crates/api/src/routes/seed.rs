@@ -18,7 +18,8 @@ use marquee_domain::Error;
 use marquee_domain::catalog::EventKind;
 use marquee_domain::ids::{EventId, TicketId};
 
-/// Movies with upcoming showtimes on sale. Filters: `q` (title), `genre`, `city`, `date`.
+/// Movies with upcoming showtimes on sale. Filters: `q` (title), `genre`, `city`, `date`;
+/// `kind` may only be `movie` (concerts are listed by `/api/v1/events?kind=concert`).
 #[utoipa::path(get, path = "/movie/list", tag = TAG_SEED, params(EventListQuery),
     responses(
         (status = 200, description = "A page of movies", body = EventPage),
@@ -28,6 +29,11 @@ pub async fn movie_list(
     State(state): State<AppState>,
     Query(query): Query<EventListQuery>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
+    if query.kind.as_deref().is_some_and(|kind| kind != EventKind::Movie.as_str()) {
+        return Err(ApiError::BadRequest(
+            "/movie/list lists only movies (kind=movie); concerts are at /api/v1/events?kind=concert".into(),
+        ));
+    }
     event_page(&state, query, Some(EventKind::Movie)).await.map(axum::Json)
 }
 

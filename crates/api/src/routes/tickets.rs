@@ -119,6 +119,9 @@ pub async fn ticket_qr(
         .into_response())
 }
 
+/// The most showtimes the door's list shows.
+const DOOR_SHOWTIMES: u32 = 200;
+
 /// The showtimes a door may be admitting to now: those starting from 12 hours ago to 36 hours
 /// ahead, whatever their sale window or publication (a door opens after sales close), except
 /// cancelled ones. For staff and admins.
@@ -134,9 +137,18 @@ pub async fn door_showtimes(
     let now = state.clock.now();
     let showtimes = state
         .store
-        .showtimes_starting(now - time::Duration::hours(12), now + time::Duration::hours(36), now, 200)
+        .showtimes_starting(
+            now - time::Duration::hours(12),
+            now + time::Duration::hours(36),
+            now,
+            DOOR_SHOWTIMES,
+        )
         .await?;
-    Ok(axum::Json(ShowtimePage { items: showtimes.iter().map(ShowtimeOut::from).collect() }))
+    // One page: two days of a venue's showtimes fit well within it.
+    Ok(axum::Json(ShowtimePage {
+        items: showtimes.iter().map(ShowtimeOut::from).collect(),
+        next_cursor: None,
+    }))
 }
 
 /// The public key(s) door scanners verify codes with, offline.

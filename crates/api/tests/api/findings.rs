@@ -18,6 +18,7 @@ on_both_backends!(
     venues_and_halls_can_be_corrected_and_deleted_while_unused,
     best_available_leaves_accessible_seats_alone,
     a_next_page_is_promised_only_when_there_is_one,
+    every_list_pages_alike_and_refuses_what_it_does_not_know,
 );
 
 async fn long_search_terms_are_refused_and_wildcards_match_literally(app: &TestApp) {
@@ -294,4 +295,69 @@ async fn a_next_page_is_promised_only_when_there_is_one(app: &TestApp) {
     let second = app.get_json(&format!("/api/v1/events?limit=2&cursor={cursor}")).await;
     assert_eq!(second["items"][0]["title"], "Gamma");
     assert!(second["next_cursor"].is_null(), "{second}");
+}
+
+async fn every_list_pages_alike_and_refuses_what_it_does_not_know(app: &TestApp) {
+    // Showtimes page like events: three showtimes (at the same time: the id breaks the tie).
+    for title in ["Alpha", "Beta", "Gamma"] {
+        app.showtime(title).await;
+    }
+    let all = app.get_json("/api/v1/showtimes?limit=3").await;
+    assert!(all["next_cursor"].is_null(), "{all}");
+    let first = app.get_json("/api/v1/showtimes?limit=2").await;
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = app.get_json(&format!("/api/v1/showtimes?limit=2&cursor={cursor}")).await;
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let mut paged = ids(&first);
+    paged.extend(ids(&second));
+    assert_eq!(paged, ids(&all), "two pages give the same showtimes, in the same order");
+
+    // Users (admin + two customers) page the same way.
+    let admin = app.admin().await;
+    app.user().await;
+    app.user().await;
+    let (_, users) = app.get(Some(&admin), "/api/v1/admin/users?limit=2").await;
+    let cursor = users["next_cursor"].as_str().expect("a next page of users");
+    let (status, rest) = app.get(Some(&admin), &format!("/api/v1/admin/users?limit=2&cursor={cursor}")).await;
+    assert_eq!(status, StatusCode::OK, "{rest}");
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null(), "{rest}");
+    let (_, orders) = app.get(Some(&admin), "/api/v1/orders").await;
+    assert!(orders["next_cursor"].is_null(), "no orders, no next page: {orders}");
+
+    // A cursor this API did not give out, or another list's, is refused: never a different page.
+    let showtime_cursor = first["next_cursor"].as_str().unwrap();
+    for list in [
+        "/api/v1/events",
+        "/movie/list",
+        "/api/v1/showtimes",
+        "/api/v1/orders",
+        "/api/v1/admin/users",
+        "/api/v1/admin/audit",
+    ] {
+        for cursor in ["garbage", "ord_1", "%F0%9F%8E%AB"] {
+            let (status, body) = app.get(Some(&admin), &format!("{list}?cursor={cursor}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{list} {cursor}: {body}");
+            assert!(body["detail"].as_str().unwrap().contains("cursor"), "{body}");
+        }
+        if list != "/api/v1/showtimes" {
+            let (status, body) = app.get(Some(&admin), &format!("{list}?cursor={showtime_cursor}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{list} with a showtime cursor: {body}");
+        }
+        // A misspelt filter is an error, not a silently unfiltered list.
+        let (status, body) = app.get(Some(&admin), &format!("{list}?colour=red")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{list}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("colour"), "{body}");
+    }
+
+    // The seed API lists movies only, and says so instead of ignoring another kind.
+    let (status, body) = app.get(None, "/movie/list?kind=concert").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("/api/v1/events?kind=concert"), "{body}");
+    let (status, body) = app.get(None, "/movie/list?kind=movie&limit=1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
 }

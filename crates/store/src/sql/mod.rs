@@ -1290,6 +1290,13 @@ impl Store for SqlStore {
             query.push(&format!(" AND sh.event_id = {event_id}"));
         }
         push_city_and_date(&mut query, filter.city.as_deref(), filter.day);
+        if let Some((starts_at, id)) = &filter.after {
+            let starts_at = query.int(to_millis(*starts_at));
+            let id = query.text(id.as_str());
+            query.push(&format!(
+                " AND (sh.starts_at > {starts_at} OR (sh.starts_at = {starts_at} AND sh.id > {id}))"
+            ));
+        }
         let limit = query.int(i64::from(filter.limit));
         query.push(&format!(" ORDER BY sh.starts_at, sh.id LIMIT {limit}"));
         let rows = query.build().fetch_all(&self.catalog).await.map_err(db)?;

@@ -5,7 +5,7 @@ use crate::auth::AdminUser;
 use crate::dto::UserOut;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
-use crate::routes::page_size;
+use crate::routes::page::{decode_id_cursor, encode_cursor, finish, page_size};
 use crate::security::ClientIp;
 use crate::{AppState, audit};
 use axum::extract::State;
@@ -39,6 +39,7 @@ pub struct UserPage {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 100 (default 20).
@@ -73,6 +74,7 @@ pub struct AuditPage {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// e.g. `login.failed`, `order.confirmed`, `showtime.create`, `user.role`.
@@ -93,10 +95,14 @@ pub async fn list_users(
     Query(query): Query<PageQuery>,
 ) -> Result<axum::Json<UserPage>, ApiError> {
     let limit = page_size(query.limit)?;
-    let after = query.cursor.map(UserId::from_raw);
-    let users = state.store.list_users(limit, after.as_ref()).await?;
-    let next_cursor =
-        (users.len() == limit as usize).then(|| users.last().map(|u| u.id.to_string())).flatten();
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|cursor| decode_id_cursor(cursor, UserId::PREFIX))
+        .transpose()?
+        .map(UserId::from_raw);
+    let users = state.store.list_users(limit + 1, after.as_ref()).await?;
+    let (users, next_cursor) = finish(users, limit, |last| encode_cursor(&[last.id.as_str()]));
     Ok(axum::Json(UserPage { items: users.iter().map(AdminUserOut::from).collect(), next_cursor }))
 }
 
@@ -188,12 +194,16 @@ pub async fn list_audit(
         action: query.action,
         actor_id: query.actor_id.map(UserId::from_raw),
         target: query.target,
-        limit,
-        before: query.cursor,
+        // One more than the page: a next page is promised only if there is one.
+        limit: limit + 1,
+        before: query
+            .cursor
+            .as_deref()
+            .map(|cursor| decode_id_cursor(cursor, marquee_domain::audit::AuditEntry::ID_PREFIX))
+            .transpose()?,
     };
     let entries = state.store.list_audit(&filter).await?;
-    let next_cursor =
-        (entries.len() == limit as usize).then(|| entries.last().map(|e| e.id.clone())).flatten();
+    let (entries, next_cursor) = finish(entries, limit, |last| encode_cursor(&[&last.id]));
     let items = entries
         .into_iter()
         .map(|entry| AuditOut {
