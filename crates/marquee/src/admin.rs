@@ -15,6 +15,7 @@ pub enum AdminCommand {
     /// Create an admin account, or make an existing account an admin. The password is asked
     /// for (hidden) on a terminal, or read as one line from standard input.
     Create {
+        /// The admin's e-mail address, their login name.
         #[arg(long)]
         email: String,
     },

@@ -34,18 +34,13 @@ pub enum SecureCookiesFlag {
     Never,
 }
 
+/// Where the database is and how to reach it: every command that opens it takes these,
+/// before or after its name (`marquee --database-url … migrate` or `marquee migrate --database-url …`).
 #[derive(Args, Debug)]
-pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "MARQUEE_LISTEN", default_value = "127.0.0.1:8080", global = true)]
-    pub listen: SocketAddr,
+pub struct DatabaseArgs {
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST/DB` (many nodes).
     #[arg(long, env = "MARQUEE_DATABASE_URL", default_value = "sqlite://data/marquee.db", global = true)]
     pub database_url: String,
-    /// PostgreSQL streaming replica (`postgres://…`) for the catalog listings, the reads that
-    /// tolerate lag; seats, money and sessions always use the primary.
-    #[arg(long, env = "MARQUEE_DATABASE_REPLICA_URL", global = true)]
-    pub database_replica_url: Option<String>,
     /// Database connections (PostgreSQL pool, or SQLite readers).
     #[arg(long, env = "MARQUEE_DATABASE_CONNECTIONS", default_value_t = 16, global = true)]
     pub database_connections: u32,
@@ -54,118 +49,131 @@ pub struct Config {
     /// is down or saturated.
     #[arg(long, env = "MARQUEE_DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, global = true)]
     pub database_acquire_timeout_secs: u64,
-    /// Load the demo catalog when the database has no events.
-    #[arg(long, env = "MARQUEE_DEMO_IF_EMPTY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
-    pub demo_if_empty: bool,
-    /// How long a hold keeps its tickets, in seconds.
-    #[arg(long, env = "MARQUEE_HOLD_TTL_SECS", default_value_t = 600, global = true)]
-    pub hold_ttl_secs: u32,
-    /// Most tickets in one hold (1 to 100).
-    #[arg(long, env = "MARQUEE_MAX_TICKETS_PER_HOLD", default_value_t = 10, global = true,
-        value_parser = clap::value_parser!(u32).range(1..=marquee_domain::money::MAX_TICKETS_PER_ORDER as i64))]
-    pub max_tickets_per_hold: u32,
-    /// Most tickets of one showtime one user may hold at once (1 to 1000).
-    #[arg(long, env = "MARQUEE_MAX_HELD_TICKETS_PER_SHOWTIME", default_value_t = 20, global = true,
-        value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub max_held_tickets_per_showtime: u32,
-    /// How long a login token stays valid, in hours.
-    #[arg(long, env = "MARQUEE_SESSION_TTL_HOURS", default_value_t = 168, global = true)]
-    pub session_ttl_hours: u32,
-    /// How often expired holds are tidied (and their expiry shown on live seat maps), in seconds.
-    #[arg(long, env = "MARQUEE_SWEEP_INTERVAL_SECS", default_value_t = 2, global = true)]
-    pub sweep_interval_secs: u64,
-    /// Largest request body, in bytes.
-    #[arg(long, env = "MARQUEE_MAX_BODY_BYTES", default_value_t = 65_536, global = true)]
-    pub max_body_bytes: usize,
-    /// Largest total size of a request's headers, in bytes.
-    #[arg(long, env = "MARQUEE_MAX_HEADER_BYTES", default_value_t = 16_384, global = true)]
-    pub max_header_bytes: usize,
-    /// Longest a request may take, in seconds (then 408).
-    #[arg(long, env = "MARQUEE_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
-    pub request_timeout_secs: u64,
-    /// Write requests per minute per client address (0: no limit).
-    #[arg(long, env = "MARQUEE_WRITES_PER_MINUTE_PER_IP", default_value_t = 600, global = true)]
-    pub writes_per_minute_per_ip: u32,
-    /// Write requests per minute per logged-in user (0: no limit).
-    #[arg(long, env = "MARQUEE_WRITES_PER_MINUTE_PER_USER", default_value_t = 120, global = true)]
-    pub writes_per_minute_per_user: u32,
-    /// Failed logins per account before delays start.
-    #[arg(long, env = "MARQUEE_LOGIN_FREE_FAILURES", default_value_t = 5, global = true)]
-    pub login_free_failures: i64,
-    /// Addresses of reverse proxies whose X-Forwarded-For is trusted (comma-separated).
-    #[arg(long, env = "MARQUEE_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Browser origins allowed to call the API (CORS), comma-separated; none by default.
-    #[arg(long, env = "MARQUEE_CORS_ORIGINS", value_delimiter = ',', global = true)]
-    pub cors_origins: Vec<String>,
-    /// Whether the web pages' session cookies are `Secure` (`__Host-` prefixed): `auto` makes
-    /// them secure except for plain HTTP to a loopback address (the local quick start).
-    #[arg(long, env = "MARQUEE_SECURE_COOKIES", value_enum, default_value_t = SecureCookiesFlag::Auto, global = true)]
-    pub secure_cookies: SecureCookiesFlag,
-    /// PEM certificate chain: serve HTTPS directly (with --tls-key).
-    #[arg(long, env = "MARQUEE_TLS_CERT", requires = "tls_key", global = true)]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
-    #[arg(long, env = "MARQUEE_TLS_KEY", requires = "tls_cert", global = true)]
-    pub tls_key: Option<PathBuf>,
-    /// Customers may cancel with a full refund until this many hours before the show.
-    #[arg(long, env = "MARQUEE_CANCELLATION_CUTOFF_HOURS", default_value_t = 24, global = true)]
-    pub cancellation_cutoff_hours: u32,
-    /// Ed25519 seed (32 bytes, base64url) signing e-ticket codes. Unset: one is generated on
-    /// first run and kept in the database (fine locally; configure it in production).
-    #[arg(long, env = "MARQUEE_TICKET_SIGNING_KEY", hide_env_values = true, global = true)]
-    pub ticket_signing_key: Option<String>,
-    /// HMAC key (at least 32 bytes, base64url) signing waiting-room admission tokens. Unset:
-    /// generated on first run and kept in the database (shared by every node of it).
-    #[arg(long, env = "MARQUEE_ADMISSION_SIGNING_KEY", hide_env_values = true, global = true)]
-    pub admission_signing_key: Option<String>,
-    /// How long the inventory change feed is kept for resuming seat-map streams, in minutes.
-    #[arg(long, env = "MARQUEE_FEED_RETENTION_MINUTES", default_value_t = 60, global = true)]
-    pub feed_retention_minutes: u32,
-    /// How often unfinished payments and refunds are reconciled with the provider, in seconds.
-    #[arg(long, env = "MARQUEE_RECONCILE_INTERVAL_SECS", default_value_t = 30, global = true)]
-    pub reconcile_interval_secs: u64,
-    /// Payment provider: `test` (built-in test cards) or `stripe`.
-    #[arg(long, env = "MARQUEE_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProvider::Test, global = true)]
-    pub payment_provider: PaymentProvider,
-    /// Stripe secret key (`sk_…`), required with `--payment-provider stripe`.
-    #[arg(long, env = "MARQUEE_STRIPE_SECRET_KEY", hide_env_values = true, global = true)]
-    pub stripe_secret_key: Option<String>,
-    /// Stripe publishable key (`pk_…`) for the checkout page's card form (Stripe.js); unset
-    /// with `--payment-provider stripe`: the pages cannot take cards (the API still can).
-    #[arg(long, env = "MARQUEE_STRIPE_PUBLISHABLE_KEY", global = true)]
-    pub stripe_publishable_key: Option<String>,
-    /// Stripe API base URL (a test double's address in tests).
-    #[arg(long, env = "MARQUEE_STRIPE_API_BASE", default_value = "https://api.stripe.com", global = true)]
-    pub stripe_api_base: String,
-    /// Secret of the provider's webhook endpoint (`whsec_…`); unset: the webhook route is off.
-    #[arg(long, env = "MARQUEE_WEBHOOK_SECRET", hide_env_values = true, global = true)]
-    pub webhook_secret: Option<String>,
-    /// Deliver order and refund messages by SMTP, e.g. `smtps://user:pass@mail.example.com`;
-    /// unset: they are written to the log.
-    #[arg(long, env = "MARQUEE_SMTP_URL", hide_env_values = true, global = true)]
-    pub smtp_url: Option<String>,
-    /// Sender address of those messages.
-    #[arg(long, env = "MARQUEE_MAIL_FROM", default_value = "Marquee <tickets@localhost>", global = true)]
-    pub mail_from: String,
-    /// Longest a seat-map snapshot is reused, in milliseconds (changes made on this node are
-    /// seen at once; this bounds how long other nodes' changes can go unseen).
-    #[arg(long, env = "MARQUEE_SEAT_MAP_MAX_AGE_MS", default_value_t = 1000, global = true)]
-    pub seat_map_max_age_ms: u64,
-    /// Under a rush, a seat-map snapshot younger than this (milliseconds) is served even after
-    /// a change, so the map is rebuilt a few times a second at most (0: always exact).
-    #[arg(long, env = "MARQUEE_SEAT_MAP_MIN_AGE_MS", default_value_t = 250, global = true)]
-    pub seat_map_min_age_ms: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
     pub log_json: bool,
+}
+
+/// The service's own settings: taken by `marquee` and `marquee serve` only, so that the other
+/// commands' help shows just what they use.
+#[derive(Args, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "MARQUEE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// PostgreSQL streaming replica (`postgres://…`) for the catalog listings, the reads that
+    /// tolerate lag; seats, money and sessions always use the primary.
+    #[arg(long, env = "MARQUEE_DATABASE_REPLICA_URL")]
+    pub database_replica_url: Option<String>,
+    /// Load the demo catalog when the database has no events.
+    #[arg(long, env = "MARQUEE_DEMO_IF_EMPTY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo_if_empty: bool,
+    /// How long a hold keeps its tickets, in seconds.
+    #[arg(long, env = "MARQUEE_HOLD_TTL_SECS", default_value_t = 600)]
+    pub hold_ttl_secs: u32,
+    /// Most tickets in one hold (1 to 100).
+    #[arg(long, env = "MARQUEE_MAX_TICKETS_PER_HOLD", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=marquee_domain::money::MAX_TICKETS_PER_ORDER as i64))]
+    pub max_tickets_per_hold: u32,
+    /// Most tickets of one showtime one user may hold at once (1 to 1000).
+    #[arg(long, env = "MARQUEE_MAX_HELD_TICKETS_PER_SHOWTIME", default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_held_tickets_per_showtime: u32,
+    /// How long a login token stays valid, in hours.
+    #[arg(long, env = "MARQUEE_SESSION_TTL_HOURS", default_value_t = 168)]
+    pub session_ttl_hours: u32,
+    /// How often expired holds are tidied (and their expiry shown on live seat maps), in seconds.
+    #[arg(long, env = "MARQUEE_SWEEP_INTERVAL_SECS", default_value_t = 2)]
+    pub sweep_interval_secs: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "MARQUEE_MAX_BODY_BYTES", default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+    /// Largest total size of a request's headers, in bytes.
+    #[arg(long, env = "MARQUEE_MAX_HEADER_BYTES", default_value_t = 16_384)]
+    pub max_header_bytes: usize,
+    /// Longest a request may take, in seconds (then 408).
+    #[arg(long, env = "MARQUEE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Write requests per minute per client address (0: no limit).
+    #[arg(long, env = "MARQUEE_WRITES_PER_MINUTE_PER_IP", default_value_t = 600)]
+    pub writes_per_minute_per_ip: u32,
+    /// Write requests per minute per logged-in user (0: no limit).
+    #[arg(long, env = "MARQUEE_WRITES_PER_MINUTE_PER_USER", default_value_t = 120)]
+    pub writes_per_minute_per_user: u32,
+    /// Failed logins per account before delays start.
+    #[arg(long, env = "MARQUEE_LOGIN_FREE_FAILURES", default_value_t = 5)]
+    pub login_free_failures: i64,
+    /// Addresses of reverse proxies whose X-Forwarded-For is trusted (comma-separated).
+    #[arg(long, env = "MARQUEE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Browser origins allowed to call the API (CORS), comma-separated; none by default.
+    #[arg(long, env = "MARQUEE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Whether the web pages' session cookies are `Secure` (`__Host-` prefixed): `auto` makes
+    /// them secure except for plain HTTP to a loopback address (the local quick start).
+    #[arg(long, env = "MARQUEE_SECURE_COOKIES", value_enum, default_value_t = SecureCookiesFlag::Auto)]
+    pub secure_cookies: SecureCookiesFlag,
+    /// PEM certificate chain: serve HTTPS directly (with --tls-key).
+    #[arg(long, env = "MARQUEE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "MARQUEE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Customers may cancel with a full refund until this many hours before the show.
+    #[arg(long, env = "MARQUEE_CANCELLATION_CUTOFF_HOURS", default_value_t = 24)]
+    pub cancellation_cutoff_hours: u32,
+    /// Ed25519 seed (32 bytes, base64url) signing e-ticket codes. Unset: one is generated on
+    /// first run and kept in the database (fine locally; configure it in production).
+    #[arg(long, env = "MARQUEE_TICKET_SIGNING_KEY", hide_env_values = true)]
+    pub ticket_signing_key: Option<String>,
+    /// HMAC key (at least 32 bytes, base64url) signing waiting-room admission tokens. Unset:
+    /// generated on first run and kept in the database (shared by every node of it).
+    #[arg(long, env = "MARQUEE_ADMISSION_SIGNING_KEY", hide_env_values = true)]
+    pub admission_signing_key: Option<String>,
+    /// How long the inventory change feed is kept for resuming seat-map streams, in minutes.
+    #[arg(long, env = "MARQUEE_FEED_RETENTION_MINUTES", default_value_t = 60)]
+    pub feed_retention_minutes: u32,
+    /// How often unfinished payments and refunds are reconciled with the provider, in seconds.
+    #[arg(long, env = "MARQUEE_RECONCILE_INTERVAL_SECS", default_value_t = 30)]
+    pub reconcile_interval_secs: u64,
+    /// Payment provider: `test` (built-in test cards) or `stripe`.
+    #[arg(long, env = "MARQUEE_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProvider::Test)]
+    pub payment_provider: PaymentProvider,
+    /// Stripe secret key (`sk_…`), required with `--payment-provider stripe`.
+    #[arg(long, env = "MARQUEE_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe publishable key (`pk_…`) for the checkout page's card form (Stripe.js); unset
+    /// with `--payment-provider stripe`: the pages cannot take cards (the API still can).
+    #[arg(long, env = "MARQUEE_STRIPE_PUBLISHABLE_KEY")]
+    pub stripe_publishable_key: Option<String>,
+    /// Stripe API base URL (a test double's address in tests).
+    #[arg(long, env = "MARQUEE_STRIPE_API_BASE", default_value = "https://api.stripe.com")]
+    pub stripe_api_base: String,
+    /// Secret of the provider's webhook endpoint (`whsec_…`); unset: the webhook route is off.
+    #[arg(long, env = "MARQUEE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Deliver order and refund messages by SMTP, e.g. `smtps://user:pass@mail.example.com`;
+    /// unset: they are written to the log.
+    #[arg(long, env = "MARQUEE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of those messages.
+    #[arg(long, env = "MARQUEE_MAIL_FROM", default_value = "Marquee <tickets@localhost>")]
+    pub mail_from: String,
+    /// Longest a seat-map snapshot is reused, in milliseconds (changes made on this node are
+    /// seen at once; this bounds how long other nodes' changes can go unseen).
+    #[arg(long, env = "MARQUEE_SEAT_MAP_MAX_AGE_MS", default_value_t = 1000)]
+    pub seat_map_max_age_ms: u64,
+    /// Under a rush, a seat-map snapshot younger than this (milliseconds) is served even after
+    /// a change, so the map is rebuilt a few times a second at most (0: always exact).
+    #[arg(long, env = "MARQUEE_SEAT_MAP_MIN_AGE_MS", default_value_t = 250)]
+    pub seat_map_min_age_ms: u64,
     /// Bearer token that lets any client scrape `/metrics`. Unset: only loopback clients (after
     /// resolving trusted proxies) may.
-    #[arg(long, env = "MARQUEE_METRICS_TOKEN", hide_env_values = true, global = true)]
+    #[arg(long, env = "MARQUEE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
     /// After SIGTERM or Ctrl-C, how long in-flight requests and background passes may take to
     /// finish before the process exits anyway, in seconds.
-    #[arg(long, env = "MARQUEE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20, global = true)]
+    #[arg(long, env = "MARQUEE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
 }
 
@@ -246,9 +254,11 @@ impl Config {
     }
 }
 
-pub fn init_logs(json: bool) {
-    let filter = EnvFilter::try_from_env("MARQUEE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn"));
+/// Logs to standard output: `MARQUEE_LOG` if set, else informational lines for the service
+/// (`serving`) and only warnings for the one-shot commands, whose output is their answer.
+pub fn init_logs(json: bool, serving: bool) {
+    let default = if serving { "info,tower_http=info,sqlx=warn" } else { "warn" };
+    let filter = EnvFilter::try_from_env("MARQUEE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();
@@ -257,10 +267,11 @@ pub fn init_logs(json: bool) {
     }
 }
 
-pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens (and migrates) the database; `replica_url` is the service's optional catalog replica.
+pub async fn connect(config: &DatabaseArgs, replica_url: Option<String>) -> anyhow::Result<Arc<dyn Store>> {
     let options = StoreOptions {
         max_connections: config.database_connections,
-        replica_url: config.database_replica_url.clone(),
+        replica_url,
         acquire_timeout: Duration::from_secs(config.database_acquire_timeout_secs.max(1)),
     };
     let store = SqlStore::connect(&config.database_url, &options).await.map_err(|error| {
@@ -293,6 +304,8 @@ mod tests {
 
     #[derive(Parser)]
     struct Cli {
+        #[command(flatten)]
+        database: DatabaseArgs,
         #[command(flatten)]
         config: Config,
     }

@@ -17,13 +17,16 @@ mod config;
 mod serve;
 
 use clap::{Parser, Subcommand};
-use config::Config;
+use config::{Config, DatabaseArgs};
 use marquee_domain::clock::{Clock, SystemClock};
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
 #[command(name = "marquee", version, about = "Ticket booking for movies and concerts")]
 struct Cli {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The service's settings when no command is named (`marquee --listen …`).
     #[command(flatten)]
     config: Config,
     #[command(subcommand)]
@@ -33,7 +36,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the HTTP service (the default).
-    Serve,
+    Serve(Box<Config>),
     /// Apply database migrations and exit.
     Migrate,
     /// Load the demo catalog (movies, concerts, venues, showtimes) and exit. Does nothing if
@@ -48,32 +51,46 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Write a consistent copy of the (SQLite) database to PATH while the server may run.
     /// Never overwrites a file. For PostgreSQL, use pg_dump.
-    Backup { path: std::path::PathBuf },
+    Backup {
+        /// Where the copy is written: a path where no file exists yet.
+        path: std::path::PathBuf,
+    },
     /// Check a backup and copy it to DATABASE, a path with no database yet; then start the
     /// server with --database-url sqlite://DATABASE.
-    Restore { backup: std::path::PathBuf, database: std::path::PathBuf },
+    Restore {
+        /// The backup to check and restore (made by `marquee backup`).
+        backup: std::path::PathBuf,
+        /// The new database file: a path where no file exists yet.
+        database: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    config::init_logs(cli.config.log_json);
+    let command = cli.command.unwrap_or_else(|| Command::Serve(Box::new(cli.config)));
+    config::init_logs(cli.database.log_json, matches!(command, Command::Serve(_)));
+    let database = &cli.database;
     // Copies work on the database file itself, before anything connects (or migrates).
-    match &cli.command {
-        Some(Command::Backup { path }) => {
-            if backup::is_postgres(&cli.config.database_url) {
+    match &command {
+        Command::Backup { path } => {
+            if backup::is_postgres(&database.database_url) {
                 eprintln!("{}", backup::postgres_instructions("backup"));
                 std::process::exit(2);
             }
-            return backup::backup(&cli.config.database_url, path).await;
+            return backup::backup(&database.database_url, path).await;
         }
-        Some(Command::Restore { backup, database }) => return backup::restore(backup, database).await,
+        Command::Restore { backup, database } => return backup::restore(backup, database).await,
         _ => {}
     }
-    let store = config::connect(&cli.config).await?;
+    let replica_url = match &command {
+        Command::Serve(config) => config.database_replica_url.clone(),
+        _ => None,
+    };
+    let store = config::connect(database, replica_url).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Migrate => tracing::info!("migrations applied"),
+    match command {
+        Command::Migrate => println!("Migrations applied."),
         Command::SeedDemo { force } => {
             if !force && marquee_api::demo::is_loaded(store.as_ref()).await? {
                 println!("The demo catalog is already loaded; nothing changed (--force loads another copy).");
@@ -83,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Admin(command) => admin::run(command, store.as_ref(), clock.now()).await?,
-        Command::Serve => serve::run(cli.config, store, clock).await?,
+        Command::Serve(config) => serve::run(*config, store, clock).await?,
         Command::Backup { .. } | Command::Restore { .. } => unreachable!("handled before connecting"),
     }
     Ok(())

@@ -496,6 +496,53 @@ fn seed_demo_loads_the_demo_once_and_says_so() {
 }
 
 #[test]
+fn one_shot_commands_print_their_answer_and_their_help_only_what_they_use() {
+    let dir = temp_dir("one-shot");
+    let database = dir.join("marquee.db");
+    // Without MARQUEE_LOG, as a user runs them: the answer, and no log lines around it.
+    let migrate = marquee(&database).env_remove("MARQUEE_LOG").arg("migrate").output().unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    assert_eq!(String::from_utf8_lossy(&migrate.stdout), "Migrations applied.\n");
+    let mut create = marquee(&database)
+        .env_remove("MARQUEE_LOG")
+        .args(["admin", "create", "--email", "boss@example.com"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create.stdin.take().unwrap().write_all(b"a long admin password\n").unwrap();
+    let output = create.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.starts_with("admin boss@example.com created"), "{said}");
+
+    // Each command's help names what it takes, described, and not the service's settings.
+    let help = |args: &[&str]| {
+        let output = Command::new(BINARY).args(args).arg("--help").output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    for (command, described) in [
+        (&["migrate"][..], &["--database-url"][..]),
+        (&["seed-demo"], &["--force", "Load another copy"]),
+        (&["admin", "create"], &["--email", "e-mail address"]),
+        (&["backup"], &["Where the copy is written"]),
+        (&["restore"], &["The backup to check", "The new database file"]),
+    ] {
+        let text = help(command);
+        assert!(!text.contains("--listen") && !text.contains("--hold-ttl-secs"), "{command:?}: {text}");
+        assert!(text.lines().count() < 40, "{command:?} help has {} lines", text.lines().count());
+        for words in described {
+            assert!(text.contains(words), "{command:?} help lacks {words:?}: {text}");
+        }
+    }
+    for command in [&[][..], &["serve"]] {
+        assert!(help(command).contains("--hold-ttl-secs"), "{command:?} takes the service's settings");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_flag_values_are_refused_before_the_database_is_touched() {
     let dir = temp_dir("flags");
     let database = dir.join("marquee.db");
@@ -504,7 +551,7 @@ fn bad_flag_values_are_refused_before_the_database_is_touched() {
         ["--max-tickets-per-hold", "101"],
         ["--max-held-tickets-per-showtime", "0"],
     ] {
-        let output = marquee(&database).arg("migrate").args(flag).output().unwrap();
+        let output = marquee(&database).arg("serve").args(flag).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{flag:?}: {output:?}");
         let said = String::from_utf8_lossy(&output.stderr);
         assert!(said.contains(flag[0]), "{said}");
