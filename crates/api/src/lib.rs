@@ -6,7 +6,8 @@
 //! - [`booking`]: the purchase flow between handlers, the store and the payment gateway.
 //! - [`auth`], [`idempotency`], [`security`], [`audit`]: cross-cutting request handling
 //!   (authentication and roles, safe retries, rate limits and throttling, the audit log).
-//! - [`error`]: every failure as an RFC 9457 problem document.
+//! - [`error`]: every failure as an RFC 9457 problem document; [`wire`] does the same for
+//!   the answers hyper makes by itself to requests it cannot parse.
 //! - [`dto`]: request and response bodies.
 //! - [`demo`]: the demo catalog loaded into an empty database.
 //! - [`observe`]: metrics, request ids and the access log.
@@ -29,6 +30,7 @@ pub mod routes;
 pub mod seatmap;
 pub mod security;
 pub mod web;
+pub mod wire;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -523,7 +525,15 @@ pub async fn serve(
         // Event streams never end by themselves: end them, or draining would wait forever.
         feed.close();
     };
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Every connection's peer address goes with its requests (what `ConnectInfo` gives).
+    let app = app(state);
+    let per_connection =
+        tower::service_fn(move |incoming: axum::serve::IncomingStream<'_, wire::ProblemListener>| {
+            let peer = axum::extract::ConnectInfo(*incoming.remote_addr());
+            std::future::ready(Ok::<_, std::convert::Infallible>(tower::Layer::layer(
+                &axum::Extension(peer),
+                app.clone(),
+            )))
+        });
+    axum::serve(wire::ProblemListener(listener), per_connection).with_graceful_shutdown(shutdown).await
 }

@@ -10,6 +10,7 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use marquee_api::wire::ProblemStream;
 use marquee_api::{AppState, Shutdown};
 use marquee_domain::clock::Clock;
 use marquee_store::Store;
@@ -144,11 +145,36 @@ async fn serve_tls(
         draining.graceful_shutdown(Some(drain_timeout));
     });
     tracing::info!(address = %listen, "Marquee is serving HTTPS: open https://{listen}/ in a browser (the API is under /api/v1)");
-    axum_server::bind_rustls(listen, tls)
+    axum_server::bind(listen)
+        .acceptor(ProblemAcceptor(axum_server::tls_rustls::RustlsAcceptor::new(tls)))
         .handle(handle)
         .serve(marquee_api::app(state).into_make_service_with_connect_info::<SocketAddr>())
         .await
         .context("HTTPS server failed")
+}
+
+/// Accepts TLS connections whose plain side is a [`ProblemStream`]: hyper's own answers to
+/// requests it cannot parse carry problem documents over HTTPS too.
+#[derive(Clone)]
+struct ProblemAcceptor<A>(A);
+
+impl<A, I, S> axum_server::accept::Accept<I, S> for ProblemAcceptor<A>
+where
+    A: axum_server::accept::Accept<I, S>,
+    A::Future: Send + 'static,
+{
+    type Stream = ProblemStream<A::Stream>;
+    type Service = A::Service;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let accepting = self.0.accept(stream, service);
+        Box::pin(async move {
+            let (stream, service) = accepting.await?;
+            Ok((ProblemStream::new(stream), service))
+        })
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -161,6 +161,11 @@ fn with_a_certificate_it_serves_https_with_hsts() {
     let response = wait_for(&format!("https://127.0.0.1:{port}/healthz"), &["--insecure"]);
     assert!(response.starts_with("HTTP/2 200") || response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.to_lowercase().contains("strict-transport-security: max-age=31536000"), "{response}");
+    // hyper's own answer to a request line it will not read is a problem document here too.
+    let long_url = format!("https://127.0.0.1:{port}/movie/list?q={}", "a".repeat(70_000));
+    let refused = curl(&["-sS", "-i", "--insecure", "--http1.1", &long_url]).unwrap();
+    assert!(refused.starts_with("HTTP/1.1 414"), "{refused}");
+    assert!(refused.contains("application/problem+json") && refused.contains("\"status\":414"), "{refused}");
     assert!(
         curl(&["-sS", "--max-time", "2", &format!("http://127.0.0.1:{port}/healthz")]).is_none(),
         "no plain HTTP on the TLS port"

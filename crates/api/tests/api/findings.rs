@@ -179,6 +179,39 @@ async fn long_urls_get_a_problem_document(app: &TestApp) {
     let response = app.client.get(app.url(&format!("/{}", "a".repeat(9_000)))).send().await.unwrap();
     let (status, _) = read(response).await;
     assert_eq!(status, StatusCode::URI_TOO_LONG);
+    // What hyper refuses while parsing, before any handler or layer of ours runs, is a
+    // problem document too: a request line past 64 KiB, more than 100 headers, not HTTP.
+    let huge_url = format!("GET /movie/list?q={} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000));
+    let many_headers = format!(
+        "GET /healthz HTTP/1.1\r\nhost: x\r\n{}\r\n",
+        (0..150).map(|i| format!("x-{i}: a\r\n")).collect::<String>()
+    );
+    for (request, expected) in [
+        (huge_url, StatusCode::URI_TOO_LONG),
+        (many_headers, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        ("NOT HTTP AT ALL\r\n\r\n".to_owned(), StatusCode::BAD_REQUEST),
+    ] {
+        let (status, head, body) = raw_exchange(app, request.as_bytes()).await;
+        assert_eq!(status, expected, "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/problem+json"), "{head}");
+        assert_eq!(body["status"], expected.as_u16(), "{body}");
+        assert!(body["detail"].as_str().is_some_and(|detail| !detail.is_empty()), "{body}");
+    }
+}
+
+/// Sends `request` as raw bytes on a new connection: the status, head and problem document
+/// of the answer.
+async fn raw_exchange(app: &TestApp, request: &[u8]) -> (StatusCode, String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut connection =
+        tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    connection.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    connection.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = StatusCode::from_bytes(head.as_bytes()[9..12].as_ref()).unwrap();
+    (status, head.to_owned(), serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 async fn a_showtime_in_the_past_is_refused_for_what_it_is(app: &TestApp) {
