@@ -168,14 +168,15 @@ export async function launchBrowser() {
 /**
  * A fresh browser context (its own cookies) and page. Console errors and failed requests of
  * our own origin are collected in `page.problems`, so a test can assert that none happened.
+ * The visitor is in Berlin, where the demo venues are, unless `timezoneId` says otherwise.
  */
-export async function newPage(browser, { viewport = { width: 1280, height: 900 }, mobile = false } = {}) {
+export async function newPage(browser, { viewport = { width: 1280, height: 900 }, mobile = false, timezoneId = "Europe/Berlin" } = {}) {
   const context = await browser.newContext({
     viewport,
     isMobile: mobile,
     hasTouch: mobile,
     locale: "en-GB",
-    timezoneId: "Europe/Berlin",
+    timezoneId,
   });
   const page = await context.newPage();
   page.problems = [];

@@ -7,7 +7,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, newPage, logIn, screenshot, accessibilityProblems, assertClean, eventually } from "../harness.mjs";
+import { startServer, launchBrowser, newPage, logIn, signIn, screenshot, accessibilityProblems, assertClean, eventually } from "../harness.mjs";
 
 const HOUR = 3_600_000;
 let server;
@@ -346,6 +346,40 @@ test("My tickets on a phone: nothing wider than the screen, codes readable", asy
   await screenshot(page, "my-tickets-phone");
   assertClean(page);
   await page.context().close();
+});
+
+test("on a 390 px phone the signed-in header leaves no gap where the e-mail is hidden", async () => {
+  const account = await server.user("narrow");
+  const page = await newPage(browser, { viewport: { width: 390, height: 844 }, mobile: true });
+  await signIn(page, server.base, account);
+  await page.goto(`${server.base}/`);
+  const logOut = header(page).getByRole("button", { name: "Log out" });
+  await logOut.waitFor();
+  // On a phone the e-mail moves to Log out's tooltip.
+  assert.equal(await header(page).getByText(account.email).isVisible(), false);
+  assert.equal(await logOut.getAttribute("title"), `Signed in as ${account.email}`);
+  await screenshot(page, "account-header-phone");
+
+  const layout = await header(page).locator("ul").evaluate((list) => ({
+    gap: parseFloat(getComputedStyle(list).columnGap),
+    items: [...list.children].map((item) => {
+      const box = item.getBoundingClientRect();
+      return { text: item.innerText.trim(), laidOut: item.getClientRects().length > 0, left: box.left, right: box.right, top: box.top, width: box.width };
+    }),
+  }));
+  // An item laid out with nothing to show would still take a gap on each side.
+  assert.deepEqual(layout.items.filter((item) => item.laidOut && item.width === 0).map((item) => item.text), [],
+    "no empty item in the header");
+  const shown = layout.items.filter((item) => item.laidOut);
+  assert.deepEqual(shown.map((item) => item.text), ["What's on", "My tickets", "Log out"]);
+  // Neighbours on one line are exactly one gap apart.
+  for (let i = 1; i < shown.length; i++) {
+    if (Math.abs(shown[i].top - shown[i - 1].top) > 1) continue;
+    const space = shown[i].left - shown[i - 1].right;
+    assert.ok(Math.abs(space - layout.gap) < 0.5, `${shown[i - 1].text} to ${shown[i].text}: ${space}px, not ${layout.gap}px`);
+  }
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 390, "no sideways scrolling");
+  assertClean(page);
 });
 
 test("My tickets loads older orders a page at a time", async () => {

@@ -153,6 +153,74 @@ test("What's on lists every event with its poster, and loads more", async () => 
   assertClean(page);
 });
 
+/** "Today, 20:15", "Tomorrow, 09:00" or "Fri 6 Dec, 21:00", as a card says when a showtime is next in a zone. */
+function nextLabel(iso, timeZone) {
+  const format = (options, date) => new Intl.DateTimeFormat("en-GB", { ...options, timeZone }).format(date);
+  const now = Date.now();
+  let day = format({ weekday: "short", day: "numeric", month: "short" }, new Date(iso));
+  if (dayOf(iso, timeZone) === dayOf(new Date(now).toISOString(), timeZone)) day = "Today";
+  else if (dayOf(iso, timeZone) === dayOf(new Date(now + DAY).toISOString(), timeZone)) day = "Tomorrow";
+  return `${day}, ${format({ hour: "2-digit", minute: "2-digit" }, new Date(iso))}`;
+}
+
+test("What's on shows each card's next time once, in its venue's zone, to a visitor far away", async () => {
+  // A visitor in Auckland, 11 to 18 hours from every venue (Berlin, Hamburg, New York): a
+  // time in the browser's zone can never pass for the venue's.
+  const page = await newPage(browser, { timezoneId: "Pacific/Auckland" });
+  // Every text a card's <time> ever shows, from the first render on, with the card's link:
+  // a card drawn in the browser's zone and redrawn in the venue's leaves two.
+  await page.addInitScript(() => {
+    window.shownTimes = [];
+    const record = (time) => {
+      const href = time.closest("li")?.querySelector("a")?.getAttribute("href") || null;
+      window.shownTimes.push({ href, text: time.textContent });
+    };
+    new MutationObserver((mutations) => {
+      for (const mutation of mutations) {
+        const changed = mutation.type === "characterData" ? [mutation.target] : [...mutation.addedNodes];
+        for (const node of changed) {
+          const element = node.nodeType === Node.ELEMENT_NODE ? node : node.parentElement;
+          if (!element) continue;
+          const time = element.closest("time");
+          if (time) record(time);
+          else for (const inner of element.querySelectorAll("time")) record(inner);
+        }
+      }
+    }).observe(document, { childList: true, subtree: true, characterData: true });
+  });
+  await page.goto(`${server.base}/`);
+  assert.equal(await waitForResults(page), "12 results shown, more available");
+  await page.getByRole("button", { name: "Load more" }).click();
+  await eventually(async () => assert.equal(await page.locator("#status").innerText(), "13 results"));
+  // Every card ends up with its next showtime's city (the zone came with it).
+  const cards = eventsRegion(page).getByRole("listitem");
+  await eventually(async () => {
+    const lines = await cards.locator(".next").allInnerTexts();
+    assert.equal(lines.length, 13);
+    for (const line of lines) assert.match(line, / · (Berlin|Hamburg|New York)$/);
+  });
+
+  const shown = await page.evaluate(() => window.shownTimes);
+  const finals = await cards.locator("time").evaluateAll((times) => times.map((time) => ({
+    href: time.closest("li").querySelector("a").getAttribute("href"), datetime: time.dateTime, text: time.textContent,
+  })));
+  assert.equal(finals.length, 13);
+  const zones = new Set();
+  for (const { href, datetime, text } of finals) {
+    const eventId = href.split("/").pop();
+    const next = (await server.api(`/api/v1/showtimes?event_id=${eventId}&limit=1`)).items[0];
+    assert.equal(Date.parse(next.starts_at), Date.parse(datetime), href);
+    const zone = next.venue.time_zone;
+    zones.add(zone);
+    assert.equal(text, nextLabel(datetime, zone), `${href}: in ${zone}`);
+    assert.notEqual(text, nextLabel(datetime, "Pacific/Auckland"));
+    const texts = shown.filter((record) => record.href === href).map((record) => record.text);
+    assert.deepEqual(texts, [text], `${href} was drawn once, in ${zone}`);
+  }
+  assert.deepEqual([...zones].sort(), ["America/New_York", "Europe/Berlin"]);
+  assertClean(page);
+});
+
 test("search and filters narrow the list and stay in the URL", async () => {
   const page = await newPage(browser);
   await page.goto(`${server.base}/`);

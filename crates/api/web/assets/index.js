@@ -1,7 +1,7 @@
 // What's on: every movie and concert with tickets on sale, with search, filters (city, genre,
 // date, kind) kept in the URL, and "Load more" pages.
 
-import { api, h, replace, dayKey, timeOfDay, announce, errorBox, ApiError, posterFor } from "/assets/app.js";
+import { api, h, replace, dayKey, timeOfDay, formatIn, announce, errorBox, ApiError, posterFor } from "/assets/app.js";
 
 const PAGE_SIZE = 12;
 const SEARCH_DELAY_MS = 250;
@@ -25,9 +25,12 @@ let cursor = null;
 let shown = 0;
 let controller = null;
 let searchTimer = 0;
-/** The next showtime of an event, when the showtime sample has it: key `event|instant` → showtime. */
+/** The next showtime of an event, once known: key `event|instant` → showtime (its venue has the city and zone). */
 const upcoming = new Map();
-/** The cards on screen: id → {event, next} (the "Next:" line, refreshed when venues are known). */
+/**
+ * The cards on screen: id → {event, next, located} (the "Next:" line, and whether its venue was
+ * known when it was drawn).
+ */
 const cards = new Map();
 
 function readUrl() {
@@ -132,67 +135,101 @@ function fillSelect(select, values, label) {
 }
 
 const cities = new Set();
-let sampleLoaded = false;
-/** Events whose next showtime was asked for on its own (filters included in the key). */
-const lookedUp = new Set();
+/** The venues and the showtime sample, asked for once (again after a failure). */
+let sample = null;
+/** Next showtimes asked for on their own, by event and filters: key → a promise that never fails. */
+const lookups = new Map();
+const lookupQueue = [];
+let lookupsRunning = 0;
+/** Lookups run a few at a time: a page of cards may need one each, and need not ask all at once. */
+const LOOKUPS_AT_ONCE = 3;
 
 function remember(showtime) {
   const key = `${showtime.event_id}|${Date.parse(showtime.starts_at)}`;
   if (!upcoming.has(key)) upcoming.set(key, showtime);
-  if (!cities.has(showtime.venue.city)) {
-    cities.add(showtime.venue.city);
-    return true;
-  }
-  return false;
+  cities.add(showtime.venue.city);
 }
 
-async function loadCities() {
-  // The next showtimes on sale: their venues give the cities (and each card's venue and time zone).
-  const [venues, page] = await Promise.all([api("/api/v1/venues"), api("/api/v1/showtimes?limit=100")]);
-  for (const venue of venues) cities.add(venue.city);
-  for (const showtime of page.items) remember(showtime);
-  fillSelect(citySelect, [...cities], (city) => city);
-  sampleLoaded = true;
-  for (const { event, next } of cards.values()) replace(next, nextLine(event));
-  completeCards();
+/** The event's next showtime, when known (from the sample or asked for on its own). */
+function showtimeOf(event) {
+  return upcoming.get(`${event.id}|${Date.parse(event.next_starts_at)}`);
 }
 
 /**
- * Cards whose next showtime is later than the sample: ask for it (a few at a time), for its
- * venue's city and time zone. Cities found this way join the City filter.
+ * The venues (the cities) and the next showtimes on sale (each card's venue, city and time
+ * zone), shared by the City filter and the list, which waits for them before drawing cards.
  */
-async function completeCards() {
-  if (!sampleLoaded) return;
+function loadSample() {
+  sample ??= Promise.all([api("/api/v1/venues"), api("/api/v1/showtimes?limit=100")]).then(
+    ([venues, page]) => {
+      for (const venue of venues) cities.add(venue.city);
+      for (const showtime of page.items) remember(showtime);
+      fillSelect(citySelect, [...cities], (city) => city);
+    },
+    (error) => {
+      sample = null;
+      throw error;
+    },
+  );
+  return sample;
+}
+
+async function loadCities() {
+  await loadSample();
+  // Cards drawn while the sample could not be had show the visitor's zone; their venue's now.
+  for (const entry of cards.values()) {
+    if (entry.located || !entry.event.next_starts_at || !showtimeOf(entry.event)) continue;
+    entry.located = true;
+    replace(entry.next, nextLine(entry.event));
+  }
+}
+
+/**
+ * The next showtimes of these events that the sample does not have (later than its hundred,
+ * or under filters), each asked for on its own, for its venue's city and time zone; resolves
+ * when all are known or have failed. Cities found this way join the City filter.
+ */
+async function lookUpNext(events) {
   const filter = new URLSearchParams();
   if (state.city) filter.set("city", state.city);
   if (state.date) {
     filter.set("date", state.date);
     filter.set("utc_offset_minutes", String(offsetOf(state.date)));
   }
-  const missing = [...cards.values()].filter(({ event }) => {
-    const key = `${event.id}|${filter}`;
-    if (!event.next_starts_at || upcoming.has(`${event.id}|${Date.parse(event.next_starts_at)}`) || lookedUp.has(key)) return false;
-    lookedUp.add(key);
-    return true;
-  });
-  let newCity = false;
-  const work = async () => {
-    for (let item = missing.shift(); item; item = missing.shift()) {
-      const { event, next } = item;
-      try {
+  const known = cities.size;
+  const waits = events
+    .filter((event) => event.next_starts_at && !showtimeOf(event))
+    .map((event) => {
+      const key = `${event.id}|${filter}`;
+      let done = lookups.get(key);
+      if (!done) {
         const params = new URLSearchParams(filter);
         params.set("event_id", event.id);
         params.set("limit", "1");
-        const page = await api(`/api/v1/showtimes?${params}`);
-        if (page.items[0]) newCity = remember(page.items[0]) || newCity;
-        replace(next, nextLine(event));
-      } catch {
-        // the card keeps the time in the visitor's zone, without the city
+        done = new Promise((resolve) => lookupQueue.push(async () => {
+          try {
+            const page = await api(`/api/v1/showtimes?${params}`);
+            if (page.items[0]) remember(page.items[0]);
+          } catch {
+            // The card shows the time in the visitor's zone, without the city; a later load asks again.
+            lookups.delete(key);
+          }
+          resolve();
+        }));
+        lookups.set(key, done);
+        runLookups();
       }
-    }
-  };
-  await Promise.all([work(), work(), work()]);
-  if (newCity) fillSelect(citySelect, [...cities], (city) => city);
+      return done;
+    });
+  await Promise.all(waits);
+  if (cities.size > known) fillSelect(citySelect, [...cities], (city) => city);
+}
+
+async function runLookups() {
+  if (lookupsRunning >= LOOKUPS_AT_ONCE) return;
+  lookupsRunning += 1;
+  for (let lookup = lookupQueue.shift(); lookup; lookup = lookupQueue.shift()) await lookup();
+  lookupsRunning -= 1;
 }
 
 async function loadGenres() {
@@ -247,7 +284,11 @@ async function load({ more = false, quiet = false } = {}) {
   }
   let page;
   try {
-    page = await api(query(more), { signal });
+    // Each card is drawn once, with its next showtime in the venue's time zone: the venues and
+    // the showtime sample (asked for once; without them the times fall back to the visitor's
+    // zone) and the next showtimes the sample lacks come before the cards.
+    [page] = await Promise.all([api(query(more), { signal }), loadSample().catch(() => {})]);
+    await lookUpNext(page.items);
   } catch (error) {
     if (error.name === "AbortError") return;
     list.setAttribute("aria-busy", "false");
@@ -268,6 +309,8 @@ async function load({ more = false, quiet = false } = {}) {
     }
     return;
   }
+  // A newer load (other filters) took over while the next showtimes were asked for.
+  if (signal.aborted) return;
   replace(problem);
   list.setAttribute("aria-busy", "false");
   status.classList.remove("loading");
@@ -296,7 +339,6 @@ async function load({ more = false, quiet = false } = {}) {
   status.textContent = text;
   if (!quiet) announce(more ? `${plural(added.length, "more event", "more events")} loaded. ${text}` : text);
   if (more && added.length) added[0].querySelector("a")?.focus();
-  completeCards();
   retryOptions();
 }
 
@@ -323,14 +365,14 @@ function card(event) {
       genres ? h("p", { class: "genres" }, h("span", { class: "visually-hidden" }, "Genres: "), genres) : null,
       next),
     h("div", { class: "art" }, posterFor(event, { width: 200, height: 300 }, { lazy: true })));
-  cards.set(event.id, { event, next });
+  cards.set(event.id, { event, next, located: !!(event.next_starts_at && showtimeOf(event)) });
   return item;
 }
 
-/** "Next: Today, 20:15 · Berlin", in the venue's time zone when the showtime sample knows it. */
+/** "Next: Today, 20:15 · Berlin", in the venue's time zone when its showtime is known (else the visitor's). */
 function nextLine(event) {
   if (!event.next_starts_at) return null;
-  const showtime = upcoming.get(`${event.id}|${Date.parse(event.next_starts_at)}`);
+  const showtime = showtimeOf(event);
   const timeZone = showtime?.venue.time_zone;
   return [
     h("span", { class: "muted" }, "Next: "),
@@ -345,7 +387,7 @@ function relativeDateTime(iso, timeZone) {
   let label;
   if (day === dayKey(new Date(now).toISOString(), timeZone)) label = "Today";
   else if (day === dayKey(new Date(now + 86_400_000).toISOString(), timeZone)) label = "Tomorrow";
-  else label = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", timeZone }).format(new Date(iso));
+  else label = formatIn(undefined, { weekday: "short", day: "numeric", month: "short" }, timeZone).format(new Date(iso));
   return `${label}, ${timeOfDay(iso, timeZone)}`;
 }
 
