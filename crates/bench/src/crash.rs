@@ -172,6 +172,7 @@ pub async fn run(options: Options) -> anyhow::Result<Value> {
                     &base,
                     &showtime,
                     &layout,
+                    None,
                     &tokens[buyer],
                     buyer % 5 == 0,
                     &stats,

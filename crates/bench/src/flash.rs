@@ -3,6 +3,8 @@
 //! of confirmed orders = tickets of successful purchase responses, nothing left held).
 
 use crate::report::{histogram, percentiles, plot};
+use crate::resources::{Database, Probe};
+use crate::stream::{LiveView, follow};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,6 +39,25 @@ pub struct Options {
     /// buyers are spread round-robin over `--base` and these.
     #[arg(long = "node")]
     nodes: Vec<String>,
+    /// How buyers learn which seats are free: `poll` the availability view before each
+    /// attempt, or follow the showtime's event `stream` as the seat-map page does (one stream
+    /// per connection, each shared by the buyers using that connection).
+    #[arg(long, value_enum, default_value_t = AvailabilityMode::Poll)]
+    availability: AvailabilityMode,
+    /// Seconds of `/healthz` at the sale's concurrency before it opens: the HTTP ceiling of
+    /// the same run, from which the HTTP bound on purchases is computed (0: skip).
+    #[arg(long, default_value_t = 5)]
+    http_ceiling_secs: u64,
+    /// The PostgreSQL database the server uses, to count its CPU time and WAL syncs; unset:
+    /// the database is SQLite, inside the server's process.
+    #[arg(long)]
+    postgres_url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AvailabilityMode {
+    Poll,
+    Stream,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +83,8 @@ pub(crate) struct Stats {
     order: Mutex<Histogram<u64>>,
     holds_ok: AtomicU64,
     hold_attempts: AtomicU64,
+    /// Every request a buyer sent during the sale (availability, holds, orders, streams).
+    requests: AtomicU64,
     conflicts: AtomicU64,
     purchases: AtomicU64,
     pub(crate) statuses: Mutex<BTreeMap<String, u64>>,
@@ -83,6 +106,7 @@ impl Stats {
             order: Mutex::new(histogram()),
             holds_ok: AtomicU64::new(0),
             hold_attempts: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
             purchases: AtomicU64::new(0),
             statuses: Mutex::new(BTreeMap::new()),
@@ -205,31 +229,40 @@ pub(crate) struct Availability {
 }
 
 /// One buyer's visit: look at the live availability (the layout was loaded once, as a page
-/// does), pick seats or GA places, hold, pay. Returns false when nothing is left to buy.
+/// does) — polled, or from the page's event stream (`view`) — pick seats or GA places, hold,
+/// pay. Returns false when nothing is left to buy.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn visit(
     client: &reqwest::Client,
     base: &str,
     showtime: &str,
     layout: &[SeatTicket],
+    view: Option<&LiveView>,
     token: &str,
     ga: bool,
     stats: &Stats,
     rng: &mut Rng,
 ) -> bool {
-    let sent = Instant::now();
-    let Ok(response) = client.get(format!("{base}/api/v1/showtimes/{showtime}/availability")).send().await
-    else {
-        stats.count("availability", 0);
-        return true;
+    let statuses = match view {
+        Some(view) => view.statuses(),
+        None => {
+            let sent = Instant::now();
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            let Ok(response) =
+                client.get(format!("{base}/api/v1/showtimes/{showtime}/availability")).send().await
+            else {
+                stats.count("availability", 0);
+                return true;
+            };
+            let Ok(map) = response.json::<Availability>().await else {
+                stats.count("availability", 0);
+                return true;
+            };
+            let _ = stats.seat_map.lock().unwrap().record(sent.elapsed().as_micros() as u64);
+            map.statuses.into_bytes()
+        }
     };
-    let Ok(map) = response.json::<Availability>().await else {
-        stats.count("availability", 0);
-        return true;
-    };
-    let _ = stats.seat_map.lock().unwrap().record(sent.elapsed().as_micros() as u64);
-    let free =
-        map.statuses.bytes().zip(layout).filter(|(status, _)| *status == b'A').map(|(_, ticket)| ticket);
+    let free = statuses.iter().zip(layout).filter(|(status, _)| **status == b'A').map(|(_, ticket)| ticket);
     let (seated, floor): (Vec<&SeatTicket>, Vec<&SeatTicket>) = free.partition(|t| t.row.is_some());
     if seated.is_empty() && floor.is_empty() {
         return false;
@@ -251,6 +284,7 @@ pub(crate) async fn visit(
             json!({"showtime_id": showtime, "ticket_ids": ids})
         };
         stats.hold_attempts.fetch_add(1, Ordering::Relaxed);
+        stats.requests.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
         let Ok(response) =
             client.post(format!("{base}/api/v1/holds")).bearer_auth(token).json(&body).send().await
@@ -272,6 +306,7 @@ pub(crate) async fn visit(
         }
         stats.holds_ok.fetch_add(1, Ordering::Relaxed);
         let body = json!({"hold_id": hold["id"], "payment_token": "tok_visa"});
+        stats.requests.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
         let Ok(response) =
             client.post(format!("{base}/api/v1/orders")).bearer_auth(token).json(&body).send().await
@@ -305,6 +340,20 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
         Some(id) => id,
         None => biggest_showtime(&client, base).await?,
     };
+    // The HTTP ceiling of this run, at the sale's concurrency, before anything is sold.
+    let healthz_per_s = if options.http_ceiling_secs > 0 {
+        let healthz = crate::load::run(
+            "healthz",
+            base,
+            vec![format!("{base}/healthz")],
+            options.connections,
+            options.http_ceiling_secs,
+        )
+        .await?;
+        healthz["requests_per_s"].as_f64()
+    } else {
+        None
+    };
     let before: SeatMap =
         client.get(format!("{base}/api/v1/showtimes/{showtime}/seats")).send().await?.json().await?;
     let tickets = before.tickets.len();
@@ -318,6 +367,52 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
     let registration_s = registration.elapsed().as_secs_f64();
     eprintln!("registered in {registration_s:.1} s; the sale opens");
 
+    let layout = Arc::new(before.tickets);
+    let permits = Arc::new(Semaphore::new(options.connections));
+    let nodes: Vec<String> = std::iter::once(base.to_owned())
+        .chain(options.nodes.iter().map(|node| node.trim_end_matches('/').to_owned()))
+        .collect();
+    // Following the stream: one open page per connection, each page's stream shared by the
+    // buyers that use it; a buyer starts once its page has its first snapshot.
+    let stream_stop = Arc::new(AtomicBool::new(false));
+    let stream_requests = Arc::new(AtomicU64::new(0));
+    let mut views: Vec<Arc<LiveView>> = Vec::new();
+    let mut followers = Vec::new();
+    if options.availability == AvailabilityMode::Stream {
+        let positions: Arc<std::collections::HashMap<String, usize>> =
+            Arc::new(layout.iter().enumerate().map(|(at, ticket)| (ticket.id.clone(), at)).collect());
+        let streams = reqwest::Client::builder().pool_max_idle_per_host(options.connections).build()?;
+        for page in 0..options.connections {
+            let view = Arc::new(LiveView::new(positions.clone()));
+            let url = format!("{}/api/v1/showtimes/{showtime}/stream", nodes[page % nodes.len()]);
+            followers.push(tokio::spawn(follow(
+                streams.clone(),
+                url,
+                view.clone(),
+                stream_stop.clone(),
+                stream_requests.clone(),
+            )));
+            views.push(view);
+        }
+        let opened = Instant::now();
+        while views.iter().any(|view| view.statuses().is_empty()) {
+            anyhow::ensure!(
+                opened.elapsed() < Duration::from_secs(60),
+                "the streams gave no snapshot within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let views = Arc::new(views);
+    // The sale opens: costs and times count from here.
+    let probe = Probe::start(
+        options.server_pid,
+        match &options.postgres_url {
+            Some(url) => Database::Postgres { url: url.clone() },
+            None => Database::Embedded,
+        },
+    )
+    .await;
     let stats = Arc::new(Stats::new());
     let memory: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
     let sampler = options.server_pid.map(|pid| {
@@ -331,15 +426,11 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
             }
         })
     });
-
-    let layout = Arc::new(before.tickets);
-    let permits = Arc::new(Semaphore::new(options.connections));
-    let nodes: Vec<String> = std::iter::once(base.to_owned())
-        .chain(options.nodes.iter().map(|node| node.trim_end_matches('/').to_owned()))
-        .collect();
+    // The streams' connections are counted as requests of the sale, made before it opened.
+    stats.requests.fetch_add(stream_requests.swap(0, Ordering::Relaxed), Ordering::Relaxed);
     let mut buyers = Vec::new();
     for buyer in 0..options.buyers {
-        let (client, base, showtime, tokens, stats, permits, layout) = (
+        let (client, base, showtime, tokens, stats, permits, layout, views) = (
             client.clone(),
             nodes[buyer % nodes.len()].clone(),
             showtime.clone(),
@@ -347,6 +438,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
             stats.clone(),
             permits.clone(),
             layout.clone(),
+            views.clone(),
         );
         let ga = options.ga_one_in > 0 && buyer % options.ga_one_in == 0;
         buyers.push(tokio::spawn(async move {
@@ -357,7 +449,10 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
                     return;
                 }
                 let Ok(_permit) = permits.acquire().await else { return };
-                if !visit(&client, &base, &showtime, &layout, &tokens[buyer], ga, &stats, &mut rng).await {
+                let view = (!views.is_empty()).then(|| views[buyer % views.len()].as_ref());
+                if !visit(&client, &base, &showtime, &layout, view, &tokens[buyer], ga, &stats, &mut rng)
+                    .await
+                {
                     stats.sold_out.store(true, Ordering::Relaxed);
                     stats.gave_up_for_lack_of_seats.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -369,6 +464,13 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
         buyer.await?;
     }
     stats.sold_out.store(true, Ordering::Relaxed);
+    let purchases = stats.purchases.load(Ordering::Relaxed);
+    let costs = probe.finish(purchases).await;
+    stream_stop.store(true, Ordering::Relaxed);
+    for follower in followers {
+        follower.abort();
+    }
+    stats.requests.fetch_add(stream_requests.load(Ordering::Relaxed), Ordering::Relaxed);
     if let Some(sampler) = sampler {
         let _ = sampler.await;
     }
@@ -462,8 +564,12 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
         )?;
     }
     let memory = memory.lock().unwrap().clone();
-    let purchases = stats.purchases.load(Ordering::Relaxed);
     let attempts = stats.hold_attempts.load(Ordering::Relaxed).max(1);
+    let purchases_per_s = purchases as f64 / sale_s.max(0.001);
+    // Requests per purchase, and what that allows at this run's /healthz rate: the HTTP bound.
+    let requests = stats.requests.load(Ordering::Relaxed);
+    let requests_per_purchase = requests as f64 / purchases.max(1) as f64;
+    let http_bound = healthz_per_s.map(|healthz| healthz / requests_per_purchase.max(1.0));
     Ok(json!({
         "scenario": "flash-sale",
         "showtime": showtime,
@@ -473,8 +579,15 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
         "registration_s": (registration_s * 10.0).round() / 10.0,
         "time_to_sell_out_s": (sale_s * 100.0).round() / 100.0,
         "wall_s": (wall_s * 100.0).round() / 100.0,
+        "availability": format!("{:?}", options.availability).to_lowercase(),
         "purchases": purchases,
-        "purchases_per_s": (purchases as f64 / sale_s.max(0.001)).round(),
+        "purchases_per_s": purchases_per_s.round(),
+        "requests": requests,
+        "requests_per_purchase": (requests_per_purchase * 100.0).round() / 100.0,
+        "healthz_per_s": healthz_per_s,
+        "http_bound_purchases_per_s": http_bound.map(f64::round),
+        "ratio_to_http_bound": http_bound.map(|bound| (purchases_per_s / bound * 1000.0).round() / 1000.0),
+        "costs": costs,
         "purchases_per_s_peak": peak_purchases,
         "tickets_per_s": (bought.len() as f64 / sale_s.max(0.001)).round(),
         "holds_per_s": (stats.holds_ok.load(Ordering::Relaxed) as f64 / sale_s.max(0.001)).round(),

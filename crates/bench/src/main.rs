@@ -10,6 +10,9 @@
 //! - [`ceiling`]: the database ceilings the sale is compared with (`pgbench` with one
 //!   purchase's writes; the same statements in a tight loop on SQLite).
 //! - [`soak`]: a long run at moderate load, memory and latency per minute.
+//! - [`resources`]: CPU seconds of the server, the database and the bench, and durable syncs,
+//!   per purchase.
+//! - [`stream`]: a showtime's event stream followed as the seat-map page does.
 //! - [`report`]: latency histograms (HDR), summaries, JSON, and an SVG plot of the sale.
 
 mod ceiling;
@@ -17,7 +20,9 @@ mod crash;
 mod flash;
 mod load;
 mod report;
+mod resources;
 mod soak;
+mod stream;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
