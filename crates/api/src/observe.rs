@@ -50,6 +50,10 @@ pub const DB_POOL_CONNECTIONS: &str = "marquee_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "marquee_db_pool_idle_connections";
 pub const DB_POOL_MAX: &str = "marquee_db_pool_max_connections";
 pub const SSE_STREAMS: &str = "marquee_sse_streams_open";
+pub const STORE_COMMITS: &str = "marquee_store_commits_total";
+pub const STORE_COMMANDS: &str = "marquee_store_commands_total";
+pub const STORE_FAILED_COMMITS: &str = "marquee_store_failed_commits_total";
+pub const STORE_BATCHES: &str = "marquee_store_commit_batches_total";
 pub const QUEUE_WAITING: &str = "marquee_queue_waiting";
 pub const QUEUE_ADMITTED: &str = "marquee_queue_admitted";
 
@@ -243,6 +247,22 @@ impl Metrics {
         );
         self.recorder.describe_gauge(DB_POOL_IDLE.into(), None, "Idle database connections, by pool".into());
         self.recorder.describe_gauge(DB_POOL_MAX.into(), None, "Most database connections, by pool".into());
+        describe(
+            STORE_COMMITS,
+            "Write transactions the commit pipeline committed (each one durable write of the log)",
+        );
+        describe(
+            STORE_COMMANDS,
+            "Write commands run in committed transactions (commands per commit: the batching)",
+        );
+        describe(
+            STORE_FAILED_COMMITS,
+            "Write transactions whose commit failed (their commands were answered with errors)",
+        );
+        describe(
+            STORE_BATCHES,
+            "Committed transactions by how many commands they carried (batch_size: a range)",
+        );
         self.recorder.describe_gauge(
             SSE_STREAMS.into(),
             None,
@@ -347,6 +367,15 @@ impl Metrics {
             self.gauge(DB_POOL_CONNECTIONS, &labels, f64::from(pool.size));
             self.gauge(DB_POOL_IDLE, &labels, f64::from(pool.idle));
             self.gauge(DB_POOL_MAX, &labels, f64::from(pool.max));
+        }
+        if let Some(commits) = store.commit_stats() {
+            self.counter(STORE_COMMITS, &[]).absolute(commits.commits);
+            self.counter(STORE_COMMANDS, &[]).absolute(commits.commands);
+            self.counter(STORE_FAILED_COMMITS, &[]).absolute(commits.failed_commits);
+            for (low, high, batches) in commits.batches {
+                let size = if low == high { low.to_string() } else { format!("{low}-{high}") };
+                self.counter(STORE_BATCHES, &[("batch_size", &size)]).absolute(batches);
+            }
         }
         self.gauge(SSE_STREAMS, &[], feed.open_streams() as f64);
         self.handle.run_upkeep();

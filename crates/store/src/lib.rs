@@ -24,6 +24,7 @@ pub mod admin;
 pub mod live;
 pub mod payments;
 pub mod sql;
+pub mod sqlite;
 pub mod testing;
 
 pub use admin::{AdminStore, AuditFilter, CategorySales, Sale};
@@ -134,6 +135,20 @@ pub struct PoolStats {
     pub max: u32,
 }
 
+/// The commit pipeline's counters since the node started (the SQLite writer thread's; see
+/// [`sqlite::writer`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Transactions committed: each one durable write (`fsync`) of the log.
+    pub commits: u64,
+    /// Commands run in committed transactions.
+    pub commands: u64,
+    /// Transactions whose commit failed (every command of theirs was answered with an error).
+    pub failed_commits: u64,
+    /// Committed batches by size: (`low`, `high`, batches of `low..=high` commands).
+    pub batches: Vec<(usize, usize, u64)>,
+}
+
 /// What happened when a request claimed its `Idempotency-Key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdempotencyClaim {
@@ -160,6 +175,9 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
 
     /// The connections of each pool right now (for the metrics endpoint; no database call).
     fn pool_stats(&self) -> Vec<PoolStats>;
+
+    /// The commit pipeline's counters, where the backend has one (no database call).
+    fn commit_stats(&self) -> Option<CommitStats>;
 
     /// Versions of the migrations embedded in this binary that the database has not applied
     /// successfully (empty: the schema is the one this binary expects). Readiness asks this;

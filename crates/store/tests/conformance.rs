@@ -996,3 +996,44 @@ async fn a_lagging_replica_serves_stale_listings_but_never_decides_a_seat() {
     primary.close().await;
     database.drop_database().await;
 }
+
+/// SQLite's writer answers only after its batch's commit returned: a commit that fails (as a
+/// failed `fsync` would make it fail) is an error to every caller of the batch and sells
+/// nothing, and the same request succeeds once commits succeed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_failed_commit_is_an_error_and_sells_nothing() {
+    let Some(database) = TestDatabase::new(Backend::Sqlite).await else { return };
+    let store = Arc::new(database.store().await);
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let wanted = HoldSelection::Tickets(seats[0..2].to_vec());
+
+    assert!(store.fail_next_commit(), "SQLite has a writer thread");
+    assert!(store.create_hold(&new_hold(&ada, &fixture.showtime.id, wanted.clone(), NOW)).await.is_err());
+    for seat in &seats[0..2] {
+        assert_eq!(store.get_ticket(seat, NOW).await.unwrap().unwrap().status, TicketStatus::Available);
+    }
+
+    let hold = store.create_hold(&new_hold(&ada, &fixture.showtime.id, wanted, NOW)).await.unwrap();
+    let attempt = begin(&store, &hold, NOW).await.unwrap();
+    store.fail_next_commit();
+    assert!(store.confirm_payment(&attempt.id, "pi_1", &message(), NOW).await.is_err());
+    assert_eq!(store.get_ticket(&seats[0], NOW).await.unwrap().unwrap().status, TicketStatus::Held);
+    assert_eq!(store.get_hold(&hold.id, NOW).await.unwrap().unwrap().status, HoldStatus::Active);
+    assert!(
+        store
+            .order_attempts(&attempt.order_id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.status == AttemptStatus::Started)
+    );
+
+    let order = store.confirm_payment(&attempt.id, "pi_1", &message(), NOW).await.unwrap();
+    assert_eq!(order.tickets.len(), 2);
+    assert_eq!(store.get_ticket(&seats[0], NOW).await.unwrap().unwrap().status, TicketStatus::Sold);
+    let stats = store.writer_stats().unwrap();
+    assert_eq!(stats.failed_commits.load(std::sync::atomic::Ordering::Relaxed), 2);
+    store.close().await;
+}

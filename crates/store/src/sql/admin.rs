@@ -64,7 +64,7 @@ impl SqlStore {
         deletes: &[&str],
         refusal: &str,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let used = sqlx::query(AssertSqlSafe(in_use.to_owned()))
             .bind(id.to_owned())
             .fetch_optional(&mut *tx)
@@ -181,7 +181,7 @@ impl AdminStore for SqlStore {
     }
 
     async fn set_user_disabled(&self, id: &UserId, disabled: bool, now: OffsetDateTime) -> Result<User> {
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
             .bind(id.as_str())
             .bind(disabled.then(|| to_millis(now)))
@@ -375,7 +375,7 @@ impl AdminStore for SqlStore {
 
     async fn replace_hall_layout(&self, id: &HallId, layout: &HallLayout, now: OffsetDateTime) -> Result<()> {
         let showtimes: Vec<Showtime> = {
-            let mut tx = self.write.begin().await.map_err(db)?;
+            let mut tx = self.begin_write().await?;
             let exists = sqlx::query("SELECT id FROM halls WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_optional(&mut *tx)
@@ -492,7 +492,7 @@ impl AdminStore for SqlStore {
     }
 
     async fn update_showtime_prices(&self, id: &ShowtimeId, prices: &BTreeMap<String, i64>) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query("UPDATE showtimes SET prices = $2 WHERE id = $1")
             .bind(id.as_str())
             .bind(serde_json::to_string(prices).map_err(Error::internal)?)
@@ -529,7 +529,7 @@ impl AdminStore for SqlStore {
     }
 
     async fn delete_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("SELECT id FROM showtimes WHERE id = $1{}", self.lock_rows());
         if sqlx::query(AssertSqlSafe(sql))
             .bind(id.as_str())

@@ -269,7 +269,7 @@ impl LiveStore for SqlStore {
     }
 
     async fn delete_waiting_room(&self, showtime_id: &ShowtimeId) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM queue_entries WHERE showtime_id = $1")
             .bind(showtime_id.as_str())
             .execute(&mut *tx)

@@ -15,6 +15,8 @@ mod live;
 mod payments;
 
 use crate::live::InventoryChange;
+use crate::sqlite::inventory as sqlite_inventory;
+use crate::sqlite::writer::{Writer, WriterStats};
 use crate::{
     EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, PoolStats, ShowtimeFilter,
     ShowtimeSummary, Store,
@@ -111,6 +113,9 @@ pub struct SqlStore {
     postgres_url: Option<String>,
     /// `catalog` is a pool of its own (a replica), not `read`.
     has_replica: bool,
+    /// SQLite: the writer thread that runs holds, payments and their confirmation (see
+    /// [`crate::sqlite`]); PostgreSQL runs them here, on `write`.
+    writer: Option<Writer>,
 }
 
 impl SqlStore {
@@ -145,6 +150,7 @@ impl SqlStore {
                 }
                 let write = pool(1).connect(&url).await.map_err(connect_error)?;
                 let read = pool(options.max_connections.max(1)).connect(&url).await.map_err(connect_error)?;
+                let writer = Writer::start(std::path::Path::new(sqlite_path(&url)))?;
                 Ok(Self {
                     backend,
                     catalog: read.clone(),
@@ -152,6 +158,7 @@ impl SqlStore {
                     write,
                     postgres_url: None,
                     has_replica: false,
+                    writer: Some(writer),
                 })
             }
             Backend::Postgres => {
@@ -172,6 +179,7 @@ impl SqlStore {
                     write: primary,
                     postgres_url: Some(url.to_owned()),
                     has_replica: options.replica_url.is_some(),
+                    writer: None,
                 })
             }
         }
@@ -193,9 +201,38 @@ impl SqlStore {
 
     /// Closes every connection.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.write.close().await;
         self.read.close().await;
         self.catalog.close().await;
+    }
+
+    /// A write transaction. On SQLite it starts `IMMEDIATE`: it takes the file's write lock
+    /// at once (waiting behind the writer thread's batch if need be), so it can never fail
+    /// later on a snapshot another writer made stale.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db),
+            Backend::Postgres => self.write.begin().await.map_err(db),
+        }
+    }
+
+    /// The SQLite writer thread, and whether this store has one.
+    fn sqlite_writer(&self) -> Option<&Writer> {
+        self.writer.as_ref()
+    }
+
+    /// Fault injection: the SQLite writer's next commit fails as a failed `fsync` would.
+    /// Returns false on PostgreSQL, which has no writer thread.
+    pub fn fail_next_commit(&self) -> bool {
+        self.writer.as_ref().map(Writer::fail_next_commit).is_some()
+    }
+
+    /// The SQLite writer's counters (commits, commands, batch sizes); `None` on PostgreSQL.
+    pub fn writer_stats(&self) -> Option<&WriterStats> {
+        self.writer.as_ref().map(Writer::stats)
     }
 
     /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already excludes others.
@@ -242,10 +279,15 @@ impl SqlStore {
     }
 }
 
+/// The file path of a `sqlite://PATH?…` URL.
+fn sqlite_path(url: &str) -> &str {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    path.split('?').next().unwrap_or_default()
+}
+
 /// Adds `mode=rwc` (create if missing) and creates the database file's folder.
 fn prepare_sqlite_url(url: &str) -> Result<String> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
+    let path = sqlite_path(url);
     if path.is_empty() || path == ":memory:" {
         return Err(Error::invalid(
             "SQLite needs a file path: sqlite://PATH (an in-memory database cannot have readers and a writer)",
@@ -323,8 +365,10 @@ fn db(error: sqlx::Error) -> Error {
     }
     if let Some(database_error) = error.as_database_error() {
         let code = database_error.code();
-        // 40001 serialization failure, 40P01 deadlock detected: retry the transaction.
-        if matches!(code.as_deref(), Some("40001" | "40P01")) {
+        // 40001 serialization failure, 40P01 deadlock detected: retry the transaction. SQLite's
+        // 5 (busy, also 261 and 517) and 6 (locked): another connection held the file's lock
+        // past the busy timeout.
+        if matches!(code.as_deref(), Some("40001" | "40P01" | "5" | "6" | "261" | "517")) {
             return Error::Contention;
         }
         // 22021 character not in repertoire (a NUL in text), 22P05 untranslatable character:
@@ -869,7 +913,7 @@ impl SqlStore {
 
     async fn create_hold_once(&self, hold: &NewHold) -> Result<Hold> {
         let now = to_millis(hold.now);
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let window = sqlx::query(
             "SELECT on_sale_from, on_sale_until, cancelled_at, \
              (SELECT COUNT(*) FROM waiting_rooms w WHERE w.showtime_id = showtimes.id) AS queued \
@@ -971,7 +1015,7 @@ impl SqlStore {
     }
 
     async fn release_hold_once(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("SELECT status, showtime_id FROM holds WHERE id = $1{}", self.lock_rows());
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.as_str())
@@ -1040,6 +1084,10 @@ impl Store for SqlStore {
             }
             Backend::Postgres => vec![stats("primary", &self.write)],
         }
+    }
+
+    fn commit_stats(&self) -> Option<crate::CommitStats> {
+        self.writer_stats().map(WriterStats::snapshot)
     }
 
     async fn unapplied_migrations(&self) -> Result<Vec<i64>> {
@@ -1144,7 +1192,7 @@ impl Store for SqlStore {
 
     async fn create_hall(&self, hall: &Hall) -> Result<()> {
         let layout = serde_json::to_string(&hall.layout).map_err(Error::internal)?;
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO halls (id, venue_id, name, layout) VALUES ($1, $2, $3, $4)")
             .bind(hall.id.as_str())
             .bind(hall.venue_id.as_str())
@@ -1195,7 +1243,7 @@ impl Store for SqlStore {
     }
 
     async fn create_showtime(&self, showtime: &Showtime) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let hall = sqlx::query("SELECT layout FROM halls WHERE id = $1")
             .bind(showtime.hall_id.as_str())
             .fetch_optional(&mut *tx)
@@ -1391,6 +1439,10 @@ impl Store for SqlStore {
     }
 
     async fn create_hold(&self, hold: &NewHold) -> Result<Hold> {
+        if let Some(writer) = self.sqlite_writer() {
+            let hold = hold.clone();
+            return writer.write(move |connection| sqlite_inventory::create_hold(connection, &hold)).await;
+        }
         self.retrying(|| self.create_hold_once(hold)).await
     }
 
@@ -1400,6 +1452,12 @@ impl Store for SqlStore {
     }
 
     async fn release_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
+        if let Some(writer) = self.sqlite_writer() {
+            let id = id.clone();
+            return writer
+                .write(move |connection| sqlite_inventory::release_hold(connection, &id, now))
+                .await;
+        }
         self.retrying(|| self.release_hold_once(id, now)).await
     }
 
@@ -1435,9 +1493,14 @@ impl Store for SqlStore {
     }
 
     async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64> {
+        if let Some(writer) = self.sqlite_writer() {
+            return writer
+                .write(move |connection| sqlite_inventory::sweep_expired_holds(connection, now))
+                .await;
+        }
         let at = now;
         let now = to_millis(now);
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "UPDATE tickets SET status = 'available', hold_id = NULL, hold_expires_at = NULL \
              WHERE status = 'held' AND hold_expires_at <= $1 RETURNING id, showtime_id",
@@ -1474,6 +1537,21 @@ impl Store for SqlStore {
         now: OffsetDateTime,
         stale_before: OffsetDateTime,
     ) -> Result<IdempotencyClaim> {
+        if let Some(writer) = self.sqlite_writer() {
+            let (user_id, key, request_hash) = (user_id.clone(), key.to_owned(), request_hash.to_owned());
+            return writer
+                .write(move |connection| {
+                    sqlite_inventory::claim_idempotency_key(
+                        connection,
+                        &user_id,
+                        &key,
+                        &request_hash,
+                        now,
+                        stale_before,
+                    )
+                })
+                .await;
+        }
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at) \
              VALUES ($1, $2, $3, 'in_progress', $4) ON CONFLICT (user_id, key) DO NOTHING",
@@ -1531,6 +1609,14 @@ impl Store for SqlStore {
         status: u16,
         body: &str,
     ) -> Result<()> {
+        if let Some(writer) = self.sqlite_writer() {
+            let (user_id, key, body) = (user_id.clone(), key.to_owned(), body.to_owned());
+            return writer
+                .write(move |connection| {
+                    sqlite_inventory::finish_idempotency_key(connection, &user_id, &key, status, &body)
+                })
+                .await;
+        }
         sqlx::query(
             "UPDATE idempotency_keys SET status = 'done', response_status = $3, response_body = $4 \
              WHERE user_id = $1 AND key = $2",
@@ -1546,6 +1632,14 @@ impl Store for SqlStore {
     }
 
     async fn abandon_idempotency_key(&self, user_id: &UserId, key: &str) -> Result<()> {
+        if let Some(writer) = self.sqlite_writer() {
+            let (user_id, key) = (user_id.clone(), key.to_owned());
+            return writer
+                .write(move |connection| {
+                    sqlite_inventory::abandon_idempotency_key(connection, &user_id, &key)
+                })
+                .await;
+        }
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status = 'in_progress'",
         )

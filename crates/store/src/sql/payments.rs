@@ -8,6 +8,7 @@ use crate::live::InventoryChange;
 use crate::payments::{
     AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund, SoldTicket,
 };
+use crate::sqlite::inventory::{self as sqlite_inventory, Confirmation};
 use async_trait::async_trait;
 use marquee_domain::clock::to_millis;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
@@ -156,7 +157,7 @@ impl SqlStore {
 
     async fn begin_payment_once(&self, begin: &BeginPayment) -> Result<PaymentAttempt> {
         let now = to_millis(begin.now);
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("SELECT user_id, status, expires_at FROM holds WHERE id = $1{}", self.lock_rows());
         let hold = sqlx::query(AssertSqlSafe(sql))
             .bind(begin.hold_id.as_str())
@@ -275,7 +276,7 @@ impl SqlStore {
         now: OffsetDateTime,
     ) -> Result<Order> {
         let now_ms = to_millis(now);
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let attempt = self.attempt_in(&mut tx, attempt_id).await?;
         let sql = format!("SELECT status FROM orders WHERE id = $1{}", self.lock_rows());
         let order_status = sqlx::query(AssertSqlSafe(sql))
@@ -437,6 +438,10 @@ impl SqlStore {
 #[async_trait]
 impl PaymentStore for SqlStore {
     async fn begin_payment(&self, begin: &BeginPayment) -> Result<PaymentAttempt> {
+        if let Some(writer) = self.sqlite_writer() {
+            let begin = begin.clone();
+            return writer.write(move |connection| sqlite_inventory::begin_payment(connection, &begin)).await;
+        }
         self.retrying(|| self.begin_payment_once(begin)).await
     }
 
@@ -448,8 +453,24 @@ impl PaymentStore for SqlStore {
         failure: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<()> {
+        if let Some(writer) = self.sqlite_writer() {
+            let (attempt_id, reference, failure) =
+                (attempt_id.to_owned(), reference.map(str::to_owned), failure.map(str::to_owned));
+            return writer
+                .write(move |connection| {
+                    sqlite_inventory::record_attempt(
+                        connection,
+                        &attempt_id,
+                        status,
+                        reference.as_deref(),
+                        failure.as_deref(),
+                        now,
+                    )
+                })
+                .await;
+        }
         let now = to_millis(now);
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let attempt = self.attempt_in(&mut tx, attempt_id).await?;
         sqlx::query(
             "UPDATE payment_attempts SET status = $2, reference = COALESCE($3, reference), failure = COALESCE($4, failure), \
@@ -486,12 +507,34 @@ impl PaymentStore for SqlStore {
         message: &OutboxMessage,
         now: OffsetDateTime,
     ) -> Result<Order> {
+        if let Some(writer) = self.sqlite_writer() {
+            let (attempt_id, reference, message) =
+                (attempt_id.to_owned(), reference.to_owned(), message.clone());
+            let confirmation = writer
+                .write(move |connection| {
+                    sqlite_inventory::confirm_payment(connection, &attempt_id, &reference, &message, now)
+                })
+                .await?;
+            // The order's expiry is written and committed; the caller learns it as an error.
+            return match confirmation {
+                Confirmation::Confirmed(order) => Ok(*order),
+                Confirmation::HoldExpired => Err(Error::HoldExpired),
+            };
+        }
         self.retrying(|| self.confirm_payment_once(attempt_id, reference, message, now)).await
     }
 
     async fn cancel_unpaid_order(&self, attempt_id: &str, failure: &str, now: OffsetDateTime) -> Result<()> {
+        if let Some(writer) = self.sqlite_writer() {
+            let (attempt_id, failure) = (attempt_id.to_owned(), failure.to_owned());
+            return writer
+                .write(move |connection| {
+                    sqlite_inventory::cancel_unpaid_order(connection, &attempt_id, &failure, now)
+                })
+                .await;
+        }
         let now = to_millis(now);
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let attempt = self.attempt_in(&mut tx, attempt_id).await?;
         let live: Vec<TicketId> =
             sqlx::query("SELECT ticket_id FROM order_items WHERE order_id = $1 AND live = 1")
@@ -571,7 +614,7 @@ impl PaymentStore for SqlStore {
         now: OffsetDateTime,
     ) -> Result<Refund> {
         let now = to_millis(now);
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("SELECT status, currency FROM orders WHERE id = $1{}", self.lock_rows());
         let order = sqlx::query(AssertSqlSafe(sql))
             .bind(order_id.as_str())
@@ -678,7 +721,7 @@ impl PaymentStore for SqlStore {
         now: OffsetDateTime,
     ) -> Result<Order> {
         let now_ms = to_millis(now);
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let sql = format!(
             "{REFUND_SELECT} WHERE r.id = $1{}",
             match self.backend {
@@ -774,7 +817,7 @@ impl PaymentStore for SqlStore {
         }
         // Under the order's lock, like a refund's start: a ticket is never both admitted and
         // refunded because the two crossed.
-        let mut tx = self.write.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("SELECT id FROM orders WHERE id = $1{}", self.lock_rows());
         sqlx::query(AssertSqlSafe(sql)).bind(order_id.as_str()).fetch_optional(&mut *tx).await.map_err(db)?;
         if refund_under_way(&mut tx, order_id).await? {
