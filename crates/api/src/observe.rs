@@ -22,9 +22,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode};
 use axum::middleware::Next;
 use marquee_store::Store;
-use metrics::{Counter, Key, Label, Level, Metadata, Recorder};
+use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::TraceLayer;
@@ -74,6 +76,8 @@ pub enum HoldConflict {
 }
 
 impl HoldConflict {
+    const ALL: [Self; 3] = [Self::TicketsUnavailable, Self::NotEnoughPlaces, Self::HoldLimit];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::TicketsUnavailable => "tickets_unavailable",
@@ -103,6 +107,8 @@ pub enum PaymentStep {
 }
 
 impl PaymentStep {
+    const ALL: [Self; 3] = [Self::Authorize, Self::Capture, Self::Release];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Authorize => "authorize",
@@ -128,6 +134,9 @@ pub enum PaymentOutcome {
 }
 
 impl PaymentOutcome {
+    const ALL: [Self; 6] =
+        [Self::Ok, Self::Declined, Self::InvalidToken, Self::ProcessingError, Self::Unknown, Self::Refused];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -161,6 +170,8 @@ pub enum RefundOutcome {
 }
 
 impl RefundOutcome {
+    const ALL: [Self; 3] = [Self::Completed, Self::Pending, Self::Failed];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "completed",
@@ -176,7 +187,32 @@ static METADATA: Metadata<'static> = Metadata::new("marquee", Level::INFO, Some(
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Each HTTP series' counter and histogram, by route, then method and status class:
+    /// registered on first use, then found without allocating (per request).
+    http: RwLock<HashMap<Box<str>, HashMap<(&'static str, &'static str), (Counter, Histogram)>>>,
+    /// The business counters, registered once.
+    counters: BusinessCounters,
 }
+
+/// Handles of the business counters, so that counting an event is one atomic add.
+struct BusinessCounters {
+    holds_created: Counter,
+    purchases_confirmed: Counter,
+    expired_tickets_freed: Counter,
+    queue_joins: Counter,
+    queue_admissions: Counter,
+    /// By [`HoldConflict::ALL`] order.
+    hold_conflicts: [Counter; 3],
+    /// By [`PaymentStep::ALL`], then [`PaymentOutcome::ALL`] order.
+    payments: [[Counter; 6]; 3],
+    /// By [`RefundOutcome::ALL`] order.
+    refunds: [Counter; 3],
+    /// By result: confirmed, released, failed, refunded, deferred.
+    reconciled: [Counter; 5],
+}
+
+/// The results the reconciler counts, in [`BusinessCounters::reconciled`] order.
+const RECONCILE_RESULTS: [&str; 5] = ["confirmed", "released", "failed", "refunded", "deferred"];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -200,24 +236,40 @@ impl Metrics {
             .unwrap_or_else(|_| PrometheusBuilder::new())
             .build_recorder();
         let handle = recorder.handle();
-        let metrics = Self { recorder, handle };
-        metrics.describe();
-        for name in [HOLDS_CREATED, PURCHASES_CONFIRMED, EXPIRED_TICKETS_FREED, QUEUE_JOINS, QUEUE_ADMISSIONS]
+        let counter = |name: &'static str, labels: &[(&'static str, &str)]| {
+            recorder.register_counter(&Self::key(name, labels), &METADATA)
+        };
+        let counters = BusinessCounters {
+            holds_created: counter(HOLDS_CREATED, &[]),
+            purchases_confirmed: counter(PURCHASES_CONFIRMED, &[]),
+            expired_tickets_freed: counter(EXPIRED_TICKETS_FREED, &[]),
+            queue_joins: counter(QUEUE_JOINS, &[]),
+            queue_admissions: counter(QUEUE_ADMISSIONS, &[]),
+            hold_conflicts: HoldConflict::ALL
+                .map(|conflict| counter(HOLD_CONFLICTS, &[("reason", conflict.as_str())])),
+            payments: PaymentStep::ALL.map(|step| {
+                PaymentOutcome::ALL.map(|outcome| {
+                    counter(PAYMENTS, &[("step", step.as_str()), ("outcome", outcome.as_str())])
+                })
+            }),
+            refunds: RefundOutcome::ALL.map(|outcome| counter(REFUNDS, &[("outcome", outcome.as_str())])),
+            reconciled: RECONCILE_RESULTS.map(|result| counter(RECONCILED, &[("result", result)])),
+        };
+        // Present at zero from the first scrape (those that exist before anything happens).
+        for handle in
+            [&counters.holds_created, &counters.purchases_confirmed, &counters.expired_tickets_freed]
+                .into_iter()
+                .chain([&counters.queue_joins, &counters.queue_admissions])
+                .chain(&counters.hold_conflicts)
+                .chain(&counters.refunds)
         {
-            metrics.counter(name, &[]).increment(0);
-        }
-        for conflict in
-            [HoldConflict::TicketsUnavailable, HoldConflict::NotEnoughPlaces, HoldConflict::HoldLimit]
-        {
-            metrics.counter(HOLD_CONFLICTS, &[("reason", conflict.as_str())]).increment(0);
+            handle.increment(0);
         }
         for outcome in [PaymentOutcome::Ok, PaymentOutcome::Declined, PaymentOutcome::Unknown] {
-            let labels = [("step", PaymentStep::Authorize.as_str()), ("outcome", outcome.as_str())];
-            metrics.counter(PAYMENTS, &labels).increment(0);
+            counters.payments[PaymentStep::Authorize as usize][outcome as usize].increment(0);
         }
-        for outcome in [RefundOutcome::Completed, RefundOutcome::Pending, RefundOutcome::Failed] {
-            metrics.counter(REFUNDS, &[("outcome", outcome.as_str())]).increment(0);
-        }
+        let metrics = Self { recorder, handle, http: RwLock::new(HashMap::new()), counters };
+        metrics.describe();
         metrics
     }
 
@@ -295,57 +347,65 @@ impl Metrics {
         self.recorder.register_gauge(&Self::key(name, labels), &METADATA).set(value);
     }
 
-    /// One answered request.
-    pub fn http_request(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
-        let labels = [("method", method_label(method)), ("route", route), ("status", status_class(status))];
-        self.counter(HTTP_REQUESTS, &labels).increment(1);
-        self.recorder
-            .register_histogram(&Self::key(HTTP_DURATION, &labels), &METADATA)
-            .record(elapsed.as_secs_f64());
+    /// One answered request, under its matched route (`None`: no route matched).
+    pub fn http_request(&self, method: &Method, route: Option<&str>, status: StatusCode, elapsed: Duration) {
+        let route = route.unwrap_or(UNMATCHED);
+        let key = (method_label(method), status_class(status));
+        let found =
+            self.http.read().unwrap_or_else(|poison| poison.into_inner()).get(route).and_then(|series| {
+                series.get(&key).map(|(counter, histogram)| (counter.clone(), histogram.clone()))
+            });
+        let (counter, histogram) = found.unwrap_or_else(|| {
+            let labels = [("method", key.0), ("route", route), ("status", key.1)];
+            let handles = (
+                self.recorder.register_counter(&Self::key(HTTP_REQUESTS, &labels), &METADATA),
+                self.recorder.register_histogram(&Self::key(HTTP_DURATION, &labels), &METADATA),
+            );
+            let mut http = self.http.write().unwrap_or_else(|poison| poison.into_inner());
+            http.entry(route.into()).or_default().insert(key, handles.clone());
+            handles
+        });
+        counter.increment(1);
+        histogram.record(elapsed.as_secs_f64());
     }
 
     pub fn hold_created(&self) {
-        self.counter(HOLDS_CREATED, &[]).increment(1);
+        self.counters.holds_created.increment(1);
     }
 
     pub fn hold_conflict(&self, conflict: HoldConflict) {
-        self.counter(HOLD_CONFLICTS, &[("reason", conflict.as_str())]).increment(1);
+        self.counters.hold_conflicts[conflict as usize].increment(1);
     }
 
     pub fn purchase_confirmed(&self) {
-        self.counter(PURCHASES_CONFIRMED, &[]).increment(1);
+        self.counters.purchases_confirmed.increment(1);
     }
 
     pub fn expired_tickets_freed(&self, tickets: u64) {
-        self.counter(EXPIRED_TICKETS_FREED, &[]).increment(tickets);
+        self.counters.expired_tickets_freed.increment(tickets);
     }
 
     pub fn payment(&self, step: PaymentStep, outcome: PaymentOutcome) {
-        self.counter(PAYMENTS, &[("step", step.as_str()), ("outcome", outcome.as_str())]).increment(1);
+        self.counters.payments[step as usize][outcome as usize].increment(1);
     }
 
     pub fn refund(&self, outcome: RefundOutcome) {
-        self.counter(REFUNDS, &[("outcome", outcome.as_str())]).increment(1);
+        self.counters.refunds[outcome as usize].increment(1);
     }
 
     pub fn reconciled(&self, report: &ReconcileReport) {
-        for (result, count) in [
-            ("confirmed", report.confirmed),
-            ("released", report.released),
-            ("failed", report.failed),
-            ("refunded", report.refunds),
-            ("deferred", report.deferred),
-        ] {
-            self.counter(RECONCILED, &[("result", result)]).increment(u64::from(count));
+        let counts = [report.confirmed, report.released, report.failed, report.refunds, report.deferred];
+        for (counter, count) in self.counters.reconciled.iter().zip(counts) {
+            counter.increment(u64::from(count));
         }
     }
 
     pub fn queue_joined(&self) {
-        self.counter(QUEUE_JOINS, &[]).increment(1);
+        self.counters.queue_joins.increment(1);
     }
 
     pub fn queue_admitted(&self) {
-        self.counter(QUEUE_ADMISSIONS, &[]).increment(1);
+        self.counters.queue_admissions.increment(1);
     }
 
     /// The Prometheus text exposition, with the gauges read now: the store's pools, this
@@ -408,12 +468,12 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
-/// The route a request matched, or `unmatched` (404s of unknown paths share one series).
-fn route_of<B>(request: &axum::http::Request<B>) -> String {
-    request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned())
+/// The route label of requests no route matched (404s of unknown paths share one series).
+const UNMATCHED: &str = "unmatched";
+
+/// The route a request matched (its pattern, never the raw path).
+fn route_of<B>(request: &axum::http::Request<B>) -> Option<MatchedPath> {
+    request.extensions().get::<MatchedPath>().cloned()
 }
 
 /// Counts every request under its matched route (add with `Router::layer`, so the route is
@@ -427,7 +487,12 @@ pub async fn track_http(
     let method = request.method().clone();
     let route = route_of(&request);
     let response = next.run(request).await;
-    metrics.http_request(&method, &route, response.status(), started.elapsed());
+    metrics.http_request(
+        &method,
+        route.as_ref().map(MatchedPath::as_str),
+        response.status(),
+        started.elapsed(),
+    );
     response
 }
 
@@ -462,7 +527,7 @@ fn request_span<B>(request: &axum::http::Request<B>) -> Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
-        route = %route_of(request),
+        route = route_of(request).as_ref().map_or(UNMATCHED, MatchedPath::as_str),
         path = %request.uri().path(),
         request_id = %id,
     )
@@ -511,6 +576,20 @@ mod tests {
         assert!(!acceptable_request_id("two words"));
         assert!(!acceptable_request_id("line\nbreak"));
         assert!(!acceptable_request_id("{\"json\":1}"));
+    }
+
+    #[test]
+    fn each_counter_handle_sits_at_its_variant_index() {
+        assert!(HoldConflict::ALL.iter().enumerate().all(|(index, conflict)| *conflict as usize == index));
+        assert!(PaymentStep::ALL.iter().enumerate().all(|(index, step)| *step as usize == index));
+        assert!(PaymentOutcome::ALL.iter().enumerate().all(|(index, outcome)| *outcome as usize == index));
+        assert!(RefundOutcome::ALL.iter().enumerate().all(|(index, outcome)| *outcome as usize == index));
+        let metrics = Metrics::new();
+        metrics.payment(PaymentStep::Capture, PaymentOutcome::Refused);
+        metrics.hold_conflict(HoldConflict::HoldLimit);
+        let text = metrics.handle.render();
+        assert!(text.contains("marquee_payments_total{step=\"capture\",outcome=\"refused\"} 1"), "{text}");
+        assert!(text.contains("marquee_hold_conflicts_total{reason=\"hold_limit\"} 1"), "{text}");
     }
 
     #[test]
