@@ -189,10 +189,14 @@ pub struct Metrics {
     handle: PrometheusHandle,
     /// Each HTTP series' counter and histogram, by route, then method and status class:
     /// registered on first use, then found without allocating (per request).
-    http: RwLock<HashMap<Box<str>, HashMap<(&'static str, &'static str), (Counter, Histogram)>>>,
+    http: RwLock<HashMap<Box<str>, HttpSeriesOfRoute>>,
     /// The business counters, registered once.
     counters: BusinessCounters,
 }
+
+/// One route's HTTP series by (method, status class): the request counter and the latency
+/// histogram.
+type HttpSeriesOfRoute = HashMap<(&'static str, &'static str), (Counter, Histogram)>;
 
 /// Handles of the business counters, so that counting an event is one atomic add.
 struct BusinessCounters {
