@@ -9,7 +9,7 @@ use marquee_api::{ApiConfig, PaymentClient};
 use marquee_domain::inventory::HoldPolicy;
 use marquee_domain::payment::{PaymentGateway, TestGateway};
 use marquee_payments::StripeGateway;
-use marquee_store::{SqlStore, Store, StoreOptions};
+use marquee_store::{Store, StoreOptions};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -274,7 +274,7 @@ pub async fn connect(config: &DatabaseArgs, replica_url: Option<String>) -> anyh
         replica_url,
         acquire_timeout: Duration::from_secs(config.database_acquire_timeout_secs.max(1)),
     };
-    let store = SqlStore::connect(&config.database_url, &options).await.map_err(|error| {
+    let store = marquee_store::connect(&config.database_url, &options).await.map_err(|error| {
         let reason = match error {
             marquee_domain::Error::DatabaseUnavailable(reason) => reason,
             other => other.to_string(),
@@ -283,7 +283,7 @@ pub async fn connect(config: &DatabaseArgs, replica_url: Option<String>) -> anyh
     })?;
     store.migrate().await?;
     tracing::info!(backend = store.backend().as_str(), "database ready");
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// A database URL without its password, for messages.

@@ -3,7 +3,7 @@
 //! waiting room that admits in one order whichever node is asked.
 
 use marquee_store::testing::TestDatabase;
-use marquee_store::{AdminStore, Backend, Store};
+use marquee_store::Backend;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command};

@@ -1,5 +1,6 @@
-//! Marquee's storage: one [`Store`] interface, backed by SQLite (embedded default) or
-//! PostgreSQL (many stateless Marquee nodes on one database).
+//! Marquee's storage: one [`Store`] interface, implemented once per backend — SQLite
+//! ([`SqliteStore`], the embedded default) and PostgreSQL ([`SqlStore`], many stateless Marquee
+//! nodes on one database). [`connect`] picks one from the database URL.
 //!
 //! # Layout
 //! - [`Store`] (this file): every operation the public service needs, in domain types.
@@ -9,15 +10,16 @@
 //!   settings, webhook de-duplication and the notification outbox.
 //! - [`LiveStore`] ([`live`]): the inventory change feed behind live seat maps, and waiting
 //!   rooms.
-//! - [`sql`]: the implementation. Both backends share one implementation on sqlx's `Any`
-//!   driver; the few places where they differ (row locks, the single SQLite writer) are
-//!   decided by [`sql::Backend`]. Each backend has its own migrations (`migrations/sqlite`,
-//!   `migrations/postgres`), embedded in the binary and run on start.
+//! - [`sqlite`]: the SQLite store on rusqlite — one writer thread running every write as a
+//!   command of a group-committed batch, a fixed set of readers, its own migration runner.
+//! - [`sql`]: the PostgreSQL store on sqlx (row locks in id order, `LISTEN`/`NOTIFY`).
+//! - Each backend has its own migrations (`migrations/sqlite`, `migrations/postgres`), embedded
+//!   in the binary and run on start. [`testing`] makes a fresh database of either kind per test.
 //!
 //! # Who decides who gets a seat
 //! The database. Taking tickets is a conditional `UPDATE … WHERE status is available` inside a
 //! transaction; on PostgreSQL the rows are first locked in id order (no deadlocks between
-//! overlapping holds), on SQLite every write goes through one writer connection (WAL, so
+//! overlapping holds), on SQLite every write is a command of the one writer thread (WAL, so
 //! readers never wait). A partial unique index forbids a ticket in two live orders.
 
 pub mod admin;
@@ -43,6 +45,16 @@ use marquee_domain::money::Money;
 use time::OffsetDateTime;
 
 pub use sql::{Backend, SqlStore, StoreOptions};
+pub use sqlite::SqliteStore;
+
+/// Opens the store of a database URL — `sqlite://PATH` (the embedded store, see [`sqlite`]) or
+/// `postgres://…` (see [`sql`]) — without migrating it.
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(match Backend::from_url(url)? {
+        Backend::Sqlite => std::sync::Arc::new(SqliteStore::open(url, options)?),
+        Backend::Postgres => std::sync::Arc::new(SqlStore::connect(url, options).await?),
+    })
+}
 
 /// Filters of the catalog listing (`GET /movie/list`, `GET /api/v1/events`).
 #[derive(Clone, Debug, Default)]
@@ -172,6 +184,13 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
+
+    /// Applies the migrations the database lacks (safe from many nodes at once on
+    /// PostgreSQL: an advisory lock serialises them).
+    async fn migrate(&self) -> Result<()>;
+
+    /// Closes every connection; later calls fail with `DatabaseUnavailable`.
+    async fn close(&self);
 
     /// The connections of each pool right now (for the metrics endpoint; no database call).
     fn pool_stats(&self) -> Vec<PoolStats>;

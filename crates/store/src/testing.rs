@@ -5,7 +5,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). Without a reachable PostgreSQL the PostgreSQL
 //! half of a suite is skipped with a message, except under `CI=true`, where it must run.
 
-use crate::{Backend, SqlStore, StoreOptions};
+use crate::{Backend, Store, StoreOptions};
 use sqlx::{AssertSqlSafe, Connection};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -68,13 +68,15 @@ impl TestDatabase {
     }
 
     /// Connects and migrates.
-    pub async fn store(&self) -> SqlStore {
-        let store =
-            SqlStore::connect(&self.url, &StoreOptions { max_connections: 8, ..StoreOptions::default() })
-                .await
-                .expect("connect to the test database");
+    pub async fn store(&self) -> std::sync::Arc<dyn Store> {
+        let store = crate::connect(&self.url, &Self::options()).await.expect("connect to the test database");
         store.migrate().await.expect("migrate the test database");
         store
+    }
+
+    /// The options of [`store`](Self::store): a few connections.
+    pub fn options() -> StoreOptions {
+        StoreOptions { max_connections: 8, ..StoreOptions::default() }
     }
 
     /// Drops a PostgreSQL test database (SQLite files go with their temporary folder).

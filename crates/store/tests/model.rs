@@ -1,6 +1,6 @@
 //! A model-based test of the seat inventory: random sequences of holds, releases, the passing
 //! of time, the sweeper, payments, refunds and door check-ins run against a small in-memory
-//! model and against the real [`SqlStore`], on SQLite and on PostgreSQL. Every answer must be
+//! model and against the real store, on SQLite and on PostgreSQL. Every answer must be
 //! the same, and at the end every ticket, hold and order must be in the state the model says.
 //!
 //! The model is deliberately naive (vectors and loops, no SQL), so that it is easy to believe:
@@ -20,14 +20,14 @@ use marquee_domain::ids::{EventId, HallId, HoldId, OrderId, ShowtimeId, TicketId
 use marquee_domain::inventory::{HoldSelection, HoldStatus, OrderStatus, TicketStatus};
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
-    AttemptStatus, Backend, BeginPayment, CheckIn, InventoryCounts, NewHold, OutboxMessage, PaymentStore,
-    SqlStore, Store,
+    AttemptStatus, Backend, BeginPayment, CheckIn, InventoryCounts, NewHold, OutboxMessage, Store,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use sqlx::{Connection, Row};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -497,7 +497,7 @@ impl Model {
 // ---- the real store ----
 
 struct Real {
-    store: SqlStore,
+    store: Arc<dyn Store>,
     url: String,
     showtime: ShowtimeId,
     users: Vec<User>,
@@ -708,7 +708,7 @@ impl Real {
 }
 
 /// A hall with rows A and B of four seats and a floor of six places; one showtime on sale.
-async fn fixture(store: &SqlStore) -> ShowtimeId {
+async fn fixture(store: &Arc<dyn Store>) -> ShowtimeId {
     let venue = Venue {
         id: VenueId::generate(),
         name: "Model Palace".into(),

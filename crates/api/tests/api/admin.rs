@@ -3,7 +3,6 @@
 
 use crate::helpers::{START, TestApp};
 use crate::on_both_backends;
-use marquee_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::Duration;

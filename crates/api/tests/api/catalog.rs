@@ -3,7 +3,6 @@
 
 use crate::helpers::TestApp;
 use crate::on_both_backends;
-use marquee_store::{AdminStore, Store};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 

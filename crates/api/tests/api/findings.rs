@@ -2,7 +2,6 @@
 
 use crate::helpers::{START, TestApp, TestShowtime, TestUser, read};
 use crate::on_both_backends;
-use marquee_store::Store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;

@@ -9,7 +9,7 @@ use marquee_domain::clock::ManualClock;
 use marquee_domain::ids::{EventId, HallId, ShowtimeId, VenueId};
 use marquee_domain::payment::TestGateway;
 use marquee_store::testing::TestDatabase;
-use marquee_store::{Backend, SqlStore, Store};
+use marquee_store::{Backend, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -77,7 +77,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub gateway: Arc<TestGateway>,
-    pub store: Arc<SqlStore>,
+    pub store: Arc<dyn Store>,
     /// Makes the purchase path "crash" after a chosen step.
     pub faults: Arc<CrashAt>,
     /// The server's booking service, to run reconciliation passes.
@@ -135,7 +135,7 @@ impl TestApp {
         // reqwest is built with rustls and no default crypto provider (see marquee-payments).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let database = TestDatabase::new(backend).await?;
-        let store = Arc::new(database.store().await);
+        let store = database.store().await;
         let clock = Arc::new(ManualClock::new(START));
         let gateway = Arc::new(TestGateway::new());
         let mut state =

@@ -3,7 +3,6 @@
 use crate::helpers::{START, SseStream, TestApp, TestUser};
 use crate::on_both_backends;
 use marquee_domain::clock::Clock;
-use marquee_store::Store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -30,7 +30,6 @@ mod with_token {
 }
 
 use marquee_api::ApiConfig;
-use marquee_store::Store;
 
 const TOKEN: &str = "metrics-token-for-tests-0123456789";
 

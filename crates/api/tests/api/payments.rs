@@ -5,7 +5,6 @@ use crate::helpers::{TestApp, TestShowtime, TestUser};
 use crate::on_both_backends;
 use marquee_api::booking::Step;
 use marquee_domain::payment::ProviderState;
-use marquee_store::{AdminStore, PaymentStore, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};

@@ -355,7 +355,6 @@ async fn my_orders_say_until_when_they_may_be_cancelled_and_a_used_ticket_may_no
 async fn a_ticket_is_not_admitted_while_its_order_is_being_refunded(app: &TestApp) {
     use marquee_domain::clock::Clock;
     use marquee_domain::ids::OrderId;
-    use marquee_store::PaymentStore;
     let showtime = app.showtime("Refund race").await;
     let seats = app.seat_ids(&showtime).await;
     let buyer = app.user().await;

@@ -5,7 +5,6 @@ use crate::on_both_backends_with;
 use marquee_api::ApiConfig;
 use marquee_domain::clock::Clock;
 use marquee_payments::webhook::sign;
-use marquee_store::{PaymentStore, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

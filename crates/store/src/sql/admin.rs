@@ -530,7 +530,7 @@ impl AdminStore for SqlStore {
 
     async fn delete_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let sql = format!("SELECT id FROM showtimes WHERE id = $1{}", self.lock_rows());
+        let sql = format!("SELECT id FROM showtimes WHERE id = $1{}", super::FOR_UPDATE);
         if sqlx::query(AssertSqlSafe(sql))
             .bind(id.as_str())
             .fetch_optional(&mut *tx)

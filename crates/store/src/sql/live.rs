@@ -6,7 +6,6 @@
 //! so a lost notification (or a database without `NOTIFY`) only delays an update.
 
 use super::{DynamicQuery, SqlStore, db, from_millis, instant, is_unique_violation, to_millis};
-use crate::Backend;
 use crate::live::{InventoryChange, InventoryEvent, LiveStore, QueueLength, QueuePlace, QueueSummary};
 use async_trait::async_trait;
 use marquee_domain::ids::{ShowtimeId, TicketId, UserId};
@@ -217,9 +216,7 @@ impl LiveStore for SqlStore {
     }
 
     async fn announce_inventory_change(&self) -> Result<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&self.write).await.map_err(db)?;
-        }
+        sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&self.write).await.map_err(db)?;
         Ok(())
     }
 

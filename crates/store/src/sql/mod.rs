@@ -1,22 +1,19 @@
-//! The SQL implementation of [`Store`] for both backends.
+//! The PostgreSQL store, on sqlx.
 //!
-//! One implementation on sqlx's `Any` driver rather than two near-copies: the schemas are the
-//! same shape (text ids, `BIGINT` milliseconds, text statuses) and so are the statements. The
-//! backend only decides:
-//! - **row locks**: PostgreSQL locks tickets `FOR UPDATE` in id order before changing them (so
-//!   two overlapping holds cannot deadlock) and picks GA places with `SKIP LOCKED`; SQLite has a
-//!   single writer, which serialises every write transaction anyway;
-//! - **connections**: SQLite gets one writer connection plus a pool of readers (WAL journal, so
-//!   readers never block the writer and "database is locked" cannot happen); PostgreSQL one pool;
-//! - **migrations**: `migrations/sqlite` or `migrations/postgres`.
+//! Every write transaction locks what it changes: tickets `FOR UPDATE` in id order before
+//! changing them (so two overlapping holds cannot deadlock), GA places picked with `SKIP
+//! LOCKED`, the buyer's row while counting what they hold. Deadlocks and serialization
+//! failures are retried. Many Marquee nodes share one database; its `LISTEN`/`NOTIFY` carries
+//! inventory changes between them. Migrations: `migrations/postgres`.
+//!
+//! It still runs on sqlx's `Any` driver, from the time both backends shared it; the typed
+//! driver, native column types and a commit pipeline of its own are the next step (issue 14).
 
 mod admin;
 mod live;
 mod payments;
 
 use crate::live::InventoryChange;
-use crate::sqlite::inventory as sqlite_inventory;
-use crate::sqlite::writer::{Writer, WriterStats};
 use crate::{
     EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, PoolStats, ShowtimeFilter,
     ShowtimeSummary, Store,
@@ -42,14 +39,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Rows per multi-row INSERT when creating tickets (15 columns: well under both backends'
-/// limits on bind parameters).
+/// Rows per multi-row INSERT when creating tickets (15 columns: well under PostgreSQL's limit
+/// on bind parameters).
 const TICKET_INSERT_CHUNK: usize = 400;
 /// How often a transaction that lost a deadlock or serialization race is retried.
 const MAX_CONTENTION_RETRIES: u32 = 5;
+/// Locks the selected rows until the transaction ends.
+const FOR_UPDATE: &str = " FOR UPDATE";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -102,145 +100,47 @@ impl Default for StoreOptions {
 /// reads the primary, so a lagging replica can never sell a seat twice or replay a stale
 /// answer.
 pub struct SqlStore {
-    backend: Backend,
-    /// Reads go here. On PostgreSQL it is the same pool as `write`.
+    /// Reads go here: the same pool as `write`.
     read: AnyPool,
     /// Catalog listings: the replica when configured, else `read`.
     catalog: AnyPool,
-    /// Every write transaction goes here. On SQLite it has exactly one connection.
+    /// Every write transaction goes here.
     write: AnyPool,
-    /// PostgreSQL: where to `LISTEN` for other nodes' inventory changes.
+    /// Where to `LISTEN` for other nodes' inventory changes.
     postgres_url: Option<String>,
     /// `catalog` is a pool of its own (a replica), not `read`.
     has_replica: bool,
-    /// SQLite: the writer thread that runs holds, payments and their confirmation (see
-    /// [`crate::sqlite`]); PostgreSQL runs them here, on `write`.
-    writer: Option<Writer>,
 }
 
 impl SqlStore {
-    /// Connects to `sqlite://PATH` (creating the file and its folder) or `postgres://…`.
+    /// Connects to `postgres://…` (SQLite is [`crate::SqliteStore`]).
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = Backend::from_url(url)?;
-        match backend {
-            Backend::Sqlite => {
-                let url = prepare_sqlite_url(url)?;
-                let pool = |max| {
-                    AnyPoolOptions::new()
-                        .max_connections(max)
-                        .acquire_timeout(options.acquire_timeout)
-                        .after_connect(|connection, _| {
-                            Box::pin(async move {
-                                for pragma in [
-                                    "PRAGMA journal_mode = WAL",
-                                    // FULL: a purchase the client was told about survives power loss.
-                                    "PRAGMA synchronous = FULL",
-                                    "PRAGMA foreign_keys = ON",
-                                    "PRAGMA busy_timeout = 10000",
-                                ] {
-                                    sqlx::query(pragma).execute(&mut *connection).await?;
-                                }
-                                Ok(())
-                            })
-                        })
-                };
-                if options.replica_url.is_some() {
-                    return Err(Error::invalid("a read replica needs PostgreSQL"));
-                }
-                let write = pool(1).connect(&url).await.map_err(connect_error)?;
-                let read = pool(options.max_connections.max(1)).connect(&url).await.map_err(connect_error)?;
-                let writer = Writer::start(std::path::Path::new(sqlite_path(&url)))?;
-                Ok(Self {
-                    backend,
-                    catalog: read.clone(),
-                    read,
-                    write,
-                    postgres_url: None,
-                    has_replica: false,
-                    writer: Some(writer),
-                })
-            }
-            Backend::Postgres => {
-                let pool = || {
-                    AnyPoolOptions::new()
-                        .max_connections(options.max_connections.max(2))
-                        .acquire_timeout(options.acquire_timeout)
-                };
-                let primary = pool().connect(url).await.map_err(connect_error)?;
-                let catalog = match &options.replica_url {
-                    Some(replica) => pool().connect(replica).await.map_err(connect_error)?,
-                    None => primary.clone(),
-                };
-                Ok(Self {
-                    backend,
-                    read: primary.clone(),
-                    catalog,
-                    write: primary,
-                    postgres_url: Some(url.to_owned()),
-                    has_replica: options.replica_url.is_some(),
-                    writer: None,
-                })
-            }
+        if Backend::from_url(url)? != Backend::Postgres {
+            return Err(Error::invalid("SqlStore serves PostgreSQL; SQLite is SqliteStore"));
         }
+        let pool = || {
+            AnyPoolOptions::new()
+                .max_connections(options.max_connections.max(2))
+                .acquire_timeout(options.acquire_timeout)
+        };
+        let primary = pool().connect(url).await.map_err(connect_error)?;
+        let catalog = match &options.replica_url {
+            Some(replica) => pool().connect(replica).await.map_err(connect_error)?,
+            None => primary.clone(),
+        };
+        Ok(Self {
+            read: primary.clone(),
+            catalog,
+            write: primary,
+            postgres_url: Some(url.to_owned()),
+            has_replica: options.replica_url.is_some(),
+        })
     }
 
-    /// The migrations embedded for this backend.
-    fn migrator(&self) -> &'static Migrator {
-        match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        }
-    }
-
-    /// Applies pending migrations (safe to run from many nodes at once on PostgreSQL: sqlx
-    /// takes an advisory lock).
-    pub async fn migrate(&self) -> Result<()> {
-        self.migrator().run(&self.write).await.map_err(|e| Error::internal(format!("migration failed: {e}")))
-    }
-
-    /// Closes every connection.
-    pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
-            writer.close().await;
-        }
-        self.write.close().await;
-        self.read.close().await;
-        self.catalog.close().await;
-    }
-
-    /// A write transaction. On SQLite it starts `IMMEDIATE`: it takes the file's write lock
-    /// at once (waiting behind the writer thread's batch if need be), so it can never fail
-    /// later on a snapshot another writer made stale.
+    /// A write transaction.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db),
-            Backend::Postgres => self.write.begin().await.map_err(db),
-        }
-    }
-
-    /// The SQLite writer thread, and whether this store has one.
-    fn sqlite_writer(&self) -> Option<&Writer> {
-        self.writer.as_ref()
-    }
-
-    /// Fault injection: the SQLite writer's next commit fails as a failed `fsync` would.
-    /// Returns false on PostgreSQL, which has no writer thread.
-    pub fn fail_next_commit(&self) -> bool {
-        self.writer.as_ref().map(Writer::fail_next_commit).is_some()
-    }
-
-    /// The SQLite writer's counters (commits, commands, batch sizes); `None` on PostgreSQL.
-    pub fn writer_stats(&self) -> Option<&WriterStats> {
-        self.writer.as_ref().map(Writer::stats)
-    }
-
-    /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already excludes others.
-    fn lock_rows(&self) -> &'static str {
-        match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        }
+        self.write.begin().await.map_err(db)
     }
 
     /// Refreshes the planner's statistics after a bulk load of (at least 1,000) tickets. A new showtime can
@@ -251,10 +151,7 @@ impl SqlStore {
         if new_tickets < 1_000 {
             return;
         }
-        let sql = match self.backend {
-            Backend::Postgres => "ANALYZE tickets, hold_items, order_items, holds, orders",
-            Backend::Sqlite => "PRAGMA optimize",
-        };
+        let sql = "ANALYZE tickets, hold_items, order_items, holds, orders";
         if let Err(error) = sqlx::query(sql).execute(&self.write).await {
             tracing::warn!(%error, "could not refresh planner statistics");
         }
@@ -277,33 +174,6 @@ impl SqlStore {
             }
         }
     }
-}
-
-/// The file path of a `sqlite://PATH?…` URL.
-fn sqlite_path(url: &str) -> &str {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    path.split('?').next().unwrap_or_default()
-}
-
-/// Adds `mode=rwc` (create if missing) and creates the database file's folder.
-fn prepare_sqlite_url(url: &str) -> Result<String> {
-    let path = sqlite_path(url);
-    if path.is_empty() || path == ":memory:" {
-        return Err(Error::invalid(
-            "SQLite needs a file path: sqlite://PATH (an in-memory database cannot have readers and a writer)",
-        ));
-    }
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::internal(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    Ok(if url.contains("mode=") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    })
 }
 
 /// Why the database could not be opened, in words an operator can act on (no driver
@@ -365,10 +235,8 @@ fn db(error: sqlx::Error) -> Error {
     }
     if let Some(database_error) = error.as_database_error() {
         let code = database_error.code();
-        // 40001 serialization failure, 40P01 deadlock detected: retry the transaction. SQLite's
-        // 5 (busy, also 261 and 517) and 6 (locked): another connection held the file's lock
-        // past the busy timeout.
-        if matches!(code.as_deref(), Some("40001" | "40P01" | "5" | "6" | "261" | "517")) {
+        // 40001 serialization failure, 40P01 deadlock detected: retry the transaction.
+        if matches!(code.as_deref(), Some("40001" | "40P01")) {
             return Error::Contention;
         }
         // 22021 character not in repertoire (a NUL in text), 22P05 untranslatable character:
@@ -798,7 +666,7 @@ impl SqlStore {
                 let sql = format!(
                     "SELECT id FROM tickets WHERE showtime_id = $1 AND id IN ({}) ORDER BY id{}",
                     placeholders(2, sorted.len()),
-                    self.lock_rows()
+                    FOR_UPDATE
                 );
                 let mut query = sqlx::query(AssertSqlSafe(sql)).bind(hold.showtime_id.as_str());
                 for id in &sorted {
@@ -844,12 +712,9 @@ impl SqlStore {
                 // each is one ordered range of `tickets_by_section`, where a single query with
                 // `status = 'available' OR …` walks every ticket of the showtime past the sold ones.
                 let wanted = *quantity as usize;
-                let locks: &[&str] = match self.backend {
-                    Backend::Sqlite => &[""],
-                    // Skip places other buyers are taking right now; only if that leaves too
-                    // few, wait for them (they may roll back) before saying "sold out".
-                    Backend::Postgres => &[" FOR UPDATE SKIP LOCKED", " FOR UPDATE"],
-                };
+                // Skip places other buyers are taking right now; only if that leaves too few,
+                // wait for them (they may roll back) before saying "sold out".
+                let locks: &[&str] = &[" FOR UPDATE SKIP LOCKED", " FOR UPDATE"];
                 let mut rows = Vec::new();
                 for lock in locks {
                     rows.clear();
@@ -879,7 +744,7 @@ impl SqlStore {
                         break;
                     }
                 }
-                if rows.len() < wanted && self.backend == Backend::Postgres {
+                if rows.len() < wanted {
                     // A place the sweeper freed while the two ranges ran is seen by neither
                     // (held in one's snapshot, available when the other re-checks it): before
                     // saying "sold out", one pass over both states at once.
@@ -936,7 +801,7 @@ impl SqlStore {
         }
         // One user's holds of a showtime are taken one at a time (PostgreSQL: the user row is
         // the lock), so the per-user cap below cannot be raced past.
-        let sql = format!("SELECT id FROM users WHERE id = $1{}", self.lock_rows());
+        let sql = format!("SELECT id FROM users WHERE id = $1{}", FOR_UPDATE);
         sqlx::query(AssertSqlSafe(sql))
             .bind(hold.user_id.as_str())
             .fetch_optional(&mut *tx)
@@ -1016,7 +881,7 @@ impl SqlStore {
 
     async fn release_hold_once(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
         let mut tx = self.begin_write().await?;
-        let sql = format!("SELECT status, showtime_id FROM holds WHERE id = $1{}", self.lock_rows());
+        let sql = format!("SELECT status, showtime_id FROM holds WHERE id = $1{}", FOR_UPDATE);
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
@@ -1062,12 +927,26 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     fn backend(&self) -> Backend {
-        self.backend
+        Backend::Postgres
     }
 
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await.map_err(db)?;
         Ok(())
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        // sqlx takes an advisory lock on PostgreSQL: many nodes may start at once.
+        POSTGRES_MIGRATIONS
+            .run(&self.write)
+            .await
+            .map_err(|e| Error::internal(format!("migration failed: {e}")))
+    }
+
+    async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+        self.catalog.close().await;
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
@@ -1077,17 +956,16 @@ impl Store for SqlStore {
             idle: u32::try_from(of.num_idle()).unwrap_or(u32::MAX),
             max: of.options().get_max_connections(),
         };
-        match self.backend {
-            Backend::Sqlite => vec![stats("writer", &self.write), stats("readers", &self.read)],
-            Backend::Postgres if self.has_replica => {
-                vec![stats("primary", &self.write), stats("replica", &self.catalog)]
-            }
-            Backend::Postgres => vec![stats("primary", &self.write)],
+        if self.has_replica {
+            vec![stats("primary", &self.write), stats("replica", &self.catalog)]
+        } else {
+            vec![stats("primary", &self.write)]
         }
     }
 
     fn commit_stats(&self) -> Option<crate::CommitStats> {
-        self.writer_stats().map(WriterStats::snapshot)
+        // No commit pipeline on PostgreSQL yet: every request commits on its own.
+        None
     }
 
     async fn unapplied_migrations(&self) -> Result<Vec<i64>> {
@@ -1100,8 +978,7 @@ impl Store for SqlStore {
             .map(|row| row.try_get::<i64, _>("version"))
             .collect::<std::result::Result<_, _>>()
             .map_err(db)?;
-        Ok(self
-            .migrator()
+        Ok(POSTGRES_MIGRATIONS
             .iter()
             .filter(|migration| migration.migration_type.is_up_migration())
             .map(|migration| migration.version)
@@ -1439,10 +1316,6 @@ impl Store for SqlStore {
     }
 
     async fn create_hold(&self, hold: &NewHold) -> Result<Hold> {
-        if let Some(writer) = self.sqlite_writer() {
-            let hold = hold.clone();
-            return writer.write(move |connection| sqlite_inventory::create_hold(connection, &hold)).await;
-        }
         self.retrying(|| self.create_hold_once(hold)).await
     }
 
@@ -1452,12 +1325,6 @@ impl Store for SqlStore {
     }
 
     async fn release_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
-        if let Some(writer) = self.sqlite_writer() {
-            let id = id.clone();
-            return writer
-                .write(move |connection| sqlite_inventory::release_hold(connection, &id, now))
-                .await;
-        }
         self.retrying(|| self.release_hold_once(id, now)).await
     }
 
@@ -1493,11 +1360,6 @@ impl Store for SqlStore {
     }
 
     async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64> {
-        if let Some(writer) = self.sqlite_writer() {
-            return writer
-                .write(move |connection| sqlite_inventory::sweep_expired_holds(connection, now))
-                .await;
-        }
         let at = now;
         let now = to_millis(now);
         let mut tx = self.begin_write().await?;
@@ -1537,21 +1399,6 @@ impl Store for SqlStore {
         now: OffsetDateTime,
         stale_before: OffsetDateTime,
     ) -> Result<IdempotencyClaim> {
-        if let Some(writer) = self.sqlite_writer() {
-            let (user_id, key, request_hash) = (user_id.clone(), key.to_owned(), request_hash.to_owned());
-            return writer
-                .write(move |connection| {
-                    sqlite_inventory::claim_idempotency_key(
-                        connection,
-                        &user_id,
-                        &key,
-                        &request_hash,
-                        now,
-                        stale_before,
-                    )
-                })
-                .await;
-        }
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at) \
              VALUES ($1, $2, $3, 'in_progress', $4) ON CONFLICT (user_id, key) DO NOTHING",
@@ -1609,14 +1456,6 @@ impl Store for SqlStore {
         status: u16,
         body: &str,
     ) -> Result<()> {
-        if let Some(writer) = self.sqlite_writer() {
-            let (user_id, key, body) = (user_id.clone(), key.to_owned(), body.to_owned());
-            return writer
-                .write(move |connection| {
-                    sqlite_inventory::finish_idempotency_key(connection, &user_id, &key, status, &body)
-                })
-                .await;
-        }
         sqlx::query(
             "UPDATE idempotency_keys SET status = 'done', response_status = $3, response_body = $4 \
              WHERE user_id = $1 AND key = $2",
@@ -1632,14 +1471,6 @@ impl Store for SqlStore {
     }
 
     async fn abandon_idempotency_key(&self, user_id: &UserId, key: &str) -> Result<()> {
-        if let Some(writer) = self.sqlite_writer() {
-            let (user_id, key) = (user_id.clone(), key.to_owned());
-            return writer
-                .write(move |connection| {
-                    sqlite_inventory::abandon_idempotency_key(connection, &user_id, &key)
-                })
-                .await;
-        }
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status = 'in_progress'",
         )

@@ -8,7 +8,6 @@ use crate::live::InventoryChange;
 use crate::payments::{
     AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund, SoldTicket,
 };
-use crate::sqlite::inventory::{self as sqlite_inventory, Confirmation};
 use async_trait::async_trait;
 use marquee_domain::clock::to_millis;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
@@ -158,7 +157,7 @@ impl SqlStore {
     async fn begin_payment_once(&self, begin: &BeginPayment) -> Result<PaymentAttempt> {
         let now = to_millis(begin.now);
         let mut tx = self.begin_write().await?;
-        let sql = format!("SELECT user_id, status, expires_at FROM holds WHERE id = $1{}", self.lock_rows());
+        let sql = format!("SELECT user_id, status, expires_at FROM holds WHERE id = $1{}", super::FOR_UPDATE);
         let hold = sqlx::query(AssertSqlSafe(sql))
             .bind(begin.hold_id.as_str())
             .fetch_optional(&mut *tx)
@@ -278,7 +277,7 @@ impl SqlStore {
         let now_ms = to_millis(now);
         let mut tx = self.begin_write().await?;
         let attempt = self.attempt_in(&mut tx, attempt_id).await?;
-        let sql = format!("SELECT status FROM orders WHERE id = $1{}", self.lock_rows());
+        let sql = format!("SELECT status FROM orders WHERE id = $1{}", super::FOR_UPDATE);
         let order_status = sqlx::query(AssertSqlSafe(sql))
             .bind(attempt.order_id.as_str())
             .fetch_one(&mut *tx)
@@ -304,7 +303,7 @@ impl SqlStore {
         let sql = format!(
             "SELECT t.id, t.status, t.hold_id FROM tickets t JOIN hold_items hi ON hi.ticket_id = t.id \
              WHERE hi.hold_id = $1 ORDER BY t.id{}",
-            self.lock_rows()
+            super::FOR_UPDATE
         );
         let tickets = sqlx::query(AssertSqlSafe(sql))
             .bind(attempt.hold_id.as_str())
@@ -438,10 +437,6 @@ impl SqlStore {
 #[async_trait]
 impl PaymentStore for SqlStore {
     async fn begin_payment(&self, begin: &BeginPayment) -> Result<PaymentAttempt> {
-        if let Some(writer) = self.sqlite_writer() {
-            let begin = begin.clone();
-            return writer.write(move |connection| sqlite_inventory::begin_payment(connection, &begin)).await;
-        }
         self.retrying(|| self.begin_payment_once(begin)).await
     }
 
@@ -453,22 +448,6 @@ impl PaymentStore for SqlStore {
         failure: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<()> {
-        if let Some(writer) = self.sqlite_writer() {
-            let (attempt_id, reference, failure) =
-                (attempt_id.to_owned(), reference.map(str::to_owned), failure.map(str::to_owned));
-            return writer
-                .write(move |connection| {
-                    sqlite_inventory::record_attempt(
-                        connection,
-                        &attempt_id,
-                        status,
-                        reference.as_deref(),
-                        failure.as_deref(),
-                        now,
-                    )
-                })
-                .await;
-        }
         let now = to_millis(now);
         let mut tx = self.begin_write().await?;
         let attempt = self.attempt_in(&mut tx, attempt_id).await?;
@@ -507,32 +486,10 @@ impl PaymentStore for SqlStore {
         message: &OutboxMessage,
         now: OffsetDateTime,
     ) -> Result<Order> {
-        if let Some(writer) = self.sqlite_writer() {
-            let (attempt_id, reference, message) =
-                (attempt_id.to_owned(), reference.to_owned(), message.clone());
-            let confirmation = writer
-                .write(move |connection| {
-                    sqlite_inventory::confirm_payment(connection, &attempt_id, &reference, &message, now)
-                })
-                .await?;
-            // The order's expiry is written and committed; the caller learns it as an error.
-            return match confirmation {
-                Confirmation::Confirmed(order) => Ok(*order),
-                Confirmation::HoldExpired => Err(Error::HoldExpired),
-            };
-        }
         self.retrying(|| self.confirm_payment_once(attempt_id, reference, message, now)).await
     }
 
     async fn cancel_unpaid_order(&self, attempt_id: &str, failure: &str, now: OffsetDateTime) -> Result<()> {
-        if let Some(writer) = self.sqlite_writer() {
-            let (attempt_id, failure) = (attempt_id.to_owned(), failure.to_owned());
-            return writer
-                .write(move |connection| {
-                    sqlite_inventory::cancel_unpaid_order(connection, &attempt_id, &failure, now)
-                })
-                .await;
-        }
         let now = to_millis(now);
         let mut tx = self.begin_write().await?;
         let attempt = self.attempt_in(&mut tx, attempt_id).await?;
@@ -615,7 +572,7 @@ impl PaymentStore for SqlStore {
     ) -> Result<Refund> {
         let now = to_millis(now);
         let mut tx = self.begin_write().await?;
-        let sql = format!("SELECT status, currency FROM orders WHERE id = $1{}", self.lock_rows());
+        let sql = format!("SELECT status, currency FROM orders WHERE id = $1{}", super::FOR_UPDATE);
         let order = sqlx::query(AssertSqlSafe(sql))
             .bind(order_id.as_str())
             .fetch_optional(&mut *tx)
@@ -722,13 +679,7 @@ impl PaymentStore for SqlStore {
     ) -> Result<Order> {
         let now_ms = to_millis(now);
         let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "{REFUND_SELECT} WHERE r.id = $1{}",
-            match self.backend {
-                super::Backend::Postgres => " FOR UPDATE OF r",
-                super::Backend::Sqlite => "",
-            }
-        );
+        let sql = format!("{REFUND_SELECT} WHERE r.id = $1 FOR UPDATE OF r");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(refund_id.to_owned())
             .fetch_optional(&mut *tx)
@@ -818,7 +769,7 @@ impl PaymentStore for SqlStore {
         // Under the order's lock, like a refund's start: a ticket is never both admitted and
         // refunded because the two crossed.
         let mut tx = self.begin_write().await?;
-        let sql = format!("SELECT id FROM orders WHERE id = $1{}", self.lock_rows());
+        let sql = format!("SELECT id FROM orders WHERE id = $1{}", super::FOR_UPDATE);
         sqlx::query(AssertSqlSafe(sql)).bind(order_id.as_str()).fetch_optional(&mut *tx).await.map_err(db)?;
         if refund_under_way(&mut tx, order_id).await? {
             return Err(Error::Conflict("a refund of this ticket's order is under way; do not admit".into()));

@@ -8,86 +8,24 @@
 //! the command back.
 
 use super::db;
+use super::rows::{
+    TICKET_COLUMNS, in_seat_map_order, placeholders, record_change, ticket_columns_of, ticket_from_row,
+};
 use crate::live::InventoryChange;
 use crate::payments::{AttemptStatus, BeginPayment, OutboxMessage, PaymentAttempt};
 use crate::{IdempotencyClaim, NewHold};
 use marquee_domain::clock::{from_millis, to_millis};
-use marquee_domain::ids::{HoldId, OrderId, SectionId, ShowtimeId, TicketId, UserId};
-use marquee_domain::inventory::{
-    Hold, HoldSelection, HoldStatus, Order, OrderStatus, Ticket, effective_status,
-};
+use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
+use marquee_domain::inventory::{Hold, HoldSelection, HoldStatus, Order, OrderStatus, Ticket};
 use marquee_domain::money::Money;
 use marquee_domain::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
-
-/// A ticket's columns as [`ticket_from_row`] reads them (its currency is the showtime's).
-const TICKET_COLUMNS: &str = "id, showtime_id, section_id, section_name, row_label, number, label, category, \
-     price_amount, row_index, column_index, status, hold_expires_at, position";
 
 /// Best available never takes an accessible seat in a seated section (the same rule as the
 /// seat map's): those are held only by picking them by id.
 const NOT_ACCESSIBLE: &str = " AND category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'";
-
-/// A ticket row and its seat-map position.
-fn ticket_from_row(row: &Row<'_>, currency: &str, now: OffsetDateTime) -> rusqlite::Result<(i64, Ticket)> {
-    let status: String = row.get(11)?;
-    let hold_expires_at = row.get::<_, Option<i64>>(12)?.map(from_millis);
-    let index = |column: usize| -> rusqlite::Result<u32> {
-        let value: i64 = row.get(column)?;
-        u32::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(column, value))
-    };
-    let ticket = Ticket {
-        id: TicketId::from_raw(row.get::<_, String>(0)?),
-        showtime_id: ShowtimeId::from_raw(row.get::<_, String>(1)?),
-        section_id: SectionId::from_raw(row.get::<_, String>(2)?),
-        section: row.get(3)?,
-        row: row.get(4)?,
-        number: index(5)?,
-        label: row.get(6)?,
-        category: row.get(7)?,
-        price: Money::new(row.get(8)?, currency),
-        status: effective_status(&status, hold_expires_at, now),
-        hold_expires_at: hold_expires_at.filter(|at| *at > now && status == "held"),
-        row_index: index(9)?,
-        column_index: index(10)?,
-    };
-    Ok((row.get(13)?, ticket))
-}
-
-/// Tickets in seat-map order.
-fn in_seat_map_order(mut tickets: Vec<(i64, Ticket)>) -> Vec<Ticket> {
-    tickets.sort_by_key(|(position, _)| *position);
-    tickets.into_iter().map(|(_, ticket)| ticket).collect()
-}
-
-/// `?first, ?first+1, …` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|n| format!("?{n}")).collect::<Vec<_>>().join(", ")
-}
-
-/// Appends a change to the inventory feed, in the command's transaction.
-fn record_change(
-    connection: &Connection,
-    showtime_id: &str,
-    change: InventoryChange,
-    ticket_ids: &[String],
-    now: OffsetDateTime,
-) -> Result<()> {
-    if ticket_ids.is_empty() {
-        return Ok(());
-    }
-    connection
-        .prepare_cached(
-            "INSERT INTO inventory_events (showtime_id, kind, ticket_ids, at) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .and_then(|mut insert| {
-            insert.execute(params![showtime_id, change.as_str(), ticket_ids.join(" "), to_millis(now)])
-        })
-        .map_err(db)?;
-    Ok(())
-}
 
 // ---- holds ----
 
@@ -329,7 +267,7 @@ pub fn release_hold(connection: &Connection, id: &HoldId, now: OffsetDateTime) -
         .map_err(db)?;
     let sql = format!(
         "SELECT {} FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id WHERE hi.hold_id = ?1",
-        TICKET_COLUMNS.split(", ").map(|column| format!("t.{column}")).collect::<Vec<_>>().join(", ")
+        ticket_columns_of("t")
     );
     let tickets = connection
         .prepare_cached(&sql)

@@ -9,11 +9,93 @@
 //! behind the writer's batches for the file's write lock instead of failing on a stale
 //! snapshot. Those move here in later steps, until sqlx is no longer needed for SQLite.
 
+mod admin;
 pub mod inventory;
+mod live;
+pub mod migrate;
+mod orders;
+mod payments;
+pub mod readers;
+pub(crate) mod rows;
+mod store;
+pub(crate) mod tickets;
 pub mod writer;
 
-use marquee_domain::Error;
-use rusqlite::ErrorCode;
+use crate::StoreOptions;
+use marquee_domain::{Error, Result};
+use readers::Readers;
+use rusqlite::{Connection, ErrorCode};
+use std::path::{Path, PathBuf};
+use writer::Writer;
+
+/// The SQLite store: one writer thread (every write is one of its commands) and a fixed set
+/// of readers. See the module documentation.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Readers,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its folder if needed) the database of a `sqlite://PATH`
+    /// URL, with `options.max_connections` readers. Migrations are applied by [`migrate`](Self::migrate).
+    pub fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        if options.replica_url.is_some() {
+            return Err(Error::invalid("a read replica needs PostgreSQL"));
+        }
+        let path = PathBuf::from(path_of(url)?);
+        if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|error| {
+                Error::DatabaseUnavailable(format!("cannot create {}: {error}", folder.display()))
+            })?;
+        }
+        // The writer creates the file; readers open what it made.
+        let writer = Writer::start(&path)?;
+        let readers = Readers::open(&path, options.max_connections as usize, options.acquire_timeout)?;
+        Ok(Self { path, writer, readers })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `command` as one of the writer's commands (see [`writer`]).
+    async fn write<T, F>(&self, command: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.write(command).await
+    }
+
+    /// Runs `query` on a reader.
+    async fn read<T, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.readers.read(query).await
+    }
+
+    /// Fault injection: the writer's next commit fails as a failed `fsync` would.
+    pub fn fail_next_commit(&self) {
+        self.writer.fail_next_commit();
+    }
+}
+
+/// The file path of a `sqlite://PATH?…` (or `sqlite:PATH`) URL; an in-memory database cannot
+/// be shared by a writer and readers.
+pub fn path_of(url: &str) -> Result<&str> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(Error::invalid(
+            "SQLite needs a file path: sqlite://PATH (an in-memory database cannot have readers and a writer)",
+        ));
+    }
+    Ok(path)
+}
 
 /// Maps rusqlite's errors into the domain's error story.
 pub(crate) fn db(error: rusqlite::Error) -> Error {

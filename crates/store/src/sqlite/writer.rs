@@ -45,12 +45,46 @@ trait Command: Send {
     fn run(self: Box<Self>, connection: &Connection) -> Answer;
     /// Answers without running (the batch could not begin).
     fn refuse(self: Box<Self>, error: Error);
+    /// Whether it must run alone, outside any transaction (see [`Writer::exclusive`]).
+    fn exclusive(&self) -> bool {
+        false
+    }
 }
 
-/// A command with its caller's answer channel.
+/// Work that runs alone on the connection, no transaction open.
+struct Exclusive<T, F> {
+    work: F,
+    answer: tokio::sync::oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Command for Exclusive<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, connection: &Connection) -> Answer {
+        let Exclusive { work, answer } = *self;
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(connection)))
+            .unwrap_or_else(|_| Err(Error::internal("exclusive work on the writer panicked")));
+        let _ = answer.send(outcome);
+        Box::new(|_| {})
+    }
+
+    fn refuse(self: Box<Self>, error: Error) {
+        let _ = self.answer.send(Err(error));
+    }
+
+    fn exclusive(&self) -> bool {
+        true
+    }
+}
+
+/// A command with its caller's answer channel, and the caller's tracing span (the request's):
+/// what the command logs is logged as part of that request.
 struct Pending<T, F> {
     command: F,
     answer: tokio::sync::oneshot::Sender<Result<T>>,
+    span: tracing::Span,
 }
 
 impl<T, F> Command for Pending<T, F>
@@ -59,8 +93,16 @@ where
     F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
     fn run(self: Box<Self>, connection: &Connection) -> Answer {
-        let Pending { command, answer } = *self;
+        let Pending { command, answer, span } = *self;
+        let _in_request = span.enter();
+        let started = std::time::Instant::now();
         let outcome = in_savepoint(connection, command);
+        tracing::debug!(
+            target: "marquee_store::sqlite",
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = outcome.is_ok(),
+            "write command"
+        );
         Box::new(move |commit_failure: Option<&Error>| {
             let _ = answer.send(match commit_failure {
                 None => outcome,
@@ -179,19 +221,35 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T>>();
-        let command: Box<dyn Command> = Box::new(Pending { command, answer });
+        self.send(Box::new(Pending { command, answer, span: tracing::Span::current() }))?;
+        answered.await.map_err(|_| Error::internal("the SQLite writer dropped a command"))?
+    }
+
+    /// Runs `work` on the writer's connection outside any batch, with no transaction open
+    /// (for work that manages its own, such as migrations).
+    pub async fn exclusive<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T>>();
+        let job: Box<dyn Command> = Box::new(Exclusive { work, answer });
+        self.send(job)?;
+        answered.await.map_err(|_| Error::internal("the SQLite writer dropped a command"))?
+    }
+
+    fn send(&self, command: Box<dyn Command>) -> Result<()> {
         let sent = match self.commands.lock().unwrap_or_else(|poison| poison.into_inner()).as_ref() {
             Some(sender) => sender.try_send(command),
             None => return Err(Error::DatabaseUnavailable("the database is closed".into())),
         };
         match sent {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(Error::Contention),
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(Error::Contention),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(Error::DatabaseUnavailable("the SQLite writer has stopped".into()));
+                Err(Error::DatabaseUnavailable("the SQLite writer has stopped".into()))
             }
         }
-        answered.await.map_err(|_| Error::internal("the SQLite writer dropped a command"))?
     }
 
     pub fn stats(&self) -> &WriterStats {
@@ -231,10 +289,20 @@ fn run(
     stats: &WriterStats,
     fail_next_commit: &AtomicBool,
 ) {
-    while let Ok(first) = commands.recv() {
+    let mut next = None;
+    while let Some(first) = next.take().or_else(|| commands.recv().ok()) {
+        if first.exclusive() {
+            first.run(&connection)(None);
+            continue;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_COMMANDS {
             match commands.try_recv() {
+                // Exclusive work waits for the batch, then runs alone.
+                Ok(command) if command.exclusive() => {
+                    next = Some(command);
+                    break;
+                }
                 Ok(command) => batch.push(command),
                 Err(_) => break,
             }

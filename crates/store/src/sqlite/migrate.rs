@@ -1,0 +1,158 @@
+//! SQLite migrations: the files of `migrations/sqlite`, embedded in the binary and applied in
+//! order, each in its own transaction, on the writer's connection.
+//!
+//! What was applied is recorded in `_sqlx_migrations`, the table (and checksum, SHA-384 of the
+//! file) sqlx's migrator used for these same files: a database made by an earlier Marquee is
+//! recognised as it is, and `/readyz` can tell which migrations a database lacks.
+
+use super::db;
+use marquee_domain::{Error, Result};
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha384};
+
+/// (version, file name, SQL), in order.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "0001_initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
+    (2, "0002_admin_and_security", include_str!("../../migrations/sqlite/0002_admin_and_security.sql")),
+    (
+        3,
+        "0003_payments_refunds_checkin",
+        include_str!("../../migrations/sqlite/0003_payments_refunds_checkin.sql"),
+    ),
+    (
+        4,
+        "0004_live_inventory_and_waiting_rooms",
+        include_str!("../../migrations/sqlite/0004_live_inventory_and_waiting_rooms.sql"),
+    ),
+    (5, "0005_sales_by_showtime", include_str!("../../migrations/sqlite/0005_sales_by_showtime.sql")),
+];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+    version BIGINT PRIMARY KEY,
+    description TEXT NOT NULL,
+    installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    success BOOLEAN NOT NULL,
+    checksum BLOB NOT NULL,
+    execution_time BIGINT NOT NULL
+)";
+
+/// Applies every migration the database lacks. A migration applied with other content than
+/// this binary's is refused (the database was changed by hand or by a different build).
+pub fn run(connection: &Connection) -> Result<()> {
+    connection.execute_batch(CREATE_TABLE).map_err(db)?;
+    for &(version, name, sql) in MIGRATIONS {
+        let applied: Option<(Vec<u8>, bool)> = connection
+            .query_row(
+                "SELECT checksum, success FROM _sqlx_migrations WHERE version = ?1",
+                [version],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional_row()?;
+        match applied {
+            Some((checksum, true)) if checksum == Sha384::digest(sql).as_slice() => continue,
+            Some((_, true)) => {
+                return Err(Error::internal(format!(
+                    "migration {name} was applied with other content than this build's"
+                )));
+            }
+            Some((_, false)) => {
+                return Err(Error::internal(format!("migration {name} failed earlier; restore a backup")));
+            }
+            None => apply(connection, version, name, sql)?,
+        }
+    }
+    Ok(())
+}
+
+fn apply(connection: &Connection, version: i64, name: &str, sql: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    let description = name.split_once('_').map_or(name, |(_, rest)| rest).replace('_', " ");
+    connection.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+    let applied = connection.execute_batch(sql).and_then(|()| {
+        connection.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (?1, ?2, TRUE, ?3, ?4)",
+            params![
+                version,
+                description,
+                Sha384::digest(sql).as_slice(),
+                started.elapsed().as_nanos() as i64
+            ],
+        )
+    });
+    match applied {
+        Ok(_) => connection.execute_batch("COMMIT").map_err(db),
+        Err(error) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(Error::internal(format!("migration {name} failed: {error}")))
+        }
+    }
+}
+
+/// The versions of this binary's migrations that the database has not applied successfully.
+pub fn unapplied(connection: &Connection) -> Result<Vec<i64>> {
+    let exists: bool = connection
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')", [], |row| {
+            row.get(0)
+        })
+        .map_err(db)?;
+    let applied: Vec<i64> = if exists {
+        let mut select =
+            connection.prepare("SELECT version FROM _sqlx_migrations WHERE success").map_err(db)?;
+        select.query_map([], |row| row.get(0)).and_then(Iterator::collect).map_err(db)?
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATIONS
+        .iter()
+        .map(|(version, _, _)| *version)
+        .filter(|version| !applied.contains(version))
+        .collect())
+}
+
+/// `QueryReturnedNoRows` as `None`, other errors mapped.
+trait OptionalRow<T> {
+    fn optional_row(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalRow<T> for rusqlite::Result<T> {
+    fn optional_row(self) -> Result<Option<T>> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(error) => Err(db(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_embedded_in_order() {
+        let files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().trim_end_matches(".sql").to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let embedded: Vec<&str> = MIGRATIONS.iter().map(|(_, name, _)| *name).collect();
+        assert_eq!(files, embedded);
+        for (index, (version, name, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version, index as i64 + 1);
+            assert!(name.starts_with(&format!("{version:04}_")));
+        }
+    }
+
+    #[test]
+    fn migrating_twice_changes_nothing_and_a_fresh_database_lacks_them_all() {
+        let connection = Connection::open_in_memory().unwrap();
+        assert_eq!(unapplied(&connection).unwrap(), [1, 2, 3, 4, 5]);
+        run(&connection).unwrap();
+        run(&connection).unwrap();
+        assert!(unapplied(&connection).unwrap().is_empty());
+        connection.execute("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 2", []).unwrap();
+        assert!(run(&connection).is_err(), "a migration changed after it was applied is refused");
+    }
+}
