@@ -378,7 +378,7 @@ fn attempt_in_order(connection: &Connection, attempt_id: &str) -> Result<Attempt
 
 /// Moves an order from `from` (its status, already read) to `to`, if the state machine allows
 /// it, and records why.
-fn transition(
+pub(crate) fn transition(
     connection: &Connection,
     order_id: &OrderId,
     from: OrderStatus,
@@ -683,7 +683,7 @@ pub fn confirm_payment(
 }
 
 /// Queues a message in the command's transaction.
-fn enqueue(connection: &Connection, message: &OutboxMessage, now: i64) -> Result<()> {
+pub(crate) fn enqueue(connection: &Connection, message: &OutboxMessage, now: i64) -> Result<()> {
     connection
         .prepare_cached(
             "INSERT INTO outbox (id, kind, recipient, subject, body, created_at, attempts, next_attempt_at) \

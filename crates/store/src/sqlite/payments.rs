@@ -108,41 +108,8 @@ fn transition(
         .map_err(db)?
         .ok_or(Error::NotFound("order"))?;
     let from = OrderStatus::parse(&from)?;
-    from.transition(to)?;
-    connection
-        .prepare_cached("UPDATE orders SET status = ?2, updated_at = ?3 WHERE id = ?1")
-        .and_then(|mut update| update.execute(params![order_id, to.as_str(), now]))
-        .map_err(db)?;
-    connection
-        .prepare_cached(
-            "INSERT INTO order_transitions (order_id, from_status, to_status, at, reason) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .and_then(|mut insert| insert.execute(params![order_id, from.as_str(), to.as_str(), now, reason]))
-        .map_err(db)?;
+    inventory::transition(connection, &OrderId::from_raw(order_id), from, to, reason, now)?;
     Ok(from)
-}
-
-/// Queues a message in the command's transaction: it is sent if and only if what it announces
-/// was committed.
-fn enqueue(connection: &Connection, message: &OutboxMessage, now: i64) -> Result<()> {
-    connection
-        .prepare_cached(
-            "INSERT INTO outbox (id, kind, recipient, subject, body, created_at, attempts, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?6)",
-        )
-        .and_then(|mut insert| {
-            insert.execute(params![
-                message.id,
-                message.kind,
-                message.recipient,
-                message.subject,
-                message.body,
-                now
-            ])
-        })
-        .map_err(db)?;
-    Ok(())
 }
 
 /// Whether a refund of the order has begun and not finished.
@@ -329,7 +296,7 @@ fn complete_refund(
             )
             .and_then(|mut update| update.execute(params![refund.attempt_id, refund.amount.amount, now_ms]))
             .map_err(db)?;
-        enqueue(connection, message, now_ms)?;
+        inventory::enqueue(connection, message, now_ms)?;
     }
     // Read back in the command: the order with every ticket as the refund left it.
     load_order(connection, &refund.order_id)?.ok_or(Error::NotFound("order"))
