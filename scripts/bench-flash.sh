@@ -64,7 +64,8 @@ figures = ["time_to_sell_out_s", "purchases_per_s", "purchases_per_s_peak", "hea
            "latency_hold.p50_ms", "latency_hold.p99_ms", "latency_order.p50_ms", "latency_order.p99_ms",
            "costs.cpu_s_per_purchase.server", "costs.cpu_s_per_purchase.database",
            "costs.cpu_s_per_purchase.bench", "costs.syncs_per_purchase",
-           "costs.postgres_wal_syncs_per_purchase", "server_memory_mib.first", "server_memory_mib.peak"]
+           "costs.postgres_wal_syncs_per_purchase", "commit_pipeline.commits_per_purchase",
+           "commit_pipeline.commands_per_commit", "server_memory_mib.first", "server_memory_mib.peak"]
 summary = {"runs": runs, "invariant_ok_every_run": all(f["invariant_ok"] for f in flash)}
 for figure in figures:
     values = [pick(f, figure) for f in flash]

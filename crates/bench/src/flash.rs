@@ -3,7 +3,7 @@
 //! of confirmed orders = tickets of successful purchase responses, nothing left held).
 
 use crate::report::{histogram, percentiles, plot};
-use crate::resources::{Database, Probe};
+use crate::resources::{CommitCounters, Database, Probe};
 use crate::stream::{LiveView, follow};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
@@ -405,6 +405,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
     }
     let views = Arc::new(views);
     // The sale opens: costs and times count from here.
+    let commits_before = CommitCounters::read(&client, base).await;
     let probe = Probe::start(
         options.server_pid,
         match &options.postgres_url {
@@ -466,6 +467,10 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
     stats.sold_out.store(true, Ordering::Relaxed);
     let purchases = stats.purchases.load(Ordering::Relaxed);
     let costs = probe.finish(purchases).await;
+    let commits = match (&commits_before, CommitCounters::read(&client, base).await) {
+        (Some(before), Some(after)) => before.since(&after, purchases),
+        _ => Value::Null,
+    };
     stream_stop.store(true, Ordering::Relaxed);
     for follower in followers {
         follower.abort();
@@ -588,6 +593,7 @@ pub async fn run(base: &str, options: Options) -> anyhow::Result<Value> {
         "http_bound_purchases_per_s": http_bound.map(f64::round),
         "ratio_to_http_bound": http_bound.map(|bound| (purchases_per_s / bound * 1000.0).round() / 1000.0),
         "costs": costs,
+        "commit_pipeline": commits,
         "purchases_per_s_peak": peak_purchases,
         "tickets_per_s": (bought.len() as f64 / sale_s.max(0.001)).round(),
         "holds_per_s": (stats.holds_ok.load(Ordering::Relaxed) as f64 / sale_s.max(0.001)).round(),

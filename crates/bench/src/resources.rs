@@ -148,9 +148,87 @@ async fn stop_perf(perf: tokio::process::Child) -> Option<u64> {
     (!counts.is_empty()).then(|| counts.iter().sum())
 }
 
+/// The server's commit pipeline counters, from its `/metrics` (absent on a backend without
+/// one): commits, commands, and committed batches by size.
+#[derive(Clone, Default)]
+pub struct CommitCounters {
+    commits: f64,
+    commands: f64,
+    batches: std::collections::BTreeMap<String, f64>,
+}
+
+impl CommitCounters {
+    /// Reads them from `{base}/metrics`; `None` when the server reports none.
+    pub async fn read(client: &reqwest::Client, base: &str) -> Option<Self> {
+        let text = client.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+        Self::parse(&text)
+    }
+
+    /// From a Prometheus text page.
+    fn parse(text: &str) -> Option<Self> {
+        let mut counters = Self::default();
+        let mut found = false;
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else { continue };
+            let Ok(value) = value.parse::<f64>() else { continue };
+            if series == "marquee_store_commits_total" {
+                counters.commits = value;
+                found = true;
+            } else if series == "marquee_store_commands_total" {
+                counters.commands = value;
+            } else if let Some(size) = series
+                .strip_prefix("marquee_store_commit_batches_total{batch_size=\"")
+                .and_then(|rest| rest.strip_suffix("\"}"))
+            {
+                counters.batches.insert(size.to_owned(), value);
+            }
+        }
+        found.then_some(counters)
+    }
+
+    /// What happened between `self` (at the start) and `end`, per purchase where it says so.
+    pub fn since(&self, end: &Self, purchases: u64) -> Value {
+        let commits = end.commits - self.commits;
+        let commands = end.commands - self.commands;
+        let batches: serde_json::Map<String, Value> = end
+            .batches
+            .iter()
+            .map(|(size, count)| {
+                (size.clone(), json!(count - self.batches.get(size).copied().unwrap_or(0.0)))
+            })
+            .collect();
+        json!({
+            "commits": commits,
+            "commands": commands,
+            "commands_per_commit": if commits > 0.0 { json!(round(commands / commits, 2)) } else { Value::Null },
+            "commits_per_purchase": if purchases > 0 { json!(round(commits / purchases as f64, 3)) } else { Value::Null },
+            "batches_by_size": batches,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commit_counters_are_read_from_metrics_and_compared() {
+        let page = |commits: u32, ones: u32| {
+            format!(
+                "# TYPE marquee_store_commits_total counter\nmarquee_store_commits_total {commits}\n\
+                 marquee_store_commands_total {}\nmarquee_store_commit_batches_total{{batch_size=\"1\"}} {ones}\n",
+                commits * 3
+            )
+        };
+        let start = CommitCounters::parse(&page(10, 4)).unwrap();
+        let end = CommitCounters::parse(&page(30, 5)).unwrap();
+        let since = start.since(&end, 40);
+        assert_eq!(since["commits"], 20.0);
+        assert_eq!(since["commands_per_commit"], 3.0);
+        assert_eq!(since["commits_per_purchase"], 0.5);
+        assert_eq!(since["batches_by_size"]["1"], 1.0);
+        assert!(CommitCounters::parse("marquee_db_pool_connections 3\n").is_none());
+    }
 
     #[test]
     fn this_process_has_a_cpu_time_and_a_name() {
