@@ -2,8 +2,10 @@
 //!
 //! Instants are RFC 3339 strings in UTC; money is `{amount, currency}` in minor units.
 
+use crate::routes::schema;
 use marquee_domain::account::{Role, User};
 use marquee_domain::catalog::{Event, EventKind};
+use marquee_domain::ids::{EventId, HoldId, ShowtimeId, TicketId};
 use marquee_domain::inventory::{Hold, HoldStatus, Order, OrderStatus, Ticket, TicketStatus};
 use marquee_domain::money::Money;
 use marquee_store::{EventSummary, ShowtimeSummary};
@@ -14,10 +16,13 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsIn {
-    #[schema(example = "ada@example.com")]
+    /// An address like `name@example.com` (one mailbox is one account, whatever the case).
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     pub email: String,
-    /// At least 10 characters, at most 1024 bytes.
-    #[schema(example = "correct horse battery")]
+    /// At least 10 characters, and at most 1024 bytes of UTF-8: 256 characters always fit,
+    /// whatever the script (the document says 256; longer passwords within the 1024 bytes are
+    /// taken too).
+    #[schema(example = "correct horse battery", min_length = 10, max_length = 256)]
     pub password: String,
 }
 
@@ -72,21 +77,29 @@ pub struct LoginOut {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
-    /// Title contains this text (case-insensitive).
+    /// Title contains this text (case-insensitive; `%` and `_` match themselves).
+    #[param(inline, value_type = Option<schema::SearchTerm>)]
     pub q: Option<String>,
     /// Has this genre, e.g. `drama`.
+    #[param(inline, value_type = Option<schema::GenreFilter>)]
     pub genre: Option<String>,
     /// Plays in this city.
+    #[param(inline, value_type = Option<schema::CityFilter>)]
     pub city: Option<String>,
     /// Plays on this day (`YYYY-MM-DD`; a UTC day unless `utc_offset_minutes` is given).
+    #[param(inline, value_type = Option<schema::DateFilter>)]
     pub date: Option<String>,
     /// The UTC offset of `date`'s calendar, in minutes east of UTC (e.g. 60 for CET).
+    #[param(inline, value_type = Option<schema::UtcOffset>)]
     pub utc_offset_minutes: Option<i32>,
-    /// `movie` or `concert` (`/movie/list` lists only movies).
+    /// `movie` or `concert`.
+    #[param(inline, value_type = Option<EventKind>)]
     pub kind: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(inline, value_type = Option<schema::PageLimit>)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(inline, value_type = Option<schema::Cursor>)]
     pub cursor: Option<String>,
 }
 
@@ -94,15 +107,23 @@ pub struct EventListQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ShowtimeListQuery {
+    /// Of this event.
+    #[param(inline, value_type = Option<EventId>)]
     pub event_id: Option<String>,
+    /// In this city.
+    #[param(inline, value_type = Option<schema::CityFilter>)]
     pub city: Option<String>,
     /// `YYYY-MM-DD`; a UTC day unless `utc_offset_minutes` is given.
+    #[param(inline, value_type = Option<schema::DateFilter>)]
     pub date: Option<String>,
     /// The UTC offset of `date`'s calendar, in minutes east of UTC (e.g. 60 for CET).
+    #[param(inline, value_type = Option<schema::UtcOffset>)]
     pub utc_offset_minutes: Option<i32>,
     /// 1 to 100 (default 20).
+    #[param(inline, value_type = Option<schema::PageLimit>)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(inline, value_type = Option<schema::Cursor>)]
     pub cursor: Option<String>,
 }
 
@@ -111,8 +132,10 @@ pub struct ShowtimeListQuery {
 #[into_params(parameter_in = Query)]
 pub struct OrderListQuery {
     /// 1 to 100 (default 20).
+    #[param(inline, value_type = Option<schema::PageLimit>)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(inline, value_type = Option<schema::Cursor>)]
     pub cursor: Option<String>,
 }
 
@@ -359,7 +382,8 @@ pub struct TicketPriceOut {
 }
 
 /// Either `ticket_ids` (exact seats) or `section` + `quantity` (any free places of a section).
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+/// Its schema is written out below: the derive cannot say "one or the other".
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HoldIn {
     pub showtime_id: String,
@@ -402,20 +426,87 @@ impl From<&Hold> for HoldOut {
     }
 }
 
+/// The schema of [`HoldIn`]: one of two shapes, with the bounds [`HoldPolicy`] checks. A
+/// hold takes at most `max_tickets_per_hold` tickets (`/api/v1/payments/config`; 10 unless
+/// configured otherwise): the document states the bound no configuration may exceed.
+///
+/// [`HoldPolicy`]: marquee_domain::inventory::HoldPolicy
+impl utoipa::PartialSchema for HoldIn {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use marquee_domain::catalog::{MAX_SECTION_NAME_CHARS, NAME_PATTERN};
+        use marquee_domain::money::MAX_TICKETS_PER_ORDER;
+        use utoipa::openapi::schema::{
+            AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let most = MAX_TICKETS_PER_ORDER as usize;
+        let seats = ObjectBuilder::new()
+            .title(Some("Seats"))
+            .description(Some("These tickets of the showtime, all or none."))
+            .property("showtime_id", ShowtimeId::schema())
+            .required("showtime_id")
+            .property(
+                "ticket_ids",
+                ArrayBuilder::new()
+                    .items(TicketId::schema())
+                    .min_items(Some(1))
+                    .max_items(Some(most))
+                    .unique_items(true),
+            )
+            .required("ticket_ids")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let places = ObjectBuilder::new()
+            .title(Some("Places"))
+            .description(Some(
+                "Any `quantity` free places of a section: general admission, or the best available seats \
+                 (the first free ones in seat-map order, never an accessible seat).",
+            ))
+            .property("showtime_id", ShowtimeId::schema())
+            .required("showtime_id")
+            .property(
+                "section",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("Section id or name."))
+                    .min_length(Some(1))
+                    .max_length(Some(MAX_SECTION_NAME_CHARS))
+                    .pattern(Some(NAME_PATTERN)),
+            )
+            .required("section")
+            .property(
+                "quantity",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_TICKETS_PER_ORDER)),
+            )
+            .required("quantity")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new()
+            .description(Some(
+                "Either `ticket_ids` (exact seats) or `section` and `quantity` (any free places of a section).",
+            ))
+            .item(seats)
+            .item(places)
+            .into()
+    }
+}
+
+impl ToSchema for HoldIn {}
+
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderIn {
+    #[schema(value_type = HoldId)]
     pub hold_id: String,
-    /// A token from the payment provider (test gateway: `tok_visa`, `tok_chargeDeclined`).
-    #[schema(example = "tok_visa")]
+    #[schema(value_type = schema::PaymentToken)]
     pub payment_token: String,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuyTicketIn {
-    /// A token from the payment provider (test gateway: `tok_visa`, `tok_chargeDeclined`).
-    #[schema(example = "tok_visa")]
+    #[schema(value_type = schema::PaymentToken)]
     pub payment_token: String,
 }
 

@@ -19,8 +19,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub const HEADER: &str = "idempotency-key";
-/// Longest accepted key.
-const MAX_KEY_LENGTH: usize = 255;
+/// Longest accepted key (the API document states it too).
+pub const MAX_KEY_LENGTH: usize = 255;
 /// A claim older than this whose request never finished (its node died) may be taken over.
 const STALE_CLAIM: time::Duration = time::Duration::seconds(60);
 

@@ -9,6 +9,11 @@ use time::OffsetDateTime;
 pub const MIN_PASSWORD_CHARS: usize = 10;
 /// Longest accepted password, in bytes: hashing cost must not be chosen by an attacker.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The longest password, in characters, that is within [`MAX_PASSWORD_BYTES`] whatever its
+/// script (UTF-8 takes at most four bytes a character). JSON Schema counts characters, not
+/// bytes, so this is the `maxLength` the API document declares: every password a client
+/// validates against it is accepted (longer ones are too, while within the byte bound).
+pub const MAX_PASSWORD_CHARS_IN_ANY_SCRIPT: usize = MAX_PASSWORD_BYTES / 4;
 /// Longest accepted email address (RFC 5321 path limit).
 pub const MAX_EMAIL_BYTES: usize = 254;
 
@@ -138,6 +143,10 @@ mod tests {
         assert!(Password::parse("123456789".into()).is_err());
         assert!(Password::parse("1234567890".into()).is_ok());
         assert!(Password::parse("x".repeat(1025)).is_err());
+        assert!(
+            Password::parse("\u{1F3AD}".repeat(MAX_PASSWORD_CHARS_IN_ANY_SCRIPT)).is_ok(),
+            "four-byte characters"
+        );
         assert_eq!(format!("{:?}", Password::parse("secret-secret".into()).unwrap()), "Password(***)");
     }
 }

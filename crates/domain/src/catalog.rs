@@ -16,6 +16,50 @@ use time::OffsetDateTime;
 pub const MAX_PLACES_PER_HALL: u32 = 100_000;
 /// Most seats in one row.
 pub const MAX_SEATS_PER_ROW: u32 = 500;
+/// Highest number a row's first seat may have.
+pub const MAX_FIRST_SEAT_NUMBER: u32 = 10_000;
+/// Longest section name, in characters ("Stalls", "Block 101", "Floor").
+pub const MAX_SECTION_NAME_CHARS: usize = 64;
+/// Longest row label, in characters ("A", "12", "AA").
+pub const MAX_ROW_LABEL_CHARS: usize = 8;
+/// Longest seat category, in characters (see [`parse_category`]).
+pub const MAX_CATEGORY_CHARS: usize = 32;
+
+/// A name as the API document states it (of sections and rows, and the names and titles an
+/// admin gives venues, halls and events): no control characters, and something besides white
+/// space, as names are trimmed. Layout names are checked less strictly for control
+/// characters; a client keeping to this never sends a name the server refuses.
+pub const NAME_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
+
+/// Types standing for the schemas of layout names in the API document, built from the limits
+/// [`HallLayout::validate`] checks (derive attributes take only literals).
+macro_rules! text_schema {
+    ($(#[$doc:meta])* $name:ident, $pattern:expr, $max:expr, $example:literal) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .pattern(Some($pattern))
+                    .examples([$example])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+text_schema!(/// A section's name in the API document.
+    SectionName, NAME_PATTERN, MAX_SECTION_NAME_CHARS, "Stalls");
+text_schema!(/// A row's label in the API document.
+    RowLabel, NAME_PATTERN, MAX_ROW_LABEL_CHARS, "A");
+text_schema!(/// A seat category in the API document: see [`parse_category`].
+    Category, format!("^[a-z0-9_-]{{1,{MAX_CATEGORY_CHARS}}}$"), MAX_CATEGORY_CHARS, "standard");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -78,14 +122,20 @@ pub struct Hall {
 }
 
 /// A hall's seat layout, as given when the hall is created.
+///
+/// Cross-field rules the document cannot state: names of sections are unique within the hall
+/// (whatever their case), row labels within their section, override numbers within their
+/// row, and the hall has at most 100,000 places.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HallLayout {
+    #[schema(min_items = 1)]
     pub sections: Vec<SectionLayout>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SectionLayout {
     /// Unique within the hall, e.g. "Stalls" or "Floor".
+    #[schema(value_type = SectionName)]
     pub name: String,
     #[serde(flatten)]
     pub kind: SectionKind,
@@ -95,21 +145,33 @@ pub struct SectionLayout {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SectionKind {
     /// Rows of numbered seats.
-    Seated { rows: Vec<RowLayout> },
+    Seated {
+        #[schema(min_items = 1)]
+        rows: Vec<RowLayout>,
+    },
     /// Standing or unnumbered places: only a capacity, all of one category.
-    GeneralAdmission { capacity: u32, category: String },
+    GeneralAdmission {
+        #[schema(minimum = 1, maximum = 100_000)]
+        capacity: u32,
+        #[schema(value_type = Category)]
+        category: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RowLayout {
     /// Unique within the section, e.g. "A".
+    #[schema(value_type = RowLabel)]
     pub label: String,
     /// Category of every seat of the row unless overridden.
+    #[schema(value_type = Category)]
     pub category: String,
     /// Number of seats in the row.
+    #[schema(minimum = 1, maximum = 500)]
     pub seats: u32,
     /// Number of the first seat (default 1); seats are numbered consecutively.
     #[serde(default = "default_first_seat")]
+    #[schema(maximum = 10_000)]
     pub first_number: u32,
     /// Seat numbers after which the row has an aisle or gap (drawn on the seat map).
     #[serde(default)]
@@ -125,7 +187,9 @@ fn default_first_seat() -> u32 {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeatOverride {
+    /// A seat of the row (`seats` of them, numbered from `first_number`), each overridden once.
     pub number: u32,
+    #[schema(value_type = Category)]
     pub category: String,
 }
 
@@ -157,8 +221,10 @@ impl HallLayout {
         let mut total: u64 = 0;
         for section in &self.sections {
             let name = section.name.trim();
-            if name.is_empty() || name.len() > 64 {
-                return Err(Error::invalid("section names must have 1 to 64 characters"));
+            if name.is_empty() || name.chars().count() > MAX_SECTION_NAME_CHARS {
+                return Err(Error::invalid(format!(
+                    "section names must have 1 to {MAX_SECTION_NAME_CHARS} characters"
+                )));
             }
             if !names.insert(name.to_lowercase()) {
                 return Err(Error::invalid(format!("duplicate section {name:?}")));
@@ -252,8 +318,10 @@ fn validate_row(
     categories: &mut BTreeSet<String>,
 ) -> Result<()> {
     let label = row.label.trim();
-    if label.is_empty() || label.len() > 8 {
-        return Err(Error::invalid(format!("row labels in {section:?} must have 1 to 8 characters")));
+    if label.is_empty() || label.chars().count() > MAX_ROW_LABEL_CHARS {
+        return Err(Error::invalid(format!(
+            "row labels in {section:?} must have 1 to {MAX_ROW_LABEL_CHARS} characters"
+        )));
     }
     if !labels.insert(label.to_owned()) {
         return Err(Error::invalid(format!("duplicate row {label:?} in section {section:?}")));
@@ -261,7 +329,7 @@ fn validate_row(
     if row.seats == 0 {
         return Err(Error::invalid(format!("row {label:?} in section {section:?} is empty")));
     }
-    if row.seats > MAX_SEATS_PER_ROW || row.first_number > 10_000 {
+    if row.seats > MAX_SEATS_PER_ROW || row.first_number > MAX_FIRST_SEAT_NUMBER {
         return Err(Error::invalid(format!("row {label:?} in section {section:?} is too long")));
     }
     categories.insert(parse_category(&row.category)?);
@@ -282,7 +350,7 @@ fn validate_row(
 /// Seat categories are short lower-case words: `standard`, `premium`, `accessible`, `vip_box`.
 pub fn parse_category(value: &str) -> Result<String> {
     let ok = !value.is_empty()
-        && value.len() <= 32
+        && value.len() <= MAX_CATEGORY_CHARS
         && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if ok {
         Ok(value.to_owned())
@@ -416,6 +484,16 @@ mod tests {
         for layout in [duplicate_rows, empty_row, no_rows, huge, duplicate_sections] {
             assert!(matches!(layout.validate(), Err(Error::Invalid(_))), "{layout:?}");
         }
+    }
+
+    #[test]
+    fn names_are_counted_in_characters_as_the_document_counts_them() {
+        let name = "Ü".repeat(MAX_SECTION_NAME_CHARS);
+        let layout =
+            HallLayout { sections: vec![seated(&name, vec![row(&"Ä".repeat(MAX_ROW_LABEL_CHARS), 1)])] };
+        assert!(layout.validate().is_ok(), "two-byte characters up to the bound");
+        let layout = HallLayout { sections: vec![seated(&format!("{name}Ü"), vec![row("A", 1)])] };
+        assert!(layout.validate().is_err());
     }
 
     #[test]

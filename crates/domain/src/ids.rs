@@ -20,13 +20,32 @@ pub fn is_well_formed(prefix: &str, value: &str) -> bool {
     hex.is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
+/// The regular expression of the ids [`is_well_formed`] accepts, for the API document: a
+/// client validating against it sends only ids that can exist (any other is "not found").
+pub fn pattern(prefix: &str) -> String {
+    format!("^{prefix}_[0-9a-f]{{32}}$")
+}
+
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        #[schema(value_type = String, example = json!(concat!($prefix, "_0190c4e2a1b27c3d8e9f0a1b2c3d4e5f")))]
         pub struct $name(String);
+
+        /// A string of the id's shape (see [`pattern`]); written by hand because the derive
+        /// takes only literal patterns, and this one is made from the prefix.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(pattern($prefix)))
+                    .examples([concat!($prefix, "_0190c4e2a1b27c3d8e9f0a1b2c3d4e5f")])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             /// The prefix every id of this kind starts with.
@@ -113,5 +132,17 @@ mod tests {
         assert_eq!(OrderId::parse("ord_"), None);
         assert_eq!(OrderId::parse("garbage"), None);
         assert!(is_well_formed("aud", &prefixed("aud")));
+    }
+
+    #[test]
+    fn the_documented_pattern_spells_the_well_formed_shape() {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        assert_eq!(pattern(OrderId::PREFIX), "^ord_[0-9a-f]{32}$");
+        let RefOr::T(Schema::Object(schema)) = <TicketId as utoipa::PartialSchema>::schema() else {
+            panic!("an id's schema is a string schema");
+        };
+        assert_eq!(schema.pattern.as_deref(), Some("^tkt_[0-9a-f]{32}$"));
+        assert!(is_well_formed(TicketId::PREFIX, "tkt_0190c4e2a1b27c3d8e9f0a1b2c3d4e5f"), "the example");
     }
 }

@@ -14,6 +14,10 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// The longest payment token taken, in bytes: providers' tokens are a few dozen characters
+/// (`tok_…`, `pm_…`).
+pub const MAX_PAYMENT_TOKEN_BYTES: usize = 255;
+
 /// A request to authorize a payment token.
 #[derive(Clone, Debug)]
 pub struct AuthorizeRequest {

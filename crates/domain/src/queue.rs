@@ -19,6 +19,12 @@ use time::{Duration, OffsetDateTime};
 /// Place keys below this are lobby draws; at and above, arrival order.
 pub const ARRIVAL_KEYS_FROM: i64 = 1 << 52;
 
+/// The fastest pace of a queue, in places a minute: a million is more than any sale needs
+/// and keeps the pace's arithmetic far from overflowing.
+pub const MAX_ADMIT_PER_MINUTE: u32 = 1_000_000;
+/// The longest an admission may last, in minutes: a day.
+pub const MAX_ADMISSION_MINUTES: u32 = 24 * 60;
+
 /// How a showtime's queue is run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WaitingRoom {
@@ -35,11 +41,16 @@ pub struct WaitingRoom {
 
 impl WaitingRoom {
     pub fn validate(&self) -> crate::Result<()> {
-        if self.admit_per_minute == 0 || self.admit_per_minute > 1_000_000 {
-            return Err(crate::Error::invalid("admit_per_minute must be between 1 and 1000000"));
+        if self.admit_per_minute == 0 || self.admit_per_minute > MAX_ADMIT_PER_MINUTE {
+            return Err(crate::Error::invalid(format!(
+                "admit_per_minute must be between 1 and {MAX_ADMIT_PER_MINUTE}"
+            )));
         }
-        if self.admission_ttl < Duration::minutes(1) || self.admission_ttl > Duration::hours(24) {
-            return Err(crate::Error::invalid("admission_minutes must be between 1 and 1440"));
+        let longest = Duration::minutes(i64::from(MAX_ADMISSION_MINUTES));
+        if self.admission_ttl < Duration::minutes(1) || self.admission_ttl > longest {
+            return Err(crate::Error::invalid(format!(
+                "admission_minutes must be between 1 and {MAX_ADMISSION_MINUTES}"
+            )));
         }
         Ok(())
     }

@@ -11,8 +11,8 @@
 
 use marquee_domain::ids::OrderId;
 use marquee_domain::inventory::OrderStatus;
-use marquee_store::testing::TestDatabase;
 use marquee_store::Backend;
+use marquee_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::process::{Child, Command};

@@ -2,8 +2,8 @@
 //! no oversell, every node's event stream showing every sale (wherever it was made), and a
 //! waiting room that admits in one order whichever node is asked.
 
-use marquee_store::testing::TestDatabase;
 use marquee_store::Backend;
+use marquee_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command};

@@ -416,8 +416,9 @@ fn check_payment_token(token: &str) -> Result<()> {
     if only_card_characters && (12..=19).contains(&digits) {
         return Err(Error::invalid("send a payment token from the payment provider, never a card number"));
     }
-    if token.is_empty() || token.len() > 255 {
-        return Err(Error::invalid("payment_token must have 1 to 255 characters"));
+    let longest = marquee_domain::payment::MAX_PAYMENT_TOKEN_BYTES;
+    if token.is_empty() || token.len() > longest {
+        return Err(Error::invalid(format!("payment_token must have 1 to {longest} characters")));
     }
     Ok(())
 }

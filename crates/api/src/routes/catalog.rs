@@ -40,7 +40,7 @@ pub async fn list_events(
 
 /// One event with its upcoming showtimes on sale.
 #[utoipa::path(get, path = "/api/v1/events/{event_id}", tag = TAG_CATALOG,
-    params(("event_id" = String, Path, description = "Event id")),
+    params(("event_id" = inline(EventId), Path, description = "Event id")),
     responses(
         (status = 200, description = "The event", body = EventDetail),
         (status = 404, description = "No such published event", body = Problem, content_type = "application/problem+json"),
@@ -106,7 +106,7 @@ pub async fn list_venues(State(state): State<AppState>) -> Result<Json<Vec<Venue
 
 /// One showtime: where, when, prices and what is left.
 #[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}", tag = TAG_CATALOG,
-    params(("showtime_id" = String, Path, description = "Showtime id")),
+    params(("showtime_id" = inline(ShowtimeId), Path, description = "Showtime id")),
     responses(
         (status = 200, description = "The showtime", body = ShowtimeOut),
         (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
@@ -126,7 +126,7 @@ pub async fn get_showtime(
 /// The seat map: every ticket of the showtime with its section, row, seat, category, price
 /// and status (`available`, `held`, `sold`).
 #[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}/seats", tag = TAG_CATALOG,
-    params(("showtime_id" = String, Path, description = "Showtime id")),
+    params(("showtime_id" = inline(ShowtimeId), Path, description = "Showtime id")),
     responses(
         (status = 200, description = "The seat map", body = SeatMapOut),
         (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
@@ -208,7 +208,7 @@ pub async fn availability_snapshot(state: &AppState, showtime_id: &ShowtimeId) -
 /// (`A` available, `H` held, `S` sold). Fetch the seat map once for the layout and ids, then
 /// poll this (a few bytes per seat instead of a few hundred).
 #[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}/availability", tag = TAG_CATALOG,
-    params(("showtime_id" = String, Path, description = "Showtime id")),
+    params(("showtime_id" = inline(ShowtimeId), Path, description = "Showtime id")),
     responses(
         (status = 200, description = "Statuses in seat-map order", body = AvailabilityOut),
         (status = 404, description = "No such showtime", body = Problem, content_type = "application/problem+json"),
@@ -234,7 +234,7 @@ pub const MAX_ID_CHARS: usize = 64;
 
 /// A free-text filter within its bound: 400 beyond it (the store escapes `%` and `_`, so
 /// they match literally).
-fn bounded(name: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+pub fn bounded(name: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
     match value {
         Some(value) if value.chars().count() > max => {
             Err(ApiError::BadRequest(format!("{name} must have at most {max} characters")))

@@ -8,6 +8,7 @@ use crate::dto::{HoldIn, HoldOut, OrderIn, OrderListQuery, OrderPage, PurchaseOu
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKey};
+use crate::routes::schema::IdempotencyKeyHeader;
 use crate::security::ClientIp;
 use crate::{AppState, TAG_INVENTORY, audit};
 use axum::extract::State;
@@ -22,7 +23,7 @@ use serde_json::json;
 /// or `section` and `quantity` (general admission or best available).
 #[utoipa::path(post, path = "/api/v1/holds", tag = TAG_INVENTORY, request_body = HoldIn, security(("bearer" = [])),
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+        IdempotencyKeyHeader,
         ("X-Admission-Token" = Option<String>, Header, description = "For a showtime sold through a waiting room: the token of your admission"),
     ),
     responses(
@@ -58,7 +59,7 @@ pub async fn create_hold(
 
 /// One of the caller's holds.
 #[utoipa::path(get, path = "/api/v1/holds/{hold_id}", tag = TAG_INVENTORY, security(("bearer" = [])),
-    params(("hold_id" = String, Path, description = "Hold id")),
+    params(("hold_id" = inline(HoldId), Path, description = "Hold id")),
     responses(
         (status = 200, description = "The hold", body = HoldOut),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -75,7 +76,7 @@ pub async fn get_hold(
 
 /// Releases one of the caller's holds; its tickets are available again at once.
 #[utoipa::path(delete, path = "/api/v1/holds/{hold_id}", tag = TAG_INVENTORY, security(("bearer" = [])),
-    params(("hold_id" = String, Path, description = "Hold id")),
+    params(("hold_id" = inline(HoldId), Path, description = "Hold id")),
     responses(
         (status = 200, description = "Released (or already released or expired)", body = HoldOut),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -93,7 +94,7 @@ pub async fn release_hold(
 
 /// Pays for a hold with a payment provider token and confirms the order.
 #[utoipa::path(post, path = "/api/v1/orders", tag = TAG_INVENTORY, request_body = OrderIn, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first answer and never charges twice")),
+    params(IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Paid and confirmed", body = PurchaseOut),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -146,7 +147,7 @@ pub async fn list_orders(
 
 /// One of the caller's orders with its tickets.
 #[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = TAG_INVENTORY, security(("bearer" = [])),
-    params(("order_id" = String, Path, description = "Order id")),
+    params(("order_id" = inline(OrderId), Path, description = "Order id")),
     responses(
         (status = 200, description = "The order", body = PurchaseOut),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -177,8 +178,8 @@ async fn with_cancellation(state: &AppState, orders: &[Order]) -> Result<Vec<Pur
 /// (24 hours by default). The tickets go back on sale at once; their codes are void.
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/cancel", tag = TAG_INVENTORY, security(("bearer" = [])),
     params(
-        ("order_id" = String, Path, description = "Order id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+        ("order_id" = inline(OrderId), Path, description = "Order id"),
+        IdempotencyKeyHeader,
     ),
     responses(
         (status = 200, description = "Refunded", body = PurchaseOut),

@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod page;
 pub mod payments;
 pub mod queue;
+pub mod schema;
 pub mod seed;
 pub mod stream;
 pub mod system;
@@ -23,6 +24,10 @@ pub fn parse_date(date: Option<&str>) -> Result<Option<time::Date>, ApiError> {
     .transpose()
 }
 
+/// The largest UTC offset of a `date` filter, in minutes either way: 18 hours, as far as
+/// offsets go (RFC 3339, and the `time` crate); real zones stay within 14.
+pub const MAX_UTC_OFFSET_MINUTES: i32 = 18 * 60;
+
 /// The start of a `date` filter's day: its midnight at `utc_offset_minutes` (east of UTC,
 /// e.g. 60 for Berlin in winter; default 0), so a visitor filters by their own calendar day.
 pub fn day_start(
@@ -31,9 +36,13 @@ pub fn day_start(
 ) -> Result<Option<time::OffsetDateTime>, ApiError> {
     let minutes = utc_offset_minutes.unwrap_or(0);
     let offset = Some(minutes)
-        .filter(|minutes| minutes.unsigned_abs() <= 18 * 60)
+        .filter(|minutes| minutes.unsigned_abs() <= MAX_UTC_OFFSET_MINUTES.unsigned_abs())
         .and_then(|minutes| time::UtcOffset::from_whole_seconds(minutes * 60).ok())
-        .ok_or_else(|| ApiError::BadRequest("utc_offset_minutes must be between -1080 and 1080".into()))?;
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "utc_offset_minutes must be between -{MAX_UTC_OFFSET_MINUTES} and {MAX_UTC_OFFSET_MINUTES}"
+            ))
+        })?;
     let Some(date) = parse_date(date)? else { return Ok(None) };
     // The filter spans the whole day: the next one must exist too.
     date.next_day().ok_or_else(|| ApiError::BadRequest("date is out of range".into()))?;
@@ -57,5 +66,10 @@ mod tests {
         assert!(day_start(Some("2 Jan"), Some(0)).is_err());
         assert!(day_start(Some("9999-12-31"), Some(0)).is_err(), "its day has no end");
         assert!(day_start(Some("9999-12-30"), Some(0)).is_ok());
+        // The last day the document's pattern allows, at both ends of the offsets.
+        for minutes in [-MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES] {
+            assert!(day_start(Some("9998-12-31"), Some(minutes)).is_ok(), "{minutes}");
+            assert!(day_start(Some("0000-01-01"), Some(minutes)).is_ok(), "{minutes}");
+        }
     }
 }

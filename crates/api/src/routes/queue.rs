@@ -101,7 +101,7 @@ async fn place_now(
 /// you); after an expired admission it puts you at the back. Before the opening you wait in
 /// the lobby, and the lobby's order is drawn at random when the queue opens.
 #[utoipa::path(post, path = "/api/v1/showtimes/{showtime_id}/queue", tag = TAG_INVENTORY, security(("bearer" = [])),
-    params(("showtime_id" = String, Path, description = "Showtime id")),
+    params(("showtime_id" = inline(ShowtimeId), Path, description = "Showtime id")),
     responses(
         (status = 200, description = "Your place", body = QueueOut),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -135,7 +135,7 @@ pub async fn join_queue(
 /// Your place in the showtime's queue (poll it, or watch the showtime's event stream); once
 /// admitted it carries the admission token.
 #[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}/queue", tag = TAG_INVENTORY, security(("bearer" = [])),
-    params(("showtime_id" = String, Path, description = "Showtime id")),
+    params(("showtime_id" = inline(ShowtimeId), Path, description = "Showtime id")),
     responses(
         (status = 200, description = "Your place", body = QueueOut),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -155,7 +155,7 @@ pub async fn queue_place(
 
 /// Leaves the showtime's queue (joining again goes to the back).
 #[utoipa::path(delete, path = "/api/v1/showtimes/{showtime_id}/queue", tag = TAG_INVENTORY, security(("bearer" = [])),
-    params(("showtime_id" = String, Path, description = "Showtime id")),
+    params(("showtime_id" = inline(ShowtimeId), Path, description = "Showtime id")),
     responses(
         (status = 204, description = "Left (or was not in it)"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -176,8 +176,10 @@ pub struct WaitingRoomIn {
     #[serde(with = "time::serde::rfc3339")]
     pub opens_at: OffsetDateTime,
     /// Places admitted per minute.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub admit_per_minute: u32,
-    /// How long an admission lets its holder hold seats.
+    /// How long an admission lets its holder hold seats, in minutes (at most a day).
+    #[schema(minimum = 1, maximum = 1440)]
     pub admission_minutes: u32,
 }
 
@@ -212,7 +214,7 @@ async fn room_out(state: &AppState, showtime_id: &ShowtimeId) -> Result<WaitingR
 /// Puts the showtime on sale through a queue, or changes its queue's settings (the queue and
 /// the admissions so far are kept). From then on holding its seats needs an admission token.
 #[utoipa::path(put, path = "/api/v1/admin/showtimes/{showtime_id}/waiting-room", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)), request_body = WaitingRoomIn,
+    params(("showtime_id" = inline(ShowtimeId), Path)), request_body = WaitingRoomIn,
     responses((status = 200, body = WaitingRoomOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -241,7 +243,7 @@ pub async fn put_waiting_room(
 
 /// The showtime's waiting room and its queue.
 #[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/waiting-room", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)),
+    params(("showtime_id" = inline(ShowtimeId), Path)),
     responses((status = 200, body = WaitingRoomOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_waiting_room(
@@ -254,7 +256,7 @@ pub async fn get_waiting_room(
 
 /// Removes the waiting room and its queue: the showtime sells to everyone again.
 #[utoipa::path(delete, path = "/api/v1/admin/showtimes/{showtime_id}/waiting-room", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)),
+    params(("showtime_id" = inline(ShowtimeId), Path)),
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete_waiting_room(

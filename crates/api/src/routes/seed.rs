@@ -9,6 +9,7 @@ use crate::dto::{BuyTicketIn, EventDetail, EventListQuery, EventPage, PurchaseOu
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKey};
+use crate::routes::schema::{IdempotencyKeyHeader, MovieListQuery};
 use crate::security::ClientIp;
 use crate::{AppState, TAG_SEED, audit};
 use axum::extract::State;
@@ -20,7 +21,7 @@ use marquee_domain::ids::{EventId, TicketId};
 
 /// Movies with upcoming showtimes on sale. Filters: `q` (title), `genre`, `city`, `date`;
 /// `kind` may only be `movie` (concerts are listed by `/api/v1/events?kind=concert`).
-#[utoipa::path(get, path = "/movie/list", tag = TAG_SEED, params(EventListQuery),
+#[utoipa::path(get, path = "/movie/list", tag = TAG_SEED, params(MovieListQuery),
     responses(
         (status = 200, description = "A page of movies", body = EventPage),
         (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
@@ -39,7 +40,7 @@ pub async fn movie_list(
 
 /// A movie with its upcoming showtimes.
 #[utoipa::path(get, path = "/movie/{movie_id}", tag = TAG_SEED,
-    params(("movie_id" = String, Path, description = "Movie (event) id")),
+    params(("movie_id" = inline(EventId), Path, description = "Movie (event) id")),
     responses(
         (status = 200, description = "The movie", body = EventDetail),
         (status = 404, description = "No such movie", body = Problem, content_type = "application/problem+json"),
@@ -53,7 +54,7 @@ pub async fn movie(
 
 /// A ticket's price and current status.
 #[utoipa::path(get, path = "/ticket/{ticket_id}/price", tag = TAG_SEED,
-    params(("ticket_id" = String, Path, description = "Ticket id")),
+    params(("ticket_id" = inline(TicketId), Path, description = "Ticket id")),
     responses(
         (status = 200, description = "Price and status", body = TicketPriceOut),
         (status = 404, description = "No such ticket", body = Problem, content_type = "application/problem+json"),
@@ -80,8 +81,8 @@ pub async fn ticket_price(
 /// Buys one ticket in one step: hold, pay, confirm.
 #[utoipa::path(post, path = "/ticket/{ticket_id}", tag = TAG_SEED, request_body = BuyTicketIn, security(("bearer" = [])),
     params(
-        ("ticket_id" = String, Path, description = "Ticket id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first answer and never charges twice"),
+        ("ticket_id" = inline(TicketId), Path, description = "Ticket id"),
+        IdempotencyKeyHeader,
     ),
     responses(
         (status = 201, description = "Bought", body = PurchaseOut),

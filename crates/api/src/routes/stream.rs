@@ -41,7 +41,7 @@ const REPLAY_BATCH: u32 = 1000;
 /// events; send `Last-Event-ID` to resume.
 #[utoipa::path(get, path = "/api/v1/showtimes/{showtime_id}/stream", tag = TAG_CATALOG,
     params(
-        ("showtime_id" = String, Path, description = "Showtime id"),
+        ("showtime_id" = inline(ShowtimeId), Path, description = "Showtime id"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
     responses(

@@ -50,9 +50,12 @@ pub struct KeysOut {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckInIn {
-    /// The scanned or typed door code.
+    /// The scanned or typed door code (`MQ1.<payload>.<signature>`; its signature must be
+    /// this server's).
+    #[schema(pattern = r"^MQ1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
     pub code: String,
     /// The showtime this door admits to; codes for other showtimes are refused.
+    #[schema(value_type = Option<ShowtimeId>)]
     pub showtime_id: Option<String>,
 }
 
@@ -86,7 +89,7 @@ async fn own_ticket(
 
 /// One of the caller's tickets with its door code.
 #[utoipa::path(get, path = "/api/v1/tickets/{ticket_id}", tag = TAG_TICKETS, security(("bearer" = [])),
-    params(("ticket_id" = String, Path)),
+    params(("ticket_id" = inline(TicketId), Path)),
     responses((status = 200, body = ETicketOut), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a ticket of yours", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_ticket(
@@ -105,7 +108,7 @@ pub async fn get_ticket(
 
 /// The door code of one of the caller's tickets as a QR code (SVG).
 #[utoipa::path(get, path = "/api/v1/tickets/{ticket_id}/qr.svg", tag = TAG_TICKETS, security(("bearer" = [])),
-    params(("ticket_id" = String, Path)),
+    params(("ticket_id" = inline(TicketId), Path)),
     responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a ticket of yours", body = Problem, content_type = "application/problem+json")))]
 pub async fn ticket_qr(

@@ -5,7 +5,11 @@ use crate::on_both_backends;
 use reqwest::StatusCode;
 use serde_json::json;
 
-on_both_backends!(registration_validates_and_refuses_taken_emails, login_logout_and_me,);
+on_both_backends!(
+    registration_validates_and_refuses_taken_emails,
+    login_logout_and_me,
+    a_login_with_control_characters_in_the_email_is_a_wrong_login,
+);
 
 async fn registration_validates_and_refuses_taken_emails(app: &TestApp) {
     let register = |email: &str, password: &str| {
@@ -56,4 +60,23 @@ async fn login_logout_and_me(app: &TestApp) {
     assert_eq!(app.get(Some(&user), "/api/v1/me").await.0, StatusCode::OK, "other sessions live on");
     let bogus = crate::helpers::TestUser { email: String::new(), token: "not-a-token".into() };
     assert_eq!(app.get(Some(&bogus), "/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Found by `scripts/fuzz-api.sh` on PostgreSQL: a login whose email held a NUL answered 422
+/// ("text must not contain NUL characters", from storing the login throttle's key) where every
+/// other wrong login answers 401, as documented.
+async fn a_login_with_control_characters_in_the_email_is_a_wrong_login(app: &TestApp) {
+    let user = app.user().await;
+    for path in ["/api/v1/auth/login", "/api/v1/auth/web/login"] {
+        for email in [format!("{}\u{0}", user.email), "a\u{0}b@example.com".into(), "\u{1b}[31m@x.io".into()]
+        {
+            let body = json!({ "email": email, "password": "correct horse battery" });
+            let (status, answer) = app.post(None, path, body, None).await;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("invalid_credentials")),
+                "{path} {email:?}"
+            );
+        }
+    }
 }

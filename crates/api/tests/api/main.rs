@@ -13,6 +13,7 @@ mod observability;
 mod payments;
 mod purchase;
 mod races;
+mod schema;
 mod security;
 mod web;
 mod webhooks;

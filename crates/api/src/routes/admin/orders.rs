@@ -18,14 +18,16 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct RefundIn {
     /// Tickets to refund; all live tickets of the order when absent.
+    #[schema(value_type = Option<Vec<TicketId>>, min_items = 1)]
     pub ticket_ids: Option<Vec<String>>,
-    /// Why (kept with the refund and in the audit log).
+    /// Why (kept with the refund and in the audit log). No NUL: PostgreSQL cannot store one.
+    #[schema(pattern = r"^[^\x00]*$")]
     pub reason: Option<String>,
 }
 
 /// Any order.
 #[utoipa::path(get, path = "/api/v1/admin/orders/{order_id}", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("order_id" = String, Path)),
+    params(("order_id" = inline(OrderId), Path)),
     responses((status = 200, body = PurchaseOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_order(
@@ -40,7 +42,7 @@ pub async fn get_order(
 /// Refunds a whole order or some of its tickets, whatever the date. The tickets go back on
 /// sale at once and their door codes are void.
 #[utoipa::path(post, path = "/api/v1/admin/orders/{order_id}/refund", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("order_id" = String, Path)), request_body = RefundIn,
+    params(("order_id" = inline(OrderId), Path)), request_body = RefundIn,
     responses((status = 200, body = PurchaseOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nothing refundable", body = Problem, content_type = "application/problem+json"),

@@ -157,7 +157,7 @@ fn csv_response(name: &str, body: String) -> Response {
 
 /// Sold, held and available tickets and gross revenue per category of one showtime.
 #[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/report", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)),
+    params(("showtime_id" = inline(ShowtimeId), Path)),
     responses((status = 200, body = ShowtimeReport), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn showtime_report(
@@ -234,7 +234,7 @@ fn bucketed(sales: &[marquee_store::Sale], currency: &str) -> Option<(i64, Vec<S
 
 /// Tickets sold and revenue per time bucket, for a chart of the sale.
 #[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/sales", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)),
+    params(("showtime_id" = inline(ShowtimeId), Path)),
     responses((status = 200, body = SalesTimeline), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn sales_timeline(
@@ -252,7 +252,7 @@ pub async fn sales_timeline(
 
 /// The showtime report as CSV.
 #[utoipa::path(get, path = "/api/v1/admin/showtimes/{showtime_id}/report.csv", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("showtime_id" = String, Path)),
+    params(("showtime_id" = inline(ShowtimeId), Path)),
     responses((status = 200, body = String, content_type = "text/csv"), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn showtime_report_csv(
@@ -266,7 +266,7 @@ pub async fn showtime_report_csv(
 
 /// Sales of every showtime of an event, with totals.
 #[utoipa::path(get, path = "/api/v1/admin/events/{event_id}/report", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("event_id" = String, Path)),
+    params(("event_id" = inline(EventId), Path)),
     responses((status = 200, body = EventReport), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn event_report(
@@ -279,7 +279,7 @@ pub async fn event_report(
 
 /// The event report as CSV.
 #[utoipa::path(get, path = "/api/v1/admin/events/{event_id}/report.csv", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("event_id" = String, Path)),
+    params(("event_id" = inline(EventId), Path)),
     responses((status = 200, body = String, content_type = "text/csv"), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn event_report_csv(

@@ -5,7 +5,9 @@ use crate::auth::AdminUser;
 use crate::dto::UserOut;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::routes::catalog::bounded;
 use crate::routes::page::{decode_id_cursor, encode_cursor, finish, page_size};
+use crate::routes::schema;
 use crate::security::ClientIp;
 use crate::{AppState, audit};
 use axum::extract::State;
@@ -43,8 +45,10 @@ pub struct UserPage {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 100 (default 20).
+    #[param(inline, value_type = Option<schema::PageLimit>)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(inline, value_type = Option<schema::Cursor>)]
     pub cursor: Option<String>,
 }
 
@@ -73,16 +77,28 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+/// The longest `action` or `target` filter of the audit log: actions are dotted names of
+/// under 40 characters (`showtime.waiting_room.delete`), targets are ids of 36.
+pub const MAX_AUDIT_FILTER_CHARS: usize = 64;
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// e.g. `login.failed`, `order.confirmed`, `showtime.create`, `user.role`.
+    #[param(inline, value_type = Option<schema::AuditFilter>)]
     pub action: Option<String>,
+    /// The user who acted.
+    #[param(inline, value_type = Option<UserId>)]
     pub actor_id: Option<String>,
     /// Id of the object acted on.
+    #[param(inline, value_type = Option<schema::AuditFilter>)]
     pub target: Option<String>,
+    /// 1 to 100 (default 20).
+    #[param(inline, value_type = Option<schema::PageLimit>)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(inline, value_type = Option<schema::Cursor>)]
     pub cursor: Option<String>,
 }
 
@@ -119,7 +135,7 @@ async fn other_user(state: &AppState, admin: &User, user_id: String) -> Result<U
 
 /// Changes a user's role (`customer`, `staff`, `admin`).
 #[utoipa::path(put, path = "/api/v1/admin/users/{user_id}/role", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("user_id" = String, Path)), request_body = RoleIn,
+    params(("user_id" = inline(UserId), Path)), request_body = RoleIn,
     responses((status = 200, body = AdminUserOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -139,7 +155,7 @@ pub async fn change_role(
 
 /// Disables an account: it cannot log in, and its tokens stop working at once.
 #[utoipa::path(post, path = "/api/v1/admin/users/{user_id}/disable", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("user_id" = String, Path)),
+    params(("user_id" = inline(UserId), Path)),
     responses((status = 200, body = AdminUserOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -154,7 +170,7 @@ pub async fn disable_user(
 
 /// Enables a disabled account again (it must log in anew).
 #[utoipa::path(post, path = "/api/v1/admin/users/{user_id}/enable", tag = TAG_ADMIN, security(("bearer" = [])),
-    params(("user_id" = String, Path)),
+    params(("user_id" = inline(UserId), Path)),
     responses((status = 200, body = AdminUserOut), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Admins cannot change their own account", body = Problem, content_type = "application/problem+json")))]
@@ -191,9 +207,9 @@ pub async fn list_audit(
 ) -> Result<axum::Json<AuditPage>, ApiError> {
     let limit = page_size(query.limit)?;
     let filter = AuditFilter {
-        action: query.action,
+        action: bounded("action", query.action, MAX_AUDIT_FILTER_CHARS)?,
         actor_id: query.actor_id.map(UserId::from_raw),
-        target: query.target,
+        target: bounded("target", query.target, MAX_AUDIT_FILTER_CHARS)?,
         // One more than the page: a next page is promised only if there is one.
         limit: limit + 1,
         before: query
