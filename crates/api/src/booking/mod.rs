@@ -21,7 +21,7 @@ mod refunds;
 pub use reconcile::ReconcileReport;
 
 use crate::observe::{HoldConflict, Metrics, PaymentOutcome, PaymentStep};
-use marquee_domain::account::User;
+use marquee_domain::account::{Email, User};
 use marquee_domain::clock::Clock;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::{Hold, HoldPolicy, HoldSelection, Order};
@@ -157,8 +157,8 @@ impl Booking {
     /// Pays for a hold and turns it into a confirmed order (see the module documentation).
     pub async fn purchase(&self, user: &User, hold_id: &HoldId, payment_token: &str) -> Result<Order> {
         check_payment_token(payment_token)?;
-        let hold = self.own_hold(user, hold_id).await?;
-        hold.status.ensure_active()?;
+        // No read of the hold first: beginning the payment checks, in its own transaction,
+        // that the hold is the user's (else `NotFound`) and still active.
         let attempt = self
             .store
             .begin_payment(&BeginPayment {
@@ -205,7 +205,8 @@ impl Booking {
             }
         };
         self.checkpoint(Step::Authorized)?;
-        self.settle_authorized(&attempt, &authorization.reference, authorization.state).await
+        self.settle_authorized(&attempt, &authorization.reference, authorization.state, Some(&user.email))
+            .await
     }
 
     /// The one-step purchase of the seed API: hold one ticket, pay, confirm. If payment
@@ -242,14 +243,16 @@ impl Booking {
     }
 
     /// From an authorized (or captured) payment to a confirmed, captured order — or, when the
-    /// tickets are gone, to money given back.
+    /// tickets are gone, to money given back. `buyer` is the buyer's address when the caller
+    /// has it (the purchase request does; the reconciler reads it).
     async fn settle_authorized(
         &self,
         attempt: &PaymentAttempt,
         reference: &str,
         state: ProviderState,
+        buyer: Option<&Email>,
     ) -> Result<Order> {
-        let (message, showtime) = self.confirmation_message(attempt).await?;
+        let (message, showtime) = self.confirmation_message(attempt, buyer).await?;
         let confirmed = self.store.confirm_payment(&attempt.id, reference, &message, self.clock.now()).await;
         // Sold, or given back to the pool (expired): either way the map changed.
         self.showtime_changed(&showtime);
@@ -360,9 +363,17 @@ impl Booking {
         }
     }
 
-    /// The confirmation message of an attempt's order, and the order's showtime.
-    async fn confirmation_message(&self, attempt: &PaymentAttempt) -> Result<(OutboxMessage, ShowtimeId)> {
-        let user = self.store.get_user(&attempt.user_id).await?.ok_or(Error::NotFound("user"))?;
+    /// The confirmation message of an attempt's order, to `buyer` (read from the attempt's user
+    /// when not given), and the order's showtime.
+    async fn confirmation_message(
+        &self,
+        attempt: &PaymentAttempt,
+        buyer: Option<&Email>,
+    ) -> Result<(OutboxMessage, ShowtimeId)> {
+        let recipient = match buyer {
+            Some(email) => email.clone(),
+            None => self.store.get_user(&attempt.user_id).await?.ok_or(Error::NotFound("user"))?.email,
+        };
         let hold =
             self.store.get_hold(&attempt.hold_id, self.clock.now()).await?.ok_or(Error::NotFound("hold"))?;
         let seats: Vec<&str> = hold.tickets.iter().map(|t| t.label.as_str()).collect();
@@ -374,7 +385,7 @@ impl Booking {
         );
         let message = OutboxMessage::new(
             "order_confirmed",
-            user.email.as_str(),
+            recipient.as_str(),
             format!("Your Marquee order {}", attempt.order_id),
             body,
         );

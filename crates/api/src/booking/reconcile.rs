@@ -109,7 +109,7 @@ impl Booking {
                 report.released += 1;
             }
             ProviderState::Authorized | ProviderState::Captured => {
-                match self.settle_authorized(attempt, &payment.reference, payment.state).await {
+                match self.settle_authorized(attempt, &payment.reference, payment.state, None).await {
                     Ok(_) => report.confirmed += 1,
                     Err(marquee_domain::Error::HoldExpired | marquee_domain::Error::HoldNotActive { .. }) => {
                         report.released += 1
