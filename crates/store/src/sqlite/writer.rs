@@ -368,10 +368,11 @@ mod tests {
         }
     }
 
-    /// Holds the writer thread for a moment, so that the commands sent meanwhile form one batch.
+    /// Holds the writer thread for half a second, so that the commands sent meanwhile (50 ms in)
+    /// form one batch, even on a loaded machine.
     async fn with_the_writer_busy<T>(writer: &Writer, then: impl Future<Output = T>) -> T {
         let busy = writer.write(|_| {
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(500));
             Ok(())
         });
         let (_, result) = tokio::join!(busy, async {
@@ -411,18 +412,25 @@ mod tests {
     async fn a_failed_commit_answers_every_command_of_its_batch_with_an_error_and_writes_nothing() {
         let (writer, path) = writer();
         writer.write(insert(1)).await.unwrap();
-        writer.fail_next_commit();
-        let (first, second) = with_the_writer_busy(&writer, async {
+        // Exclusive work holds the writer (it commits nothing itself) and arms the failure as it
+        // ends: the two writes sent meanwhile form the next batch, whose commit fails.
+        let arm = writer.fail_next_commit.clone();
+        let hold_then_arm = writer.exclusive(move |_| {
+            std::thread::sleep(Duration::from_millis(500));
+            arm.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        let (held, (second, third)) = tokio::join!(hold_then_arm, async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             tokio::join!(writer.write(insert(2)), writer.write(insert(3)))
-        })
-        .await;
-        // The busy command's own batch took the injected failure; the next batch commits.
-        assert!(first.is_ok() && second.is_ok());
-        writer.fail_next_commit();
-        let (fourth, fifth) = tokio::join!(writer.write(insert(4)), writer.write(insert(5)));
-        assert!(fourth.is_err() && fifth.is_err(), "no answer says done for an undurable write");
-        assert_eq!(numbers(&path), [1, 2, 3]);
-        assert!(writer.stats().failed_commits.load(Ordering::Relaxed) >= 2);
+        });
+        held.unwrap();
+        assert!(second.is_err() && third.is_err(), "no answer says done for an undurable write");
+        assert_eq!(numbers(&path), [1]);
+        assert_eq!(writer.stats().failed_commits.load(Ordering::Relaxed), 1);
+        // The next batch starts afresh.
+        writer.write(insert(4)).await.unwrap();
+        assert_eq!(numbers(&path), [1, 4]);
         writer.close().await;
         assert!(matches!(writer.write(insert(6)).await, Err(Error::DatabaseUnavailable(_))));
     }
