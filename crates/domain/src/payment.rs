@@ -11,7 +11,7 @@
 
 use crate::money::Money;
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// The longest payment token taken, in bytes: providers' tokens are a few dozen characters
@@ -125,10 +125,23 @@ pub struct TestGateway {
 struct TestGatewayState {
     /// Outcome of each authorization, by idempotency key.
     by_key: HashMap<String, Result<String, PaymentError>>,
-    /// Payments by reference, in creation order.
+    /// Payments in creation order.
     payments: Vec<ProviderPayment>,
+    /// Each payment's place in `payments`, by reference: found without a scan, as a provider
+    /// finds a payment (a flash sale makes tens of thousands).
+    by_reference: HashMap<String, usize>,
     /// Idempotency keys of refunds already made.
-    refund_keys: Vec<String>,
+    refund_keys: HashSet<String>,
+}
+
+impl TestGatewayState {
+    fn payment(&self, reference: &str) -> Option<&ProviderPayment> {
+        self.by_reference.get(reference).map(|&at| &self.payments[at])
+    }
+
+    fn payment_mut(&mut self, reference: &str) -> Option<&mut ProviderPayment> {
+        self.by_reference.get(reference).copied().map(move |at| &mut self.payments[at])
+    }
 }
 
 impl TestGateway {
@@ -161,8 +174,7 @@ impl TestGateway {
         change: impl FnOnce(&mut ProviderPayment) -> Result<T, PaymentError>,
     ) -> Result<T, PaymentError> {
         let mut state = self.lock();
-        let payment =
-            state.payments.iter_mut().find(|p| p.reference == reference).ok_or(PaymentError::NotFound)?;
+        let payment = state.payment_mut(reference).ok_or(PaymentError::NotFound)?;
         change(payment)
     }
 }
@@ -177,12 +189,7 @@ impl PaymentGateway for TestGateway {
         let mut state = self.lock();
         if let Some(earlier) = state.by_key.get(&request.idempotency_key).cloned() {
             let reference = earlier?;
-            return state
-                .payments
-                .iter()
-                .find(|p| p.reference == reference)
-                .cloned()
-                .ok_or(PaymentError::NotFound);
+            return state.payment(&reference).cloned().ok_or(PaymentError::NotFound);
         }
         let authorized = |state: &mut TestGatewayState| {
             let payment = ProviderPayment {
@@ -191,6 +198,7 @@ impl PaymentGateway for TestGateway {
                 amount: request.amount.clone(),
                 refunded: 0,
             };
+            state.by_reference.insert(payment.reference.clone(), state.payments.len());
             state.payments.push(payment.clone());
             state.by_key.insert(request.idempotency_key.clone(), Ok(payment.reference.clone()));
             payment
@@ -237,11 +245,10 @@ impl PaymentGateway for TestGateway {
 
     async fn refund(&self, reference: &str, amount: i64, idempotency_key: &str) -> Result<(), PaymentError> {
         let mut state = self.lock();
-        if state.refund_keys.iter().any(|key| key == idempotency_key) {
+        if state.refund_keys.contains(idempotency_key) {
             return Ok(());
         }
-        let payment =
-            state.payments.iter_mut().find(|p| p.reference == reference).ok_or(PaymentError::NotFound)?;
+        let payment = state.payment_mut(reference).ok_or(PaymentError::NotFound)?;
         if payment.state != ProviderState::Captured
             || payment.refunded + amount > payment.amount.amount
             || amount <= 0
@@ -249,14 +256,14 @@ impl PaymentGateway for TestGateway {
             return Err(PaymentError::Declined("refund_not_possible".into()));
         }
         payment.refunded += amount;
-        state.refund_keys.push(idempotency_key.to_owned());
+        state.refund_keys.insert(idempotency_key.to_owned());
         Ok(())
     }
 
     async fn lookup(&self, idempotency_key: &str) -> Result<Option<ProviderPayment>, PaymentError> {
         let state = self.lock();
         match state.by_key.get(idempotency_key) {
-            Some(Ok(reference)) => Ok(state.payments.iter().find(|p| &p.reference == reference).cloned()),
+            Some(Ok(reference)) => Ok(state.payment(reference).cloned()),
             _ => Ok(None),
         }
     }
