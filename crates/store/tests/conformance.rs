@@ -730,6 +730,29 @@ async fn a_layout_changes_only_while_nothing_is_sold_or_held(store: Arc<dyn Stor
         store.replace_hall_layout(&HallId::generate(), &smaller, NOW).await,
         Err(Error::NotFound("hall"))
     ));
+
+    // An order keeps its hold and tickets as a record even when nothing was sold (its payment
+    // failed, then its hold ran out): the layout then stays, a conflict, never a 500.
+    let second = self::fixture(&store, "Ronin", "Berlin", &[]).await;
+    let seats = seat_ids(&store, &second.showtime.id).await;
+    let hold = store
+        .create_hold(&new_hold(
+            &ada,
+            &second.showtime.id,
+            HoldSelection::Tickets(vec![seats[0].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    let attempt = begin(&store, &hold, NOW).await.unwrap();
+    store.record_attempt(&attempt.id, AttemptStatus::Failed, None, Some("declined"), NOW).await.unwrap();
+    let later = NOW + Duration::hours(1);
+    let hall = store.get_hall(&second.showtime.hall_id).await.unwrap().unwrap();
+    let refused = store.replace_hall_layout(&hall.id, &smaller, later).await;
+    assert!(matches!(&refused, Err(Error::Conflict(reason)) if reason.contains("orders")), "{refused:?}");
+    let refused = store.delete_showtime(&second.showtime.id, later).await;
+    assert!(matches!(&refused, Err(Error::Conflict(reason)) if reason.contains("orders")), "{refused:?}");
+    assert_eq!(store.seat_map(&second.showtime.id, later).await.unwrap().len(), 30, "nothing changed");
 }
 
 async fn price_changes_spare_sold_tickets(store: Arc<dyn Store>) {

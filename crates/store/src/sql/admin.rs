@@ -92,7 +92,8 @@ impl SqlStore {
     }
 
     /// Refuses with `Conflict` when any of the showtimes matched by `scope` (a condition on
-    /// `t`, the tickets table, with `$1` bound to `scope_id`) has sold or live held tickets.
+    /// `t`, the tickets table, with `$1` bound to `scope_id`) has sold or live held tickets, or
+    /// any order at all.
     async fn ensure_untouched(
         tx: &mut Transaction<'_, Any>,
         scope: &str,
@@ -114,6 +115,23 @@ impl SqlStore {
             .map_err(db)?;
         if touched > 0 {
             return Err(Error::Conflict(format!("{what}: {touched} tickets are sold or held")));
+        }
+        // Orders keep their hold and tickets as the record of what was bought or tried, even
+        // once refunded, expired or failed: a showtime with any cannot lose its tickets.
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM orders o WHERE o.showtime_id IN (SELECT t.showtime_id FROM tickets t WHERE {scope})"
+        );
+        let orders: i64 = sqlx::query(AssertSqlSafe(sql))
+            .bind(scope_id.to_owned())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db)?
+            .try_get("n")
+            .map_err(db)?;
+        if orders > 0 {
+            return Err(Error::Conflict(format!(
+                "{what}: it has {orders} orders (paid, refunded, unpaid or expired), which keep their tickets"
+            )));
         }
         Ok(())
     }

@@ -204,7 +204,8 @@ fn delete_unused(
 /// Refuses with `Conflict` when any ticket matched by `scope` (a condition on `tickets t`, with
 /// `?1` bound to `scope_id`) is sold, or held by a hold that has not expired at `now`
 /// (milliseconds): changing what was sold or is being bought would break it. `what` says what
-/// was refused, and the answer adds how many tickets stand in the way.
+/// was refused, and the answer adds how many tickets stand in the way. Any order of those
+/// showtimes refuses too: orders keep their holds and tickets as records.
 fn ensure_untouched(
     connection: &Connection,
     scope: &str,
@@ -222,6 +223,20 @@ fn ensure_untouched(
         .map_err(db)?;
     if touched > 0 {
         return Err(Error::Conflict(format!("{what}: {touched} tickets are sold or held")));
+    }
+    // Orders keep their hold and tickets as the record of what was bought or tried, even once
+    // refunded, expired or failed: a showtime with any cannot lose its tickets.
+    let sql = format!(
+        "SELECT COUNT(*) FROM orders o WHERE o.showtime_id IN (SELECT t.showtime_id FROM tickets t WHERE {scope})"
+    );
+    let orders: i64 = connection
+        .prepare_cached(&sql)
+        .and_then(|mut count| count.query_row(params![scope_id], |row| row.get(0)))
+        .map_err(db)?;
+    if orders > 0 {
+        return Err(Error::Conflict(format!(
+            "{what}: it has {orders} orders (paid, refunded, unpaid or expired), which keep their tickets"
+        )));
     }
     Ok(())
 }
