@@ -16,7 +16,7 @@ use crate::payments::{AttemptStatus, BeginPayment, OutboxMessage, PaymentAttempt
 use crate::{IdempotencyClaim, NewHold};
 use marquee_domain::clock::{from_millis, to_millis};
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
-use marquee_domain::inventory::{Hold, HoldSelection, HoldStatus, Order, OrderStatus, Ticket};
+use marquee_domain::inventory::{Hold, HoldSelection, HoldStatus, Order, OrderStatus, Ticket, TicketStatus};
 use marquee_domain::money::Money;
 use marquee_domain::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -28,6 +28,62 @@ use time::OffsetDateTime;
 const NOT_ACCESSIBLE: &str = " AND category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'";
 
 // ---- holds ----
+
+/// A hold with its tickets, as readers see it at `now`.
+pub(crate) fn load_hold(connection: &Connection, id: &HoldId, now: OffsetDateTime) -> Result<Option<Hold>> {
+    let hold = connection
+        .prepare_cached(
+            "SELECT h.user_id, h.showtime_id, h.status, h.created_at, h.expires_at, h.order_id, sh.currency \
+             FROM holds h JOIN showtimes sh ON sh.id = h.showtime_id WHERE h.id = ?1",
+        )
+        .and_then(|mut select| {
+            select
+                .query_row([id.as_str()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, String>(6)?,
+                    ))
+                })
+                .optional()
+        })
+        .map_err(db)?;
+    let Some((user_id, showtime_id, stored, created_at, expires_at, order_id, currency)) = hold else {
+        return Ok(None);
+    };
+    let status = HoldStatus::effective(&stored, from_millis(expires_at), now)?;
+    let sql = format!(
+        "SELECT {} FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id WHERE hi.hold_id = ?1",
+        ticket_columns_of("t")
+    );
+    let tickets: Vec<(i64, Ticket)> = connection
+        .prepare_cached(&sql)
+        .and_then(|mut select| {
+            select.query_map([id.as_str()], |row| ticket_from_row(row, &currency, now))?.collect()
+        })
+        .map_err(db)?;
+    let mut tickets = in_seat_map_order(tickets);
+    if status == HoldStatus::Active {
+        // Still ours: shown as held even to a reader whose clock is a hair behind.
+        for ticket in &mut tickets {
+            ticket.status = TicketStatus::Held;
+        }
+    }
+    Ok(Some(Hold {
+        id: id.clone(),
+        user_id: UserId::from_raw(user_id),
+        showtime_id: ShowtimeId::from_raw(showtime_id),
+        status,
+        created_at: from_millis(created_at),
+        expires_at: from_millis(expires_at),
+        order_id: order_id.map(OrderId::from_raw),
+        tickets,
+    }))
+}
 
 /// Takes the selected tickets for the user, all or none (see `Store::create_hold`).
 pub fn create_hold(connection: &Connection, hold: &NewHold) -> Result<Hold> {
@@ -219,29 +275,15 @@ fn take_tickets(
         .map_err(db)
 }
 
-/// Gives an active hold's tickets back (see `Store::release_hold`).
+/// Gives an active hold's tickets back (see `Store::release_hold`); the hold as it is then.
 pub fn release_hold(connection: &Connection, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
-    let (user_id, showtime_id, stored, created_at, expires_at, order_id): (
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        Option<String>,
-    ) = connection
-        .prepare_cached(
-            "SELECT user_id, showtime_id, status, created_at, expires_at, order_id FROM holds WHERE id = ?1",
-        )
+    let (showtime_id, stored, expires_at): (String, String, i64) = connection
+        .prepare_cached("SELECT showtime_id, status, expires_at FROM holds WHERE id = ?1")
         .and_then(|mut select| {
-            select
-                .query_row([id.as_str()], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
-                })
-                .optional()
+            select.query_row([id.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).optional()
         })
         .map_err(db)?
         .ok_or(Error::NotFound("hold"))?;
-    let mut stored = stored;
     match stored.as_str() {
         "purchased" => return Err(Error::HoldNotActive { status: "purchased" }),
         "active" => {
@@ -253,38 +295,15 @@ pub fn release_hold(connection: &Connection, id: &HoldId, now: OffsetDateTime) -
                 .and_then(|mut free| free.query_map([id.as_str()], |row| row.get(0))?.collect())
                 .map_err(db)?;
             record_change(connection, &showtime_id, InventoryChange::Released, &freed, now)?;
-            stored = if expires_at <= to_millis(now) { "expired" } else { "released" }.to_owned();
+            let ended = if expires_at <= to_millis(now) { "expired" } else { "released" };
             connection
                 .prepare_cached("UPDATE holds SET status = ?2 WHERE id = ?1")
-                .and_then(|mut update| update.execute(params![id.as_str(), stored]))
+                .and_then(|mut update| update.execute(params![id.as_str(), ended]))
                 .map_err(db)?;
         }
         _ => {}
     }
-    let currency: String = connection
-        .prepare_cached("SELECT currency FROM showtimes WHERE id = ?1")
-        .and_then(|mut select| select.query_row([&showtime_id], |row| row.get(0)))
-        .map_err(db)?;
-    let sql = format!(
-        "SELECT {} FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id WHERE hi.hold_id = ?1",
-        ticket_columns_of("t")
-    );
-    let tickets = connection
-        .prepare_cached(&sql)
-        .and_then(|mut select| {
-            select.query_map([id.as_str()], |row| ticket_from_row(row, &currency, now))?.collect()
-        })
-        .map_err(db)?;
-    Ok(Hold {
-        id: id.clone(),
-        user_id: UserId::from_raw(user_id),
-        showtime_id: ShowtimeId::from_raw(showtime_id),
-        status: HoldStatus::effective(&stored, from_millis(expires_at), now)?,
-        created_at: from_millis(created_at),
-        expires_at: from_millis(expires_at),
-        order_id: order_id.map(OrderId::from_raw),
-        tickets: in_seat_map_order(tickets),
-    })
+    load_hold(connection, id, now)?.ok_or(Error::NotFound("hold"))
 }
 
 /// Tidies expired holds (see `Store::sweep_expired_holds`): the number of tickets freed.

@@ -16,9 +16,9 @@ use crate::{
 use async_trait::async_trait;
 use marquee_domain::account::{Email, User};
 use marquee_domain::catalog::{Event, Hall, HallLayout, Showtime, Venue};
-use marquee_domain::clock::{from_millis, to_millis};
+use marquee_domain::clock::to_millis;
 use marquee_domain::ids::{EventId, HoldId, OrderId, ShowtimeId, TicketId, UserId};
-use marquee_domain::inventory::{Hold, HoldStatus, Order, Ticket, TicketStatus};
+use marquee_domain::inventory::{Hold, Order, Ticket};
 use marquee_domain::{Error, Result};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -65,62 +65,6 @@ impl Filtered {
         let mut statement = connection.prepare_cached(&self.sql).map_err(db)?;
         statement.query_map(params_from_iter(&self.values), map).and_then(Iterator::collect).map_err(db)
     }
-}
-
-/// A hold with its tickets, as readers see it at `now`.
-fn load_hold(connection: &Connection, id: &HoldId, now: OffsetDateTime) -> Result<Option<Hold>> {
-    let hold = connection
-        .prepare_cached(
-            "SELECT h.user_id, h.showtime_id, h.status, h.created_at, h.expires_at, h.order_id, sh.currency \
-             FROM holds h JOIN showtimes sh ON sh.id = h.showtime_id WHERE h.id = ?1",
-        )
-        .and_then(|mut select| {
-            select
-                .query_row([id.as_str()], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, Option<String>>(5)?,
-                        row.get::<_, String>(6)?,
-                    ))
-                })
-                .optional()
-        })
-        .map_err(db)?;
-    let Some((user_id, showtime_id, stored, created_at, expires_at, order_id, currency)) = hold else {
-        return Ok(None);
-    };
-    let status = HoldStatus::effective(&stored, from_millis(expires_at), now)?;
-    let sql = format!(
-        "SELECT {} FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id WHERE hi.hold_id = ?1",
-        ticket_columns_of("t")
-    );
-    let tickets: Vec<(i64, Ticket)> = connection
-        .prepare_cached(&sql)
-        .and_then(|mut select| {
-            select.query_map([id.as_str()], |row| ticket_from_row(row, &currency, now))?.collect()
-        })
-        .map_err(db)?;
-    let mut tickets = in_seat_map_order(tickets);
-    if status == HoldStatus::Active {
-        // Still ours: shown as held even to a reader whose clock is a hair behind.
-        for ticket in &mut tickets {
-            ticket.status = TicketStatus::Held;
-        }
-    }
-    Ok(Some(Hold {
-        id: id.clone(),
-        user_id: UserId::from_raw(user_id),
-        showtime_id: ShowtimeId::from_raw(showtime_id),
-        status,
-        created_at: from_millis(created_at),
-        expires_at: from_millis(expires_at),
-        order_id: order_id.map(OrderId::from_raw),
-        tickets,
-    }))
 }
 
 /// Tickets with their showtime's currency, selected by `condition` on `tickets t` (with `?1`).
@@ -536,7 +480,7 @@ impl Store for SqliteStore {
 
     async fn get_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Option<Hold>> {
         let id = id.clone();
-        self.read(move |connection| load_hold(connection, &id, now)).await
+        self.read(move |connection| inventory::load_hold(connection, &id, now)).await
     }
 
     async fn release_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
