@@ -15,7 +15,7 @@
 use crate::flash::{Rng, SeatMap, Stats, biggest_showtime, register, visit};
 use marquee_payments::fake_stripe;
 use serde_json::{Value, json};
-use sqlx::Row;
+use crate::database::Database;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -214,18 +214,16 @@ pub async fn run(options: Options) -> anyhow::Result<Value> {
     }
 
     // Let the last server settle what the kills interrupted, then stop it and check.
-    sqlx::any::install_default_drivers();
-    let db = sqlx::any::AnyPoolOptions::new().max_connections(2).connect(&options.database_url).await?;
+    let db = Database::connect(&options.database_url).await?;
     let settle_started = Instant::now();
     loop {
-        let open: i64 = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM payment_attempts WHERE status IN ('started', 'unknown', 'authorized')) \
-             + (SELECT COUNT(*) FROM orders WHERE status = 'pending_payment') \
-             + (SELECT COUNT(*) FROM holds WHERE status = 'active') AS n",
-        )
-        .fetch_one(&db)
-        .await?
-        .try_get("n")?;
+        let open = db
+            .count(
+                "SELECT (SELECT COUNT(*) FROM payment_attempts WHERE status IN ('started', 'unknown', 'authorized')) \
+                 + (SELECT COUNT(*) FROM orders WHERE status = 'pending_payment') \
+                 + (SELECT COUNT(*) FROM holds WHERE status = 'active') AS n",
+            )
+            .await?;
         if open == 0 {
             break;
         }
@@ -250,34 +248,34 @@ pub async fn run(options: Options) -> anyhow::Result<Value> {
     Ok(result)
 }
 
+/// The two columns of a row read with `text_rows(…, 2)`.
+fn pair(row: Vec<String>) -> (String, String) {
+    let mut row = row.into_iter();
+    (row.next().unwrap_or_default(), row.next().unwrap_or_default())
+}
+
 /// Reads everything back and checks the promise; `intents` is what the provider knows.
 async fn verify(
-    db: &sqlx::AnyPool,
+    db: &Database,
     acknowledged: &[(String, Vec<String>)],
     intents: &[(String, String)],
 ) -> anyhow::Result<Value> {
     let mut problems: Vec<String> = Vec::new();
-    let orders: BTreeMap<String, String> = sqlx::query("SELECT id, status FROM orders")
-        .fetch_all(db)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get("id")?, row.try_get("status")?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+    let orders: BTreeMap<String, String> =
+        db.text_rows("SELECT id, status FROM orders", 2).await?.into_iter().map(pair).collect();
     let mut items: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut orders_of_ticket: BTreeMap<String, u32> = BTreeMap::new();
-    for row in sqlx::query("SELECT order_id, ticket_id FROM order_items WHERE live = 1").fetch_all(db).await?
-    {
-        let (order, ticket): (String, String) = (row.try_get("order_id")?, row.try_get("ticket_id")?);
+    for row in db.text_rows("SELECT order_id, ticket_id FROM order_items WHERE live = 1", 2).await? {
+        let (order, ticket) = pair(row);
         *orders_of_ticket.entry(ticket.clone()).or_default() += 1;
         items.entry(order).or_default().insert(ticket);
     }
-    let sold: BTreeMap<String, String> =
-        sqlx::query("SELECT id, order_id FROM tickets WHERE status = 'sold'")
-            .fetch_all(db)
-            .await?
-            .iter()
-            .map(|row| Ok((row.try_get("id")?, row.try_get("order_id")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
+    let sold: BTreeMap<String, String> = db
+        .text_rows("SELECT id, order_id FROM tickets WHERE status = 'sold'", 2)
+        .await?
+        .into_iter()
+        .map(pair)
+        .collect();
 
     // 1. Every acknowledged purchase is there, confirmed, with exactly its tickets, sold to it.
     let mut verified = 0;
@@ -302,10 +300,7 @@ async fn verify(
     if !double_sold.is_empty() {
         problems.push(format!("{} tickets are in two live orders: {double_sold:?}", double_sold.len()));
     }
-    let still_held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM tickets WHERE status = 'held'")
-        .fetch_one(db)
-        .await?
-        .try_get("n")?;
+    let still_held = db.count("SELECT COUNT(*) AS n FROM tickets WHERE status = 'held'").await?;
     if still_held > 0 {
         problems.push(format!("{still_held} tickets are still held though no hold is active"));
     }
@@ -327,14 +322,18 @@ async fn verify(
         problems.push(format!("{stray} sold tickets are not in a confirmed order"));
     }
     // 4. Payments and orders agree (after reconciliation).
-    let attempts: Vec<(String, String, String)> = sqlx::query(
-        "SELECT a.id, a.status, o.id AS order_id FROM payment_attempts a JOIN orders o ON o.id = a.order_id",
-    )
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(|row| Ok((row.try_get("id")?, row.try_get("status")?, row.try_get("order_id")?)))
-    .collect::<Result<_, sqlx::Error>>()?;
+    let attempts: Vec<(String, String, String)> = db
+        .text_rows(
+            "SELECT a.id, a.status, o.id AS order_id FROM payment_attempts a JOIN orders o ON o.id = a.order_id",
+            3,
+        )
+        .await?
+        .into_iter()
+        .map(|row| {
+            let mut row = row.into_iter();
+            (row.next().unwrap_or_default(), row.next().unwrap_or_default(), row.next().unwrap_or_default())
+        })
+        .collect();
     let mut attempt_statuses: BTreeMap<String, u64> = BTreeMap::new();
     let mut captured_orders = BTreeSet::new();
     let attempt_by_id: BTreeMap<&str, (&str, &str)> =

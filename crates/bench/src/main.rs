@@ -17,6 +17,7 @@
 
 mod ceiling;
 mod crash;
+mod database;
 mod flash;
 mod load;
 mod report;

@@ -40,10 +40,9 @@ impl TestDatabase {
 
     /// A new PostgreSQL database, or `None` (skip) when no server answers outside CI.
     pub async fn postgres() -> Option<Self> {
-        sqlx::any::install_default_drivers();
         let admin_url =
             std::env::var("MARQUEE_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
-        let mut admin = match sqlx::AnyConnection::connect(&admin_url).await {
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
             Ok(connection) => connection,
             Err(error) if std::env::var("CI").is_ok_and(|v| v == "true") => {
                 panic!("CI=true but PostgreSQL at {admin_url} is unreachable: {error}")
@@ -79,6 +78,53 @@ impl TestDatabase {
         StoreOptions { max_connections: 8, ..StoreOptions::default() }
     }
 
+    /// Runs SQL on the database over a connection of its own (to break the schema, say).
+    pub async fn execute_sql(&self, sql: &'static str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = crate::sqlite::path_of(&self.url).expect("a SQLite file").to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let connection = rusqlite::Connection::open(path).expect("open the test database");
+                    connection.busy_timeout(std::time::Duration::from_secs(10)).expect("a busy timeout");
+                    connection.execute_batch(sql)
+                })
+                .await
+                .expect("the SQL's thread")
+                .expect("run the SQL");
+            }
+            Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query(sql).execute(&mut connection).await.expect("run the SQL");
+                connection.close().await.expect("close");
+            }
+        }
+    }
+
+    /// Every row of `sql` read over a connection of its own, its first `columns` columns as text.
+    pub async fn text_rows(url: &str, sql: &'static str, columns: usize) -> Vec<Vec<String>> {
+        if url.starts_with("sqlite:") {
+            let path = crate::sqlite::path_of(url).expect("a SQLite file").to_owned();
+            tokio::task::spawn_blocking(move || {
+                let connection = rusqlite::Connection::open(path).expect("open the test database");
+                let mut statement = connection.prepare(sql).expect("prepare");
+                let rows = statement
+                    .query_map([], |row| (0..columns).map(|i| row.get::<_, String>(i)).collect())
+                    .expect("query");
+                rows.collect::<Result<Vec<Vec<String>>, _>>().expect("text rows")
+            })
+            .await
+            .expect("the SQL's thread")
+        } else {
+            use sqlx::Row;
+            let mut connection = sqlx::PgConnection::connect(url).await.expect("connect");
+            let rows = sqlx::query(sql).fetch_all(&mut connection).await.expect("query");
+            let _ = connection.close().await;
+            rows.iter()
+                .map(|row| (0..columns).map(|i| row.try_get::<String, _>(i).expect("text")).collect())
+                .collect()
+        }
+    }
+
     /// Drops a PostgreSQL test database (SQLite files go with their temporary folder).
     pub async fn drop_database(self) {
         self.drop_database_now().await;
@@ -88,7 +134,7 @@ impl TestDatabase {
     /// went away under a running server); nothing on SQLite.
     pub async fn drop_database_now(&self) {
         if let Some((admin_url, name)) = &self.postgres_name
-            && let Ok(mut admin) = sqlx::AnyConnection::connect(admin_url).await
+            && let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await
         {
             let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                 .execute(&mut admin)

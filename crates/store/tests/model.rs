@@ -25,7 +25,6 @@ use marquee_store::{
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use sqlx::{Connection, Row};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use time::macros::datetime;
@@ -937,22 +936,20 @@ async fn compare_final_state(model: &Model, real: &Real) -> Result<(), TestCaseE
 
     // Straight from the tables, whatever the model says: the live order items are exactly the
     // sold tickets, each in one order, and that order holds tickets.
-    let mut connection =
-        sqlx::AnyConnection::connect(&real.url).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let rows = sqlx::query(
+    let rows = TestDatabase::text_rows(
+        &real.url,
         "SELECT i.ticket_id, i.order_id, o.status FROM order_items i JOIN orders o ON o.id = i.order_id \
          WHERE i.live = 1 ORDER BY i.ticket_id",
+        3,
     )
-    .fetch_all(&mut connection)
-    .await
-    .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let _ = connection.close().await;
+    .await;
     let mut live: BTreeMap<usize, usize> = BTreeMap::new();
     for row in rows {
-        let ticket = real.numbers[&TicketId::from_raw(row.get::<String, _>("ticket_id"))];
-        let order_id = OrderId::from_raw(row.get::<String, _>("order_id"));
-        let status =
-            OrderStatus::parse(&row.get::<String, _>("status")).map_err(|e| failed("order status", e))?;
+        let [ticket, order_id, status]: [String; 3] =
+            row.try_into().map_err(|_| TestCaseError::fail("three columns"))?;
+        let ticket = real.numbers[&TicketId::from_raw(ticket)];
+        let order_id = OrderId::from_raw(order_id);
+        let status = OrderStatus::parse(&status).map_err(|e| failed("order status", e))?;
         prop_assert!(status.holds_tickets(), "ticket {} is live in a {} order", ticket, status.as_str());
         let order = real.orders.iter().position(|o| *o == order_id).unwrap_or(usize::MAX);
         prop_assert!(live.insert(ticket, order).is_none(), "ticket {} is in two live orders", ticket);

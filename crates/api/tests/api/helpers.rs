@@ -183,10 +183,7 @@ impl TestApp {
 
     /// Runs SQL on the test database over a connection of its own (to break the schema).
     pub async fn execute_sql(&self, sql: &'static str) {
-        use sqlx::Connection;
-        let mut connection = sqlx::AnyConnection::connect(&self.database.url).await.unwrap();
-        sqlx::query(sql).execute(&mut connection).await.unwrap();
-        connection.close().await.unwrap();
+        self.database.execute_sql(sql).await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -12,12 +12,12 @@ use marquee_domain::catalog::{Event, Hall, HallLayout, Showtime, Venue};
 use marquee_domain::clock::{from_millis, to_millis};
 use marquee_domain::ids::{EventId, HallId, SectionId, ShowtimeId, UserId, VenueId};
 use marquee_domain::{Error, Result};
-use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, AssertSqlSafe, Row, Transaction};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-fn venue_from_row(row: &AnyRow) -> Result<Venue> {
+fn venue_from_row(row: &PgRow) -> Result<Venue> {
     Ok(Venue {
         id: VenueId::from_raw(row.try_get::<String, _>("id").map_err(db)?),
         name: row.try_get("name").map_err(db)?,
@@ -26,7 +26,7 @@ fn venue_from_row(row: &AnyRow) -> Result<Venue> {
     })
 }
 
-fn hall_from_row(row: &AnyRow) -> Result<Hall> {
+fn hall_from_row(row: &PgRow) -> Result<Hall> {
     let layout: String = row.try_get("layout").map_err(db)?;
     Ok(Hall {
         id: HallId::from_raw(row.try_get::<String, _>("id").map_err(db)?),
@@ -37,7 +37,7 @@ fn hall_from_row(row: &AnyRow) -> Result<Hall> {
     })
 }
 
-fn audit_from_row(row: &AnyRow) -> Result<AuditEntry> {
+fn audit_from_row(row: &PgRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         id: row.try_get("id").map_err(db)?,
         at: instant(row, "at")?,
@@ -95,7 +95,7 @@ impl SqlStore {
     /// `t`, the tickets table, with `$1` bound to `scope_id`) has sold or live held tickets, or
     /// any order at all.
     async fn ensure_untouched(
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut Transaction<'_, Postgres>,
         scope: &str,
         scope_id: &str,
         now: OffsetDateTime,
@@ -139,7 +139,7 @@ impl SqlStore {
     /// Removes the tickets of unsold showtimes matched by `showtime_scope` (a condition on
     /// `showtimes`, `$1` bound to `scope_id`), with the finished holds that pointed at them.
     async fn purge_tickets(
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut Transaction<'_, Postgres>,
         showtime_scope: &str,
         scope_id: &str,
     ) -> Result<()> {

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use marquee_domain::ids::{ShowtimeId, TicketId, UserId};
 use marquee_domain::queue::WaitingRoom;
 use marquee_domain::{Error, Result};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -22,7 +22,7 @@ const CHANNEL: &str = "marquee_inventory";
 
 /// Appends a change to the feed, in the caller's transaction.
 pub(super) async fn record_change(
-    executor: impl sqlx::Executor<'_, Database = Any>,
+    executor: impl sqlx::Executor<'_, Database = Postgres>,
     showtime_id: &str,
     change: InventoryChange,
     ticket_ids: &[String],
@@ -42,7 +42,7 @@ pub(super) async fn record_change(
     Ok(())
 }
 
-fn event_from_row(row: &AnyRow) -> Result<InventoryEvent> {
+fn event_from_row(row: &PgRow) -> Result<InventoryEvent> {
     let ticket_ids: String = row.try_get("ticket_ids").map_err(db)?;
     Ok(InventoryEvent {
         id: row.try_get("id").map_err(db)?,
@@ -53,7 +53,7 @@ fn event_from_row(row: &AnyRow) -> Result<InventoryEvent> {
     })
 }
 
-fn room_from_row(row: &AnyRow) -> Result<WaitingRoom> {
+fn room_from_row(row: &PgRow) -> Result<WaitingRoom> {
     let per_minute: i64 = row.try_get("admit_per_minute").map_err(db)?;
     let ttl: i64 = row.try_get("admission_ttl_secs").map_err(db)?;
     Ok(WaitingRoom {

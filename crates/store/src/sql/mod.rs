@@ -6,8 +6,8 @@
 //! failures are retried. Many Marquee nodes share one database; its `LISTEN`/`NOTIFY` carries
 //! inventory changes between them. Migrations: `migrations/postgres`.
 //!
-//! It still runs on sqlx's `Any` driver, from the time both backends shared it; the typed
-//! driver, native column types and a commit pipeline of its own are the next step (issue 14).
+//! It runs on sqlx's typed PostgreSQL driver (`PgPool`, `PgRow`): rows decode strictly by the
+//! column's real type.
 
 mod admin;
 mod live;
@@ -32,9 +32,9 @@ use marquee_domain::inventory::{
 };
 use marquee_domain::money::Money;
 use marquee_domain::{Error, Result};
-use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+use sqlx::{PgPool, Postgres, AssertSqlSafe, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -101,11 +101,11 @@ impl Default for StoreOptions {
 /// answer.
 pub struct SqlStore {
     /// Reads go here: the same pool as `write`.
-    read: AnyPool,
+    read: PgPool,
     /// Catalog listings: the replica when configured, else `read`.
-    catalog: AnyPool,
+    catalog: PgPool,
     /// Every write transaction goes here.
-    write: AnyPool,
+    write: PgPool,
     /// Where to `LISTEN` for other nodes' inventory changes.
     postgres_url: Option<String>,
     /// `catalog` is a pool of its own (a replica), not `read`.
@@ -115,12 +115,11 @@ pub struct SqlStore {
 impl SqlStore {
     /// Connects to `postgres://…` (SQLite is [`crate::SqliteStore`]).
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
-        sqlx::any::install_default_drivers();
         if Backend::from_url(url)? != Backend::Postgres {
             return Err(Error::invalid("SqlStore serves PostgreSQL; SQLite is SqliteStore"));
         }
         let pool = || {
-            AnyPoolOptions::new()
+            PgPoolOptions::new()
                 .max_connections(options.max_connections.max(2))
                 .acquire_timeout(options.acquire_timeout)
         };
@@ -139,7 +138,7 @@ impl SqlStore {
     }
 
     /// A write transaction.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
         self.write.begin().await.map_err(db)
     }
 
@@ -303,7 +302,7 @@ impl DynamicQuery {
         format!("${}", self.args.len())
     }
 
-    fn build(&self) -> sqlx::query::Query<'static, Any, AnyArguments> {
+    fn build(&self) -> sqlx::query::Query<'static, Postgres, PgArguments> {
         let mut query = sqlx::query(AssertSqlSafe(self.sql.clone()));
         for arg in &self.args {
             query = match arg {
@@ -335,7 +334,7 @@ const TICKET_COLUMNS: &str = "t.id, t.showtime_id, t.section_id, t.section_name,
      t.label, t.category, t.price_amount, t.row_index, t.column_index, t.status, t.hold_expires_at, \
      sh.currency";
 
-fn ticket_from_row(row: &AnyRow, now: OffsetDateTime) -> Result<Ticket> {
+fn ticket_from_row(row: &PgRow, now: OffsetDateTime) -> Result<Ticket> {
     let status: String = row.try_get("status").map_err(db)?;
     let hold_expires_at: Option<i64> = row.try_get("hold_expires_at").map_err(db)?;
     Ok(Ticket {
@@ -358,16 +357,16 @@ fn ticket_from_row(row: &AnyRow, now: OffsetDateTime) -> Result<Ticket> {
     })
 }
 
-fn int_u32(row: &AnyRow, column: &str) -> Result<u32> {
+fn int_u32(row: &PgRow, column: &str) -> Result<u32> {
     let value: i64 = row.try_get(column).map_err(db)?;
     u32::try_from(value).map_err(|_| Error::internal(format!("{column} out of range: {value}")))
 }
 
-fn instant(row: &AnyRow, column: &str) -> Result<OffsetDateTime> {
+fn instant(row: &PgRow, column: &str) -> Result<OffsetDateTime> {
     Ok(from_millis(row.try_get(column).map_err(db)?))
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User> {
+fn user_from_row(row: &PgRow) -> Result<User> {
     Ok(User {
         id: UserId::from_raw(row.try_get::<String, _>("id").map_err(db)?),
         email: Email::from_trusted(row.try_get("email").map_err(db)?),
@@ -382,7 +381,7 @@ const USER_COLUMNS: &str = "u.id, u.email, u.role, u.created_at, u.disabled_at";
 const EVENT_COLUMNS: &str = "e.id, e.kind, e.title, e.synopsis, e.poster_url, e.genres, e.runtime_minutes, \
      e.rating, e.artist, e.published, e.created_at";
 
-fn event_from_row(row: &AnyRow) -> Result<Event> {
+fn event_from_row(row: &PgRow) -> Result<Event> {
     let genres: String = row.try_get("genres").map_err(db)?;
     Ok(Event {
         id: EventId::from_raw(row.try_get::<String, _>("id").map_err(db)?),
@@ -408,7 +407,7 @@ const SHOWTIME_SUMMARY_SELECT: &str = "SELECT sh.id, sh.event_id, sh.hall_id, sh
      FROM showtimes sh JOIN events e ON e.id = sh.event_id JOIN halls h ON h.id = sh.hall_id \
      JOIN venues v ON v.id = h.venue_id";
 
-fn showtime_summary_from_row(row: &AnyRow) -> Result<ShowtimeSummary> {
+fn showtime_summary_from_row(row: &PgRow) -> Result<ShowtimeSummary> {
     let prices: String = row.try_get("prices").map_err(db)?;
     let prices: BTreeMap<String, i64> =
         serde_json::from_str(&prices).map_err(|e| Error::internal(format!("bad prices JSON: {e}")))?;
@@ -468,7 +467,7 @@ fn section_kind(section: &SectionLayout) -> &'static str {
 
 /// Creates one ticket per place of `layout` for `showtime`, priced by category, in chunks.
 async fn insert_tickets(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Transaction<'_, Postgres>,
     showtime: &Showtime,
     layout: &HallLayout,
     hall_id: &HallId,
@@ -528,7 +527,7 @@ async fn insert_tickets(
 impl SqlStore {
     async fn hold_tickets(
         &self,
-        executor: impl sqlx::Executor<'_, Database = Any>,
+        executor: impl sqlx::Executor<'_, Database = Postgres>,
         hold_id: &HoldId,
         now: OffsetDateTime,
     ) -> Result<Vec<Ticket>> {
@@ -545,7 +544,7 @@ impl SqlStore {
 
     async fn load_hold(
         &self,
-        connection: &mut sqlx::AnyConnection,
+        connection: &mut sqlx::PgConnection,
         id: &HoldId,
         now: OffsetDateTime,
     ) -> Result<Option<Hold>> {
@@ -581,8 +580,8 @@ impl SqlStore {
 
     async fn load_orders(
         &self,
-        connection: &mut sqlx::AnyConnection,
-        rows: Vec<AnyRow>,
+        connection: &mut sqlx::PgConnection,
+        rows: Vec<PgRow>,
     ) -> Result<Vec<Order>> {
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -655,7 +654,7 @@ impl SqlStore {
     /// Picks the ticket ids a selection asks for, locking them on PostgreSQL.
     async fn select_tickets_for_hold(
         &self,
-        connection: &mut sqlx::AnyConnection,
+        connection: &mut sqlx::PgConnection,
         hold: &NewHold,
     ) -> Result<Vec<String>> {
         let now = to_millis(hold.now);
@@ -950,7 +949,7 @@ impl Store for SqlStore {
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
-        let stats = |pool: &'static str, of: &AnyPool| PoolStats {
+        let stats = |pool: &'static str, of: &PgPool| PoolStats {
             pool,
             size: of.size(),
             idle: u32::try_from(of.num_idle()).unwrap_or(u32::MAX),

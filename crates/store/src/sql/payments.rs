@@ -14,8 +14,8 @@ use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
 use marquee_domain::inventory::{HoldStatus, Order, OrderStatus};
 use marquee_domain::money::Money;
 use marquee_domain::{Error, Result};
-use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, AssertSqlSafe, Row, Transaction};
 use time::OffsetDateTime;
 
 /// A refund with what applying it needs: the provider reference and the currency.
@@ -25,7 +25,7 @@ const REFUND_SELECT: &str = "SELECT r.*, a.reference, o.currency FROM refunds r 
 const ATTEMPT_SELECT: &str =
     "SELECT a.*, o.hold_id, o.user_id FROM payment_attempts a JOIN orders o ON o.id = a.order_id";
 
-fn attempt_from_row(row: &AnyRow) -> Result<PaymentAttempt> {
+fn attempt_from_row(row: &PgRow) -> Result<PaymentAttempt> {
     Ok(PaymentAttempt {
         id: row.try_get("id").map_err(db)?,
         order_id: OrderId::from_raw(row.try_get::<String, _>("order_id").map_err(db)?),
@@ -44,7 +44,7 @@ fn attempt_from_row(row: &AnyRow) -> Result<PaymentAttempt> {
     })
 }
 
-fn refund_from_row(row: &AnyRow) -> Result<Refund> {
+fn refund_from_row(row: &PgRow) -> Result<Refund> {
     let ticket_ids: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("ticket_ids").map_err(db)?)
         .map_err(|e| Error::internal(format!("bad refund ticket list: {e}")))?;
     Ok(Refund {
@@ -63,7 +63,7 @@ fn refund_from_row(row: &AnyRow) -> Result<Refund> {
 
 /// Moves an order to `to`, if the state machine allows it, and records why.
 async fn transition(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Transaction<'_, Postgres>,
     order_id: &OrderId,
     to: OrderStatus,
     reason: &str,
@@ -96,7 +96,7 @@ async fn transition(
     Ok(from)
 }
 
-async fn enqueue(tx: &mut Transaction<'_, Any>, message: &OutboxMessage, now: i64) -> Result<()> {
+async fn enqueue(tx: &mut Transaction<'_, Postgres>, message: &OutboxMessage, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO outbox (id, kind, recipient, subject, body, created_at, attempts, next_attempt_at) \
          VALUES ($1, $2, $3, $4, $5, $6, 0, $6)",
@@ -114,7 +114,7 @@ async fn enqueue(tx: &mut Transaction<'_, Any>, message: &OutboxMessage, now: i6
 }
 
 impl SqlStore {
-    async fn attempt_in(&self, tx: &mut Transaction<'_, Any>, attempt_id: &str) -> Result<PaymentAttempt> {
+    async fn attempt_in(&self, tx: &mut Transaction<'_, Postgres>, attempt_id: &str) -> Result<PaymentAttempt> {
         let sql = format!("{ATTEMPT_SELECT} WHERE a.id = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(attempt_id.to_owned())
@@ -128,7 +128,7 @@ impl SqlStore {
     /// The status an order falls back to when its attempt failed: `expired` once the hold ran
     /// out, else `payment_failed`.
     async fn failed_order_status(
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut Transaction<'_, Postgres>,
         hold_id: &HoldId,
         now: i64,
     ) -> Result<OrderStatus> {
@@ -145,7 +145,7 @@ impl SqlStore {
         Ok(if status == HoldStatus::Active { OrderStatus::PaymentFailed } else { OrderStatus::Expired })
     }
 
-    async fn load_order_in(&self, tx: &mut Transaction<'_, Any>, order_id: &OrderId) -> Result<Order> {
+    async fn load_order_in(&self, tx: &mut Transaction<'_, Postgres>, order_id: &OrderId) -> Result<Order> {
         let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
             .bind(order_id.as_str())
             .fetch_one(&mut **tx)
@@ -389,7 +389,7 @@ impl SqlStore {
     /// Puts an order's live tickets (or the listed ones) back on sale and marks their items
     /// refunded. Returns how many tickets stay live in the order.
     async fn release_order_tickets(
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut Transaction<'_, Postgres>,
         order_id: &OrderId,
         ticket_ids: &[TicketId],
         now: OffsetDateTime,
@@ -933,7 +933,7 @@ impl PaymentStore for SqlStore {
     }
 }
 
-fn message_from_row(row: &AnyRow) -> Result<OutboxMessage> {
+fn message_from_row(row: &PgRow) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
         id: row.try_get("id").map_err(db)?,
         kind: row.try_get("kind").map_err(db)?,
@@ -945,7 +945,7 @@ fn message_from_row(row: &AnyRow) -> Result<OutboxMessage> {
 }
 
 /// Whether a refund of the order has begun and not finished.
-async fn refund_under_way(tx: &mut Transaction<'_, Any>, order_id: &OrderId) -> Result<bool> {
+async fn refund_under_way(tx: &mut Transaction<'_, Postgres>, order_id: &OrderId) -> Result<bool> {
     let pending: i64 =
         sqlx::query("SELECT COUNT(*) AS n FROM refunds WHERE order_id = $1 AND status = 'pending'")
             .bind(order_id.as_str())
