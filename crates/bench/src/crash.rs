@@ -12,10 +12,10 @@
 //! The payment provider is a fake Stripe run in this process, so that what it knows survives
 //! every kill of the server, as Stripe's memory would.
 
+use crate::database::Database;
 use crate::flash::{Rng, SeatMap, Stats, biggest_showtime, register, visit};
 use marquee_payments::fake_stripe;
 use serde_json::{Value, json};
-use crate::database::Database;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Stdio;

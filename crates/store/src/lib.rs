@@ -23,6 +23,7 @@
 //! readers never wait). A partial unique index forbids a ticket in two live orders.
 
 pub mod admin;
+mod commit;
 pub mod live;
 pub mod payments;
 pub mod sql;

@@ -1021,21 +1021,36 @@ async fn a_lagging_replica_serves_stale_listings_but_never_decides_a_seat() {
     database.drop_database().await;
 }
 
-/// SQLite's writer answers only after its batch's commit returned: a commit that fails (as a
-/// failed `fsync` would make it fail) is an error to every caller of the batch and sells
-/// nothing, and the same request succeeds once commits succeed again.
+/// Each backend's commit pipeline answers only after its batch's commit returned: a commit
+/// that fails (as a failed `fsync` or WAL flush would make it fail) is an error to every
+/// caller of the batch and sells nothing, and the same request succeeds once commits succeed
+/// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_failed_commit_is_an_error_and_sells_nothing() {
     let Some(database) = TestDatabase::new(Backend::Sqlite).await else { return };
     let sqlite = Arc::new(SqliteStore::open(&database.url, &TestDatabase::options()).unwrap());
     let store: Arc<dyn Store> = sqlite.clone();
     store.migrate().await.unwrap();
+    a_failed_commit_is_an_error_and_sells_nothing(store, move || sqlite.fail_next_commit()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_failed_commit_is_an_error_and_sells_nothing() {
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else { return };
+    let postgres = Arc::new(SqlStore::connect(&database.url, &TestDatabase::options()).await.unwrap());
+    let store: Arc<dyn Store> = postgres.clone();
+    store.migrate().await.unwrap();
+    a_failed_commit_is_an_error_and_sells_nothing(store, move || postgres.fail_next_commit()).await;
+    database.drop_database().await;
+}
+
+async fn a_failed_commit_is_an_error_and_sells_nothing(store: Arc<dyn Store>, fail_next_commit: impl Fn()) {
     let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
     let ada = user(&store, "ada@example.com").await;
     let seats = seat_ids(&store, &fixture.showtime.id).await;
     let wanted = HoldSelection::Tickets(seats[0..2].to_vec());
 
-    sqlite.fail_next_commit();
+    fail_next_commit();
     assert!(store.create_hold(&new_hold(&ada, &fixture.showtime.id, wanted.clone(), NOW)).await.is_err());
     for seat in &seats[0..2] {
         assert_eq!(store.get_ticket(seat, NOW).await.unwrap().unwrap().status, TicketStatus::Available);
@@ -1043,7 +1058,7 @@ async fn sqlite_a_failed_commit_is_an_error_and_sells_nothing() {
 
     let hold = store.create_hold(&new_hold(&ada, &fixture.showtime.id, wanted, NOW)).await.unwrap();
     let attempt = begin(&store, &hold, NOW).await.unwrap();
-    sqlite.fail_next_commit();
+    fail_next_commit();
     assert!(store.confirm_payment(&attempt.id, "pi_1", &message(), NOW).await.is_err());
     assert_eq!(store.get_ticket(&seats[0], NOW).await.unwrap().unwrap().status, TicketStatus::Held);
     assert_eq!(store.get_hold(&hold.id, NOW).await.unwrap().unwrap().status, HoldStatus::Active);
@@ -1061,4 +1076,77 @@ async fn sqlite_a_failed_commit_is_an_error_and_sells_nothing() {
     assert_eq!(store.get_ticket(&seats[0], NOW).await.unwrap().unwrap().status, TicketStatus::Sold);
     assert_eq!(store.commit_stats().unwrap().failed_commits, 2);
     store.close().await;
+}
+
+/// Three nodes on one PostgreSQL, each with its own commit pipeline, race for the same seats
+/// and floor places, and pay for what they got: no ticket is held or sold twice, every hold
+/// that succeeded is whole, and what the database says was sold is exactly what the nodes
+/// were told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_three_nodes_with_their_own_pipelines_never_sell_a_seat_twice() {
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else { return };
+    let mut nodes: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(SqlStore::connect(&database.url, &TestDatabase::options()).await.unwrap()));
+    }
+    nodes[0].migrate().await.unwrap();
+    let fixture = fixture(&nodes[0], "Heat", "Berlin", &[]).await;
+    let seats = seat_ids(&nodes[0], &fixture.showtime.id).await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(user(&nodes[0], &format!("racer{i}@example.com")).await);
+    }
+    let mut tasks = Vec::new();
+    for attempt in 0..240usize {
+        let store = nodes[attempt % nodes.len()].clone();
+        let user = users[attempt % users.len()].clone();
+        let showtime = fixture.showtime.id.clone();
+        let selection = if attempt % 4 == 3 {
+            HoldSelection::Quantity { section: "Floor".into(), quantity: 2 }
+        } else {
+            // Overlapping runs of three seats, walked in both directions so that batches of
+            // different nodes want each other's seats.
+            let first = if attempt % 2 == 0 {
+                attempt % (seats.len() - 2)
+            } else {
+                seats.len() - 3 - attempt % (seats.len() - 2)
+            };
+            HoldSelection::Tickets(seats[first..first + 3].to_vec())
+        };
+        tasks.push(tokio::spawn(async move {
+            let hold = match store.create_hold(&new_hold(&user, &showtime, selection, NOW)).await {
+                Ok(hold) => hold,
+                Err(
+                    Error::TicketsUnavailable { .. }
+                    | Error::NotEnoughPlaces { .. }
+                    | Error::HoldLimitReached { .. },
+                ) => {
+                    return None;
+                }
+                Err(other) => panic!("unexpected error {other:?}"),
+            };
+            let order = pay(&store, &hold, NOW).await.expect("a fresh hold is paid for");
+            Some(order)
+        }));
+    }
+    let mut sold = Vec::new();
+    for task in tasks {
+        if let Some(order) = task.await.unwrap() {
+            sold.extend(order.tickets.into_iter().map(|t| t.id));
+        }
+    }
+    let unique: BTreeSet<_> = sold.iter().cloned().collect();
+    assert_eq!(unique.len(), sold.len(), "a ticket was sold to two orders");
+    for node in &nodes {
+        let counts = node.inventory_counts(&fixture.showtime.id, NOW).await.unwrap();
+        assert_eq!(counts.sold as usize, sold.len(), "every node sees exactly what was sold");
+        assert_eq!(counts.held, 0);
+    }
+    assert!(sold.len() >= 20, "the floor alone sells out: {} sold", sold.len());
+    let batches: u64 = nodes.iter().map(|node| node.commit_stats().unwrap().commits).sum();
+    assert!(batches > 0);
+    for node in &nodes {
+        node.close().await;
+    }
+    database.drop_database().await;
 }

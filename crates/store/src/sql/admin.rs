@@ -13,7 +13,7 @@ use marquee_domain::clock::{from_millis, to_millis};
 use marquee_domain::ids::{EventId, HallId, SectionId, ShowtimeId, UserId, VenueId};
 use marquee_domain::{Error, Result};
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, AssertSqlSafe, Row, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 

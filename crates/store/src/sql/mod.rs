@@ -12,6 +12,7 @@
 mod admin;
 mod live;
 mod payments;
+mod pipeline;
 
 use crate::live::InventoryChange;
 use crate::{
@@ -32,9 +33,10 @@ use marquee_domain::inventory::{
 };
 use marquee_domain::money::Money;
 use marquee_domain::{Error, Result};
-use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
+use pipeline::{Pipeline, work};
 use sqlx::migrate::Migrator;
-use sqlx::{PgPool, Postgres, AssertSqlSafe, Row, Transaction};
+use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -110,6 +112,8 @@ pub struct SqlStore {
     postgres_url: Option<String>,
     /// `catalog` is a pool of its own (a replica), not `read`.
     has_replica: bool,
+    /// The writes that touch inventory, group-committed on connections of `write`.
+    pipeline: Pipeline,
 }
 
 impl SqlStore {
@@ -131,9 +135,10 @@ impl SqlStore {
         Ok(Self {
             read: primary.clone(),
             catalog,
-            write: primary,
             postgres_url: Some(url.to_owned()),
             has_replica: options.replica_url.is_some(),
+            pipeline: Pipeline::start(primary.clone()),
+            write: primary,
         })
     }
 
@@ -525,8 +530,43 @@ async fn insert_tickets(
 }
 
 impl SqlStore {
+    /// Runs in the commit pipeline.
+    async fn sweep_expired_in(tx: &mut PgConnection, now: OffsetDateTime) -> Result<u64> {
+        let at = now;
+        let now = to_millis(now);
+        let rows = sqlx::query(
+            "UPDATE tickets SET status = 'available', hold_id = NULL, hold_expires_at = NULL \
+             WHERE status = 'held' AND hold_expires_at <= $1 RETURNING id, showtime_id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut by_showtime: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in &rows {
+            by_showtime
+                .entry(row.try_get("showtime_id").map_err(db)?)
+                .or_default()
+                .push(row.try_get("id").map_err(db)?);
+        }
+        for (showtime, tickets) in &by_showtime {
+            live::record_change(&mut *tx, showtime, InventoryChange::Expired, tickets, at).await?;
+        }
+        let freed = rows.len() as u64;
+        sqlx::query("UPDATE holds SET status = 'expired' WHERE status = 'active' AND expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        Ok(freed)
+    }
+
+    /// Fault injection: the commit pipeline's next COMMIT fails (see [`Pipeline`]).
+    pub fn fail_next_commit(&self) {
+        self.pipeline.fail_next_commit();
+    }
+
     async fn hold_tickets(
-        &self,
         executor: impl sqlx::Executor<'_, Database = Postgres>,
         hold_id: &HoldId,
         now: OffsetDateTime,
@@ -543,7 +583,6 @@ impl SqlStore {
     }
 
     async fn load_hold(
-        &self,
         connection: &mut sqlx::PgConnection,
         id: &HoldId,
         now: OffsetDateTime,
@@ -559,7 +598,7 @@ impl SqlStore {
         let expires_at = instant(&row, "expires_at")?;
         let stored: String = row.try_get("status").map_err(db)?;
         let status = HoldStatus::effective(&stored, expires_at, now)?;
-        let mut tickets = self.hold_tickets(&mut *connection, id, now).await?;
+        let mut tickets = Self::hold_tickets(&mut *connection, id, now).await?;
         if status == HoldStatus::Active {
             // Still ours: show them as held even to a reader whose clock is a hair behind.
             for ticket in &mut tickets {
@@ -578,11 +617,7 @@ impl SqlStore {
         }))
     }
 
-    async fn load_orders(
-        &self,
-        connection: &mut sqlx::PgConnection,
-        rows: Vec<PgRow>,
-    ) -> Result<Vec<Order>> {
+    async fn load_orders(connection: &mut sqlx::PgConnection, rows: Vec<PgRow>) -> Result<Vec<Order>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -653,7 +688,6 @@ impl SqlStore {
 
     /// Picks the ticket ids a selection asks for, locking them on PostgreSQL.
     async fn select_tickets_for_hold(
-        &self,
         connection: &mut sqlx::PgConnection,
         hold: &NewHold,
     ) -> Result<Vec<String>> {
@@ -775,9 +809,9 @@ impl SqlStore {
         }
     }
 
-    async fn create_hold_once(&self, hold: &NewHold) -> Result<Hold> {
+    /// Runs in the commit pipeline.
+    async fn create_hold_in(tx: &mut PgConnection, hold: &NewHold) -> Result<Hold> {
         let now = to_millis(hold.now);
-        let mut tx = self.begin_write().await?;
         let window = sqlx::query(
             "SELECT on_sale_from, on_sale_until, cancelled_at, \
              (SELECT COUNT(*) FROM waiting_rooms w WHERE w.showtime_id = showtimes.id) AS queued \
@@ -821,7 +855,7 @@ impl SqlStore {
         .try_get("n")
         .map_err(db)?;
 
-        let ids = self.select_tickets_for_hold(&mut tx, hold).await?;
+        let ids = Self::select_tickets_for_hold(&mut *tx, hold).await?;
         if already_held + ids.len() as i64 > i64::from(hold.max_held_per_user) {
             return Err(Error::HoldLimitReached { limit: hold.max_held_per_user });
         }
@@ -873,13 +907,11 @@ impl SqlStore {
         query.execute(&mut *tx).await.map_err(db)?;
         live::record_change(&mut *tx, hold.showtime_id.as_str(), InventoryChange::Held, &ids, hold.now)
             .await?;
-        let created = self.load_hold(&mut tx, &hold.id, hold.now).await?.ok_or(Error::NotFound("hold"))?;
-        tx.commit().await.map_err(db)?;
-        Ok(created)
+        Self::load_hold(tx, &hold.id, hold.now).await?.ok_or(Error::NotFound("hold"))
     }
 
-    async fn release_hold_once(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
-        let mut tx = self.begin_write().await?;
+    /// Runs in the commit pipeline.
+    async fn release_hold_in(tx: &mut PgConnection, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
         let sql = format!("SELECT status, showtime_id FROM holds WHERE id = $1{}", FOR_UPDATE);
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.as_str())
@@ -917,9 +949,7 @@ impl SqlStore {
             }
             _ => {}
         }
-        let hold = self.load_hold(&mut tx, id, now).await?.ok_or(Error::NotFound("hold"))?;
-        tx.commit().await.map_err(db)?;
-        Ok(hold)
+        Self::load_hold(tx, id, now).await?.ok_or(Error::NotFound("hold"))
     }
 }
 
@@ -963,8 +993,7 @@ impl Store for SqlStore {
     }
 
     fn commit_stats(&self) -> Option<crate::CommitStats> {
-        // No commit pipeline on PostgreSQL yet: every request commits on its own.
-        None
+        Some(self.pipeline.stats())
     }
 
     async fn unapplied_migrations(&self) -> Result<Vec<i64>> {
@@ -1315,16 +1344,25 @@ impl Store for SqlStore {
     }
 
     async fn create_hold(&self, hold: &NewHold) -> Result<Hold> {
-        self.retrying(|| self.create_hold_once(hold)).await
+        self.retrying(|| {
+            let hold = hold.clone();
+            self.pipeline.run(work(move |tx| Box::pin(async move { Self::create_hold_in(tx, &hold).await })))
+        })
+        .await
     }
 
     async fn get_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Option<Hold>> {
         let mut connection = self.read.acquire().await.map_err(db)?;
-        self.load_hold(&mut connection, id, now).await
+        Self::load_hold(&mut connection, id, now).await
     }
 
     async fn release_hold(&self, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
-        self.retrying(|| self.release_hold_once(id, now)).await
+        self.retrying(|| {
+            let id = id.clone();
+            self.pipeline
+                .run(work(move |tx| Box::pin(async move { Self::release_hold_in(tx, &id, now).await })))
+        })
+        .await
     }
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>> {
@@ -1335,7 +1373,7 @@ impl Store for SqlStore {
             .await
             .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
-        Ok(self.load_orders(&mut connection, vec![row]).await?.pop())
+        Ok(Self::load_orders(&mut connection, vec![row]).await?.pop())
     }
 
     async fn list_orders(
@@ -1355,39 +1393,11 @@ impl Store for SqlStore {
         let limit = query.int(i64::from(limit));
         query.push(&format!(" ORDER BY id DESC LIMIT {limit}"));
         let rows = query.build().fetch_all(&mut *connection).await.map_err(db)?;
-        self.load_orders(&mut connection, rows).await
+        Self::load_orders(&mut connection, rows).await
     }
 
     async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64> {
-        let at = now;
-        let now = to_millis(now);
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE tickets SET status = 'available', hold_id = NULL, hold_expires_at = NULL \
-             WHERE status = 'held' AND hold_expires_at <= $1 RETURNING id, showtime_id",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut by_showtime: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for row in &rows {
-            by_showtime
-                .entry(row.try_get("showtime_id").map_err(db)?)
-                .or_default()
-                .push(row.try_get("id").map_err(db)?);
-        }
-        for (showtime, tickets) in &by_showtime {
-            live::record_change(&mut *tx, showtime, InventoryChange::Expired, tickets, at).await?;
-        }
-        let freed = rows.len() as u64;
-        sqlx::query("UPDATE holds SET status = 'expired' WHERE status = 'active' AND expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(freed)
+        self.retrying(|| self.pipeline.run(work(move |tx| Box::pin(Self::sweep_expired_in(tx, now))))).await
     }
 
     async fn claim_idempotency_key(

@@ -3,6 +3,7 @@
 //! Every order status change goes through [`transition`], which checks the domain's state
 //! machine and writes the history row in the same transaction.
 
+use super::pipeline::work;
 use super::{SqlStore, db, from_millis, instant};
 use crate::live::InventoryChange;
 use crate::payments::{
@@ -15,7 +16,7 @@ use marquee_domain::inventory::{HoldStatus, Order, OrderStatus};
 use marquee_domain::money::Money;
 use marquee_domain::{Error, Result};
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, AssertSqlSafe, Row, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 use time::OffsetDateTime;
 
 /// A refund with what applying it needs: the provider reference and the currency.
@@ -63,7 +64,7 @@ fn refund_from_row(row: &PgRow) -> Result<Refund> {
 
 /// Moves an order to `to`, if the state machine allows it, and records why.
 async fn transition(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut PgConnection,
     order_id: &OrderId,
     to: OrderStatus,
     reason: &str,
@@ -71,7 +72,7 @@ async fn transition(
 ) -> Result<OrderStatus> {
     let row = sqlx::query("SELECT status FROM orders WHERE id = $1")
         .bind(order_id.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?
         .ok_or(Error::NotFound("order"))?;
@@ -81,7 +82,7 @@ async fn transition(
         .bind(order_id.as_str())
         .bind(to.as_str())
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
     sqlx::query("INSERT INTO order_transitions (order_id, from_status, to_status, at, reason) VALUES ($1, $2, $3, $4, $5)")
@@ -90,13 +91,13 @@ async fn transition(
         .bind(to.as_str())
         .bind(now)
         .bind(reason.to_owned())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
     Ok(from)
 }
 
-async fn enqueue(tx: &mut Transaction<'_, Postgres>, message: &OutboxMessage, now: i64) -> Result<()> {
+async fn enqueue(tx: &mut PgConnection, message: &OutboxMessage, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO outbox (id, kind, recipient, subject, body, created_at, attempts, next_attempt_at) \
          VALUES ($1, $2, $3, $4, $5, $6, 0, $6)",
@@ -107,18 +108,18 @@ async fn enqueue(tx: &mut Transaction<'_, Postgres>, message: &OutboxMessage, no
     .bind(message.subject.clone())
     .bind(message.body.clone())
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
     Ok(())
 }
 
 impl SqlStore {
-    async fn attempt_in(&self, tx: &mut Transaction<'_, Postgres>, attempt_id: &str) -> Result<PaymentAttempt> {
+    async fn attempt_in(tx: &mut PgConnection, attempt_id: &str) -> Result<PaymentAttempt> {
         let sql = format!("{ATTEMPT_SELECT} WHERE a.id = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(attempt_id.to_owned())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(db)?
             .ok_or(Error::NotFound("payment attempt"))?;
@@ -127,14 +128,10 @@ impl SqlStore {
 
     /// The status an order falls back to when its attempt failed: `expired` once the hold ran
     /// out, else `payment_failed`.
-    async fn failed_order_status(
-        tx: &mut Transaction<'_, Postgres>,
-        hold_id: &HoldId,
-        now: i64,
-    ) -> Result<OrderStatus> {
+    async fn failed_order_status(tx: &mut PgConnection, hold_id: &HoldId, now: i64) -> Result<OrderStatus> {
         let row = sqlx::query("SELECT status, expires_at FROM holds WHERE id = $1")
             .bind(hold_id.as_str())
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
         let status = HoldStatus::effective(
@@ -145,18 +142,18 @@ impl SqlStore {
         Ok(if status == HoldStatus::Active { OrderStatus::PaymentFailed } else { OrderStatus::Expired })
     }
 
-    async fn load_order_in(&self, tx: &mut Transaction<'_, Postgres>, order_id: &OrderId) -> Result<Order> {
+    async fn load_order_in(tx: &mut PgConnection, order_id: &OrderId) -> Result<Order> {
         let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
             .bind(order_id.as_str())
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
-        self.load_orders(tx, vec![row]).await?.pop().ok_or(Error::NotFound("order"))
+        SqlStore::load_orders(tx, vec![row]).await?.pop().ok_or(Error::NotFound("order"))
     }
 
-    async fn begin_payment_once(&self, begin: &BeginPayment) -> Result<PaymentAttempt> {
+    /// Runs in the commit pipeline.
+    async fn begin_payment_in(tx: &mut PgConnection, begin: &BeginPayment) -> Result<PaymentAttempt> {
         let now = to_millis(begin.now);
-        let mut tx = self.begin_write().await?;
         let sql = format!("SELECT user_id, status, expires_at FROM holds WHERE id = $1{}", super::FOR_UPDATE);
         let hold = sqlx::query(AssertSqlSafe(sql))
             .bind(begin.hold_id.as_str())
@@ -221,7 +218,7 @@ impl SqlStore {
                 let order_id = OrderId::from_raw(row.try_get::<String, _>("id").map_err(db)?);
                 match OrderStatus::parse(&row.try_get::<String, _>("status").map_err(db)?)? {
                     OrderStatus::PaymentFailed => {
-                        transition(&mut tx, &order_id, OrderStatus::PendingPayment, "payment retried", now)
+                        transition(&mut *tx, &order_id, OrderStatus::PendingPayment, "payment retried", now)
                             .await?;
                     }
                     OrderStatus::PendingPayment => {
@@ -262,21 +259,20 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let attempt = self.attempt_in(&mut tx, &begin.attempt_id).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(attempt)
+        Self::attempt_in(tx, &begin.attempt_id).await
     }
 
-    async fn confirm_payment_once(
-        &self,
+    /// Runs in the commit pipeline. The inner `Err(HoldExpired)` is an outcome whose writes
+    /// (the order marked expired) are kept: the savepoint is released, not rolled back.
+    async fn confirm_payment_in(
+        tx: &mut PgConnection,
         attempt_id: &str,
         reference: &str,
         message: &OutboxMessage,
         now: OffsetDateTime,
-    ) -> Result<Order> {
+    ) -> Result<Result<Order>> {
         let now_ms = to_millis(now);
-        let mut tx = self.begin_write().await?;
-        let attempt = self.attempt_in(&mut tx, attempt_id).await?;
+        let attempt = Self::attempt_in(&mut *tx, attempt_id).await?;
         let sql = format!("SELECT status FROM orders WHERE id = $1{}", super::FOR_UPDATE);
         let order_status = sqlx::query(AssertSqlSafe(sql))
             .bind(attempt.order_id.as_str())
@@ -288,7 +284,7 @@ impl SqlStore {
             OrderStatus::PaymentFailed => {
                 // A late answer for an attempt given up on: pay with it after all.
                 transition(
-                    &mut tx,
+                    &mut *tx,
                     &attempt.order_id,
                     OrderStatus::PendingPayment,
                     "late authorization",
@@ -318,7 +314,7 @@ impl SqlStore {
         });
         if tickets.is_empty() || !still_ours {
             transition(
-                &mut tx,
+                &mut *tx,
                 &attempt.order_id,
                 OrderStatus::Expired,
                 "tickets taken after the hold expired",
@@ -330,8 +326,7 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            return Err(Error::HoldExpired);
+            return Ok(Err(Error::HoldExpired));
         }
         let sold = sqlx::query(
             "UPDATE tickets SET status = 'sold', order_id = $1, hold_expires_at = NULL, checked_in_at = NULL \
@@ -360,7 +355,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        transition(&mut tx, &attempt.order_id, OrderStatus::Confirmed, "payment authorized", now_ms).await?;
+        transition(&mut *tx, &attempt.order_id, OrderStatus::Confirmed, "payment authorized", now_ms).await?;
         sqlx::query("UPDATE orders SET payment_reference = $2 WHERE id = $1")
             .bind(attempt.order_id.as_str())
             .bind(reference.to_owned())
@@ -380,23 +375,21 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        enqueue(&mut tx, message, now_ms).await?;
-        let order = self.load_order_in(&mut tx, &attempt.order_id).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(order)
+        enqueue(&mut *tx, message, now_ms).await?;
+        Ok(Ok(Self::load_order_in(tx, &attempt.order_id).await?))
     }
 
     /// Puts an order's live tickets (or the listed ones) back on sale and marks their items
     /// refunded. Returns how many tickets stay live in the order.
     async fn release_order_tickets(
-        tx: &mut Transaction<'_, Postgres>,
+        tx: &mut PgConnection,
         order_id: &OrderId,
         ticket_ids: &[TicketId],
         now: OffsetDateTime,
     ) -> Result<i64> {
         let showtime: String = sqlx::query("SELECT showtime_id FROM orders WHERE id = $1")
             .bind(order_id.as_str())
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?
             .try_get("showtime_id")
@@ -406,7 +399,7 @@ impl SqlStore {
             sqlx::query("UPDATE order_items SET live = 0 WHERE order_id = $1 AND ticket_id = $2")
                 .bind(order_id.as_str())
                 .bind(ticket.as_str())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
             let released = sqlx::query(
@@ -415,7 +408,7 @@ impl SqlStore {
             )
             .bind(ticket.as_str())
             .bind(order_id.as_str())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db)?
             .rows_affected();
@@ -423,10 +416,10 @@ impl SqlStore {
                 freed.push(ticket.as_str().to_owned());
             }
         }
-        super::live::record_change(&mut **tx, &showtime, InventoryChange::Refunded, &freed, now).await?;
+        super::live::record_change(&mut *tx, &showtime, InventoryChange::Refunded, &freed, now).await?;
         sqlx::query("SELECT COUNT(*) AS n FROM order_items WHERE order_id = $1 AND live = 1")
             .bind(order_id.as_str())
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?
             .try_get("n")
@@ -434,14 +427,10 @@ impl SqlStore {
     }
 }
 
-#[async_trait]
-impl PaymentStore for SqlStore {
-    async fn begin_payment(&self, begin: &BeginPayment) -> Result<PaymentAttempt> {
-        self.retrying(|| self.begin_payment_once(begin)).await
-    }
-
-    async fn record_attempt(
-        &self,
+impl SqlStore {
+    /// Runs in the commit pipeline.
+    async fn record_attempt_in(
+        tx: &mut PgConnection,
         attempt_id: &str,
         status: AttemptStatus,
         reference: Option<&str>,
@@ -449,8 +438,7 @@ impl PaymentStore for SqlStore {
         now: OffsetDateTime,
     ) -> Result<()> {
         let now = to_millis(now);
-        let mut tx = self.begin_write().await?;
-        let attempt = self.attempt_in(&mut tx, attempt_id).await?;
+        let attempt = Self::attempt_in(&mut *tx, attempt_id).await?;
         sqlx::query(
             "UPDATE payment_attempts SET status = $2, reference = COALESCE($3, reference), failure = COALESCE($4, failure), \
              updated_at = $5 WHERE id = $1",
@@ -470,29 +458,23 @@ impl PaymentStore for SqlStore {
                 .await
                 .map_err(db)?;
             if current.try_get::<String, _>("status").map_err(db)? == OrderStatus::PendingPayment.as_str() {
-                let next = Self::failed_order_status(&mut tx, &attempt.hold_id, now).await?;
-                transition(&mut tx, &attempt.order_id, next, failure.unwrap_or("payment failed"), now)
+                let next = Self::failed_order_status(&mut *tx, &attempt.hold_id, now).await?;
+                transition(&mut *tx, &attempt.order_id, next, failure.unwrap_or("payment failed"), now)
                     .await?;
             }
         }
-        tx.commit().await.map_err(db)?;
         Ok(())
     }
 
-    async fn confirm_payment(
-        &self,
+    /// Runs in the commit pipeline.
+    async fn cancel_unpaid_order_in(
+        tx: &mut PgConnection,
         attempt_id: &str,
-        reference: &str,
-        message: &OutboxMessage,
+        failure: &str,
         now: OffsetDateTime,
-    ) -> Result<Order> {
-        self.retrying(|| self.confirm_payment_once(attempt_id, reference, message, now)).await
-    }
-
-    async fn cancel_unpaid_order(&self, attempt_id: &str, failure: &str, now: OffsetDateTime) -> Result<()> {
+    ) -> Result<()> {
         let now = to_millis(now);
-        let mut tx = self.begin_write().await?;
-        let attempt = self.attempt_in(&mut tx, attempt_id).await?;
+        let attempt = Self::attempt_in(&mut *tx, attempt_id).await?;
         let live: Vec<TicketId> =
             sqlx::query("SELECT ticket_id FROM order_items WHERE order_id = $1 AND live = 1")
                 .bind(attempt.order_id.as_str())
@@ -503,8 +485,8 @@ impl PaymentStore for SqlStore {
                 .map(|row| row.try_get::<String, _>("ticket_id").map(TicketId::from_raw))
                 .collect::<Result<_, _>>()
                 .map_err(db)?;
-        Self::release_order_tickets(&mut tx, &attempt.order_id, &live, from_millis(now)).await?;
-        transition(&mut tx, &attempt.order_id, OrderStatus::Cancelled, failure, now).await?;
+        Self::release_order_tickets(&mut *tx, &attempt.order_id, &live, from_millis(now)).await?;
+        transition(&mut *tx, &attempt.order_id, OrderStatus::Cancelled, failure, now).await?;
         sqlx::query(
             "UPDATE payment_attempts SET status = 'failed', failure = $2, updated_at = $3 WHERE id = $1",
         )
@@ -514,8 +496,78 @@ impl PaymentStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl PaymentStore for SqlStore {
+    async fn begin_payment(&self, begin: &BeginPayment) -> Result<PaymentAttempt> {
+        self.retrying(|| {
+            let begin = begin.clone();
+            self.pipeline
+                .run(work(move |tx| Box::pin(async move { Self::begin_payment_in(tx, &begin).await })))
+        })
+        .await
+    }
+
+    async fn record_attempt(
+        &self,
+        attempt_id: &str,
+        status: AttemptStatus,
+        reference: Option<&str>,
+        failure: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let (attempt_id, reference, failure) =
+            (attempt_id.to_owned(), reference.map(str::to_owned), failure.map(str::to_owned));
+        self.retrying(|| {
+            let (attempt_id, reference, failure) = (attempt_id.clone(), reference.clone(), failure.clone());
+            self.pipeline.run(work(move |tx| {
+                Box::pin(async move {
+                    Self::record_attempt_in(
+                        tx,
+                        &attempt_id,
+                        status,
+                        reference.as_deref(),
+                        failure.as_deref(),
+                        now,
+                    )
+                    .await
+                })
+            }))
+        })
+        .await
+    }
+
+    async fn confirm_payment(
+        &self,
+        attempt_id: &str,
+        reference: &str,
+        message: &OutboxMessage,
+        now: OffsetDateTime,
+    ) -> Result<Order> {
+        let (attempt_id, reference) = (attempt_id.to_owned(), reference.to_owned());
+        self.retrying(|| {
+            let (attempt_id, reference, message) = (attempt_id.clone(), reference.clone(), message.clone());
+            self.pipeline.run(work(move |tx| {
+                Box::pin(
+                    async move { Self::confirm_payment_in(tx, &attempt_id, &reference, &message, now).await },
+                )
+            }))
+        })
+        .await?
+    }
+
+    async fn cancel_unpaid_order(&self, attempt_id: &str, failure: &str, now: OffsetDateTime) -> Result<()> {
+        let (attempt_id, failure) = (attempt_id.to_owned(), failure.to_owned());
+        self.retrying(|| {
+            let (attempt_id, failure) = (attempt_id.clone(), failure.clone());
+            self.pipeline.run(work(move |tx| {
+                Box::pin(async move { Self::cancel_unpaid_order_in(tx, &attempt_id, &failure, now).await })
+            }))
+        })
+        .await
     }
 
     async fn get_attempt(&self, attempt_id: &str) -> Result<Option<PaymentAttempt>> {
@@ -688,7 +740,7 @@ impl PaymentStore for SqlStore {
             .ok_or(Error::NotFound("refund"))?;
         let refund = refund_from_row(&row)?;
         if row.try_get::<String, _>("status").map_err(db)? != "pending" {
-            let order = self.load_order_in(&mut tx, &refund.order_id).await?;
+            let order = Self::load_order_in(&mut tx, &refund.order_id).await?;
             return Ok(order);
         }
         let left = Self::release_order_tickets(&mut tx, &refund.order_id, &refund.ticket_ids, now).await?;
@@ -708,7 +760,7 @@ impl PaymentStore for SqlStore {
             .await
             .map_err(db)?;
         enqueue(&mut tx, message, now_ms).await?;
-        let order = self.load_order_in(&mut tx, &refund.order_id).await?;
+        let order = Self::load_order_in(&mut tx, &refund.order_id).await?;
         tx.commit().await.map_err(db)?;
         Ok(order)
     }
@@ -945,11 +997,11 @@ fn message_from_row(row: &PgRow) -> Result<OutboxMessage> {
 }
 
 /// Whether a refund of the order has begun and not finished.
-async fn refund_under_way(tx: &mut Transaction<'_, Postgres>, order_id: &OrderId) -> Result<bool> {
+async fn refund_under_way(tx: &mut PgConnection, order_id: &OrderId) -> Result<bool> {
     let pending: i64 =
         sqlx::query("SELECT COUNT(*) AS n FROM refunds WHERE order_id = $1 AND status = 'pending'")
             .bind(order_id.as_str())
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?
             .try_get("n")

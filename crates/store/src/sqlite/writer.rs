@@ -15,29 +15,20 @@
 //! prepared statements are cached on the connection.
 
 use super::db;
+use crate::commit::{Answer, CommitCounters, MAX_BATCH_COMMANDS, MAX_QUEUED_COMMANDS, repeat};
 use marquee_domain::{Error, Result};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Most commands in one transaction: bounds how long the first caller of a batch waits.
-pub const MAX_BATCH_COMMANDS: usize = 256;
-/// Most commands waiting for the writer; beyond, a write is refused as contention (503) rather
-/// than queued without bound.
-pub const MAX_QUEUED_COMMANDS: usize = 8_192;
 /// How long the writer waits for a lock held by another connection (a backup, another process).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements kept per connection (every statement of the write path fits).
 const STATEMENT_CACHE_CAPACITY: usize = 128;
-/// Upper bounds of the batch-size histogram's buckets (the last one takes the rest).
-pub const BATCH_SIZE_BUCKETS: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, MAX_BATCH_COMMANDS];
-
-/// What a command's caller is told once its batch's commit has returned (`Err` if it failed).
-type Answer = Box<dyn FnOnce(Option<&Error>) + Send>;
 
 /// A write waiting for the writer: run it in the open transaction, or refuse it unrun.
 trait Command: Send {
@@ -116,64 +107,10 @@ where
     }
 }
 
-/// The same error again, for each caller of a failed batch.
-fn repeat(error: &Error) -> Error {
-    match error {
-        Error::Contention => Error::Contention,
-        Error::DatabaseUnavailable(reason) => Error::DatabaseUnavailable(reason.clone()),
-        other => Error::internal(other.to_string()),
-    }
-}
-
-/// Counters of the writer since it started, read when metrics are scraped.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    /// Transactions committed (each one `fsync` of the WAL).
-    pub commits: AtomicU64,
-    /// Commands run in committed transactions.
-    pub commands: AtomicU64,
-    /// Transactions whose commit failed: every command of theirs got an error.
-    pub failed_commits: AtomicU64,
-    /// Committed batches by size, one counter per [`BATCH_SIZE_BUCKETS`] entry.
-    pub batch_sizes: [AtomicU64; BATCH_SIZE_BUCKETS.len()],
-}
-
-impl WriterStats {
-    /// A snapshot, with each bucket's range of sizes.
-    pub fn snapshot(&self) -> crate::CommitStats {
-        let mut low = 1;
-        let batches = BATCH_SIZE_BUCKETS
-            .iter()
-            .zip(&self.batch_sizes)
-            .map(|(&high, count)| {
-                let bucket = (low, high, count.load(Ordering::Relaxed));
-                low = high + 1;
-                bucket
-            })
-            .collect();
-        crate::CommitStats {
-            commits: self.commits.load(Ordering::Relaxed),
-            commands: self.commands.load(Ordering::Relaxed),
-            failed_commits: self.failed_commits.load(Ordering::Relaxed),
-            batches,
-        }
-    }
-
-    fn record_batch(&self, size: usize) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        self.commands.fetch_add(size as u64, Ordering::Relaxed);
-        let bucket = BATCH_SIZE_BUCKETS
-            .iter()
-            .position(|&bound| size <= bound)
-            .unwrap_or(BATCH_SIZE_BUCKETS.len() - 1);
-        self.batch_sizes[bucket].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// The writer thread's handle: send it commands, read its counters.
 pub struct Writer {
     commands: Mutex<Option<SyncSender<Box<dyn Command>>>>,
-    stats: Arc<WriterStats>,
+    stats: Arc<CommitCounters>,
     /// Fault injection: the next commit fails as a failed `fsync` would (tests only).
     fail_next_commit: Arc<AtomicBool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -196,7 +133,7 @@ impl Writer {
     pub fn start(path: &Path) -> Result<Self> {
         let connection = open(path)?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(MAX_QUEUED_COMMANDS);
-        let stats = Arc::new(WriterStats::default());
+        let stats = Arc::new(CommitCounters::default());
         let fail_next_commit = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -252,7 +189,7 @@ impl Writer {
         }
     }
 
-    pub fn stats(&self) -> &WriterStats {
+    pub fn stats(&self) -> &CommitCounters {
         &self.stats
     }
 
@@ -286,7 +223,7 @@ fn in_savepoint<T>(connection: &Connection, command: impl FnOnce(&Connection) ->
 fn run(
     connection: Connection,
     commands: Receiver<Box<dyn Command>>,
-    stats: &WriterStats,
+    stats: &CommitCounters,
     fail_next_commit: &AtomicBool,
 ) {
     let mut next = None;
@@ -325,9 +262,9 @@ fn run(
             })
         };
         match &committed {
-            Ok(()) => stats.record_batch(size),
+            Ok(()) => stats.record_commit(size),
             Err(error) => {
-                stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+                stats.record_failure();
                 tracing::error!(%error, commands = size, "SQLite commit failed; every command of the batch failed");
             }
         }
@@ -344,7 +281,7 @@ mod tests {
 
     /// A writer on a fresh file with one table `t (n)`.
     fn writer() -> (Writer, std::path::PathBuf) {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let folder = std::env::temp_dir().join(format!(
             "marquee-writer-{}-{}",
             std::process::id(),

@@ -1,0 +1,198 @@
+//! The PostgreSQL commit pipeline: group commit for the writes that touch inventory.
+//!
+//! One task per node owns the pipeline. It takes every command waiting (at most
+//! [`MAX_BATCH_COMMANDS`]), opens one transaction on a connection of the write pool, runs each
+//! command inside a savepoint of its own — a command that fails is rolled back alone, the
+//! others keep their work — commits once, and only then answers every caller. No timer: a
+//! batch is whatever arrived while the previous one was committing. With
+//! `synchronous_commit = on` the COMMIT returns once the WAL is flushed, so no caller hears of
+//! a write before its batch is durable; if the COMMIT fails, every command of the batch gets
+//! the error and nothing of it happened.
+//!
+//! # Many nodes on one database
+//! Every node has its own pipeline, so batches of different nodes run at once, each holding
+//! the row locks its commands took until its COMMIT. The commands lock as before (tickets in id
+//! order, GA places with `SKIP LOCKED`, the buyer's row), so the database stays the only
+//! arbiter of who gets a seat. Two batches can still wait on each other (batch A's first
+//! command holds a seat that batch B's second wants, and the other way round); PostgreSQL
+//! then ends one *statement* with a deadlock error, which rolls back only that command's
+//! savepoint: it answers `Contention` and its caller runs it again in a later batch, while the
+//! rest of both batches commits.
+//!
+//! The payment provider is never called inside a batch: commands are database work only.
+
+use super::db;
+use crate::CommitStats;
+use crate::commit::{Answer, CommitCounters, MAX_BATCH_COMMANDS, MAX_QUEUED_COMMANDS, repeat};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use marquee_domain::{Error, Result};
+use sqlx::{Acquire, PgConnection, PgPool};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// A write waiting for the pipeline.
+trait Command: Send {
+    /// Runs inside the open transaction (in its own savepoint, see [`Pipeline::run`]).
+    fn run<'c>(self: Box<Self>, connection: &'c mut PgConnection) -> BoxFuture<'c, (bool, Answer)>;
+    /// Answers without running (the batch could not begin).
+    fn refuse(self: Box<Self>, error: Error);
+}
+
+/// A command's work: database statements on the batch's connection.
+pub type Work<T> = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send>;
+
+/// Boxes a closure as [`Work`] (and helps the compiler see its lifetimes).
+pub fn work<T, F>(f: F) -> Work<T>
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+{
+    Box::new(f)
+}
+
+struct Pending<T> {
+    work: Work<T>,
+    answer: oneshot::Sender<Result<T>>,
+    /// The caller's (the request's) span: what the command logs belongs to that request.
+    span: tracing::Span,
+}
+
+impl<T: Send + 'static> Command for Pending<T> {
+    fn run<'c>(self: Box<Self>, connection: &'c mut PgConnection) -> BoxFuture<'c, (bool, Answer)> {
+        let Pending { work, answer, span } = *self;
+        Box::pin(async move {
+            let outcome = AssertUnwindSafe(tracing::Instrument::instrument(work(connection), span))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(Error::internal("a write command panicked")));
+            let ok = outcome.is_ok();
+            let answer: Answer = Box::new(move |commit_failure: Option<&Error>| {
+                let _ = answer.send(match commit_failure {
+                    None => outcome,
+                    Some(error) => Err(repeat(error)),
+                });
+            });
+            (ok, answer)
+        })
+    }
+
+    fn refuse(self: Box<Self>, error: Error) {
+        let _ = self.answer.send(Err(error));
+    }
+}
+
+/// The handle callers submit commands through.
+pub struct Pipeline {
+    sender: mpsc::Sender<Box<dyn Command>>,
+    stats: Arc<CommitCounters>,
+    fail_next_commit: Arc<AtomicBool>,
+}
+
+impl Pipeline {
+    /// Starts the pipeline's task on the current runtime; it ends when the handle is dropped.
+    pub fn start(pool: PgPool) -> Self {
+        let (sender, receiver) = mpsc::channel(MAX_QUEUED_COMMANDS);
+        let stats = Arc::new(CommitCounters::default());
+        let fail_next_commit = Arc::new(AtomicBool::new(false));
+        tokio::spawn(run(pool, receiver, stats.clone(), fail_next_commit.clone()));
+        Self { sender, stats, fail_next_commit }
+    }
+
+    /// Runs `work` in the next batch and answers once that batch has committed.
+    pub async fn run<T: Send + 'static>(&self, work: Work<T>) -> Result<T> {
+        let (answer, answered) = oneshot::channel();
+        let command = Box::new(Pending { work, answer, span: tracing::Span::current() });
+        self.sender.try_send(command).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => Error::Contention,
+            mpsc::error::TrySendError::Closed(_) => {
+                Error::DatabaseUnavailable("the commit pipeline has stopped".into())
+            }
+        })?;
+        answered.await.map_err(|_| Error::internal("the commit pipeline dropped a command"))?
+    }
+
+    /// Fault injection: the next batch's COMMIT fails (it is rolled back instead), as a failed
+    /// WAL flush would end it.
+    pub fn fail_next_commit(&self) {
+        self.fail_next_commit.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stats(&self) -> CommitStats {
+        self.stats.snapshot()
+    }
+}
+
+async fn run(
+    pool: PgPool,
+    mut receiver: mpsc::Receiver<Box<dyn Command>>,
+    stats: Arc<CommitCounters>,
+    fail_next_commit: Arc<AtomicBool>,
+) {
+    let mut batch: Vec<Box<dyn Command>> = Vec::with_capacity(MAX_BATCH_COMMANDS);
+    while receiver.recv_many(&mut batch, MAX_BATCH_COMMANDS).await > 0 {
+        let size = batch.len();
+        let mut answers = Vec::with_capacity(size);
+        let outcome = run_batch(&pool, batch.drain(..), &mut answers, &fail_next_commit).await;
+        match &outcome {
+            Ok(()) => stats.record_commit(size),
+            Err(error) => {
+                stats.record_failure();
+                tracing::warn!(%error, commands = size, "a commit batch failed: every command of it gets the error");
+            }
+        }
+        for answer in answers {
+            answer(outcome.as_ref().err());
+        }
+    }
+}
+
+/// Runs one batch: `Err` if it could not begin or commit (then nothing of it happened and
+/// every command gets that error; commands never run are refused here).
+async fn run_batch(
+    pool: &PgPool,
+    commands: impl Iterator<Item = Box<dyn Command>>,
+    answers: &mut Vec<Answer>,
+    fail_next_commit: &AtomicBool,
+) -> Result<()> {
+    let mut commands = commands.peekable();
+    let mut connection = match pool.acquire().await {
+        Ok(connection) => connection,
+        Err(error) => return refuse_rest(commands, db(error)),
+    };
+    let mut tx = match connection.begin().await {
+        Ok(tx) => tx,
+        Err(error) => return refuse_rest(commands, db(error)),
+    };
+    while let Some(command) = commands.next() {
+        // A savepoint per command: its failure rolls back its own work only.
+        let mut savepoint = match tx.begin().await {
+            Ok(savepoint) => savepoint,
+            Err(error) => {
+                let error = db(error);
+                command.refuse(repeat(&error));
+                return refuse_rest(commands, error);
+            }
+        };
+        let (ok, answer) = command.run(&mut savepoint).await;
+        answers.push(answer);
+        let ended = if ok { savepoint.commit().await } else { savepoint.rollback().await };
+        if let Err(error) = ended {
+            // The connection is gone or the transaction is broken: nothing of the batch holds.
+            return refuse_rest(commands, db(error));
+        }
+    }
+    if fail_next_commit.swap(false, Ordering::SeqCst) {
+        let _ = tx.rollback().await;
+        return Err(Error::DatabaseUnavailable("injected: the commit failed".into()));
+    }
+    tx.commit().await.map_err(db)
+}
+
+fn refuse_rest(commands: impl Iterator<Item = Box<dyn Command>>, error: Error) -> Result<()> {
+    for command in commands {
+        command.refuse(repeat(&error));
+    }
+    Err(error)
+}
