@@ -8,8 +8,8 @@
 //! rolls back everything that command wrote.
 
 use super::rows::{
-    EVENT_COLUMNS, SHOWTIME_SUMMARY_SELECT, USER_COLUMNS, event_from_row, instant, is_foreign_key_violation,
-    showtime_summary_from_row, user_from_row,
+    EVENT_COLUMNS, SHOWTIME_SUMMARY_SELECT, USER_COLUMNS, all_rows, event_from_row, instant,
+    is_foreign_key_violation, optional_row, showtime_summary_from_row, user_from_row,
 };
 use super::tickets::{insert_sections, insert_tickets, refresh_statistics};
 use super::{SqliteStore, db};
@@ -157,10 +157,7 @@ impl DynamicQuery {
         connection: &Connection,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        connection
-            .prepare_cached(&self.sql)
-            .and_then(|mut select| select.query_map(params_from_iter(self.values), map)?.collect())
-            .map_err(db)
+        all_rows(connection, &self.sql, params_from_iter(self.values), map)
     }
 }
 
@@ -178,10 +175,7 @@ fn delete_unused(
     deletes: &[&str],
     refusal: &str,
 ) -> Result<()> {
-    let used = connection
-        .prepare_cached(in_use)
-        .and_then(|mut select| select.query_row([id], |_| Ok(())).optional())
-        .map_err(db)?;
+    let used = optional_row(connection, in_use, [id], |_| Ok(()))?;
     if used.is_some() {
         return Err(Error::Conflict(refusal.to_owned()));
     }
@@ -271,10 +265,7 @@ impl AdminStore for SqliteStore {
         let id = id.clone();
         self.read(move |connection| {
             let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| select.query_row([id.as_str()], user_from_row).optional())
-                .map_err(db)
+            optional_row(connection, &sql, [id.as_str()], user_from_row)
         })
         .await
     }
@@ -283,12 +274,7 @@ impl AdminStore for SqliteStore {
         let after = after.map_or_else(String::new, |id| id.as_str().to_owned());
         self.read(move |connection| {
             let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id > ?1 ORDER BY u.id LIMIT ?2");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| {
-                    select.query_map(params![after, i64::from(limit)], user_from_row)?.collect()
-                })
-                .map_err(db)
+            all_rows(connection, &sql, params![after, i64::from(limit)], user_from_row)
         })
         .await
     }
@@ -336,12 +322,12 @@ impl AdminStore for SqliteStore {
     async fn login_failures(&self, key: &str) -> Result<(i64, Option<OffsetDateTime>)> {
         let key = key.to_owned();
         self.read(move |connection| {
-            let found: Option<(i64, i64)> = connection
-                .prepare_cached("SELECT failures, last_failure_at FROM login_failures WHERE key = ?1")
-                .and_then(|mut select| {
-                    select.query_row([key], |row| Ok((row.get(0)?, row.get(1)?))).optional()
-                })
-                .map_err(db)?;
+            let found: Option<(i64, i64)> = optional_row(
+                connection,
+                "SELECT failures, last_failure_at FROM login_failures WHERE key = ?1",
+                [key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
             Ok(found.map_or((0, None), |(failures, last)| (failures, Some(from_millis(last)))))
         })
         .await
@@ -435,10 +421,7 @@ impl AdminStore for SqliteStore {
     async fn list_venues(&self) -> Result<Vec<Venue>> {
         self.read(|connection| {
             let sql = format!("SELECT {VENUE_COLUMNS} FROM venues ORDER BY name, id");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| select.query_map([], venue_from_row)?.collect())
-                .map_err(db)
+            all_rows(connection, &sql, [], venue_from_row)
         })
         .await
     }
@@ -447,10 +430,7 @@ impl AdminStore for SqliteStore {
         let id = id.clone();
         self.read(move |connection| {
             let sql = format!("SELECT {VENUE_COLUMNS} FROM venues WHERE id = ?1");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| select.query_row([id.as_str()], venue_from_row).optional())
-                .map_err(db)
+            optional_row(connection, &sql, [id.as_str()], venue_from_row)
         })
         .await
     }
@@ -459,10 +439,7 @@ impl AdminStore for SqliteStore {
         let id = id.clone();
         self.read(move |connection| {
             let sql = format!("SELECT {HALL_COLUMNS} FROM halls WHERE id = ?1");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| select.query_row([id.as_str()], hall_from_row).optional())
-                .map_err(db)
+            optional_row(connection, &sql, [id.as_str()], hall_from_row)
         })
         .await
     }
@@ -471,10 +448,7 @@ impl AdminStore for SqliteStore {
         let venue_id = venue_id.clone();
         self.read(move |connection| {
             let sql = format!("SELECT {HALL_COLUMNS} FROM halls WHERE venue_id = ?1 ORDER BY name, id");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| select.query_map([venue_id.as_str()], hall_from_row)?.collect())
-                .map_err(db)
+            all_rows(connection, &sql, [venue_id.as_str()], hall_from_row)
         })
         .await
     }
@@ -526,10 +500,12 @@ impl AdminStore for SqliteStore {
         let (hall_id, layout, now) = (id.clone(), layout.clone(), to_millis(now));
         let showtimes = self
             .write(move |connection| {
-                let exists = connection
-                    .prepare_cached("SELECT id FROM halls WHERE id = ?1")
-                    .and_then(|mut select| select.query_row([hall_id.as_str()], |_| Ok(())).optional())
-                    .map_err(db)?;
+                let exists = optional_row(
+                    connection,
+                    "SELECT id FROM halls WHERE id = ?1",
+                    [hall_id.as_str()],
+                    |_| Ok(()),
+                )?;
                 if exists.is_none() {
                     return Err(Error::NotFound("hall"));
                 }
@@ -624,12 +600,7 @@ impl AdminStore for SqliteStore {
         self.read(move |connection| {
             let sql =
                 format!("{SHOWTIME_SUMMARY_SELECT} WHERE sh.event_id = ?2 ORDER BY sh.starts_at, sh.id");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| {
-                    select.query_map(params![now, event_id.as_str()], showtime_summary_from_row)?.collect()
-                })
-                .map_err(db)
+            all_rows(connection, &sql, params![now, event_id.as_str()], showtime_summary_from_row)
         })
         .await
     }
@@ -678,10 +649,12 @@ impl AdminStore for SqliteStore {
     async fn delete_showtime(&self, id: &ShowtimeId, now: OffsetDateTime) -> Result<()> {
         let (id, now) = (id.clone(), to_millis(now));
         self.write(move |connection| {
-            let exists = connection
-                .prepare_cached("SELECT id FROM showtimes WHERE id = ?1")
-                .and_then(|mut select| select.query_row([id.as_str()], |_| Ok(())).optional())
-                .map_err(db)?;
+            let exists = optional_row(
+                connection,
+                "SELECT id FROM showtimes WHERE id = ?1",
+                [id.as_str()],
+                |_| Ok(()),
+            )?;
             if exists.is_none() {
                 return Err(Error::NotFound("showtime"));
             }

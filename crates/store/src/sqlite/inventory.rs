@@ -9,7 +9,8 @@
 
 use super::db;
 use super::rows::{
-    TICKET_COLUMNS, in_seat_map_order, placeholders, record_change, ticket_columns_of, ticket_from_row,
+    TICKET_COLUMNS, all_rows, in_seat_map_order, one_row, optional_row, placeholders, record_change,
+    ticket_columns_of, ticket_from_row,
 };
 use crate::live::InventoryChange;
 use crate::payments::{AttemptStatus, BeginPayment, OutboxMessage, PaymentAttempt};
@@ -60,12 +61,8 @@ pub(crate) fn load_hold(connection: &Connection, id: &HoldId, now: OffsetDateTim
         "SELECT {} FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id WHERE hi.hold_id = ?1",
         ticket_columns_of("t")
     );
-    let tickets: Vec<(i64, Ticket)> = connection
-        .prepare_cached(&sql)
-        .and_then(|mut select| {
-            select.query_map([id.as_str()], |row| ticket_from_row(row, &currency, now))?.collect()
-        })
-        .map_err(db)?;
+    let tickets: Vec<(i64, Ticket)> =
+        all_rows(connection, &sql, [id.as_str()], |row| ticket_from_row(row, &currency, now))?;
     let mut tickets = in_seat_map_order(tickets);
     if status == HoldStatus::Active {
         // Still ours: shown as held even to a reader whose clock is a hair behind.
@@ -277,13 +274,13 @@ fn take_tickets(
 
 /// Gives an active hold's tickets back (see `Store::release_hold`); the hold as it is then.
 pub fn release_hold(connection: &Connection, id: &HoldId, now: OffsetDateTime) -> Result<Hold> {
-    let (showtime_id, stored, expires_at): (String, String, i64) = connection
-        .prepare_cached("SELECT showtime_id, status, expires_at FROM holds WHERE id = ?1")
-        .and_then(|mut select| {
-            select.query_row([id.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).optional()
-        })
-        .map_err(db)?
-        .ok_or(Error::NotFound("hold"))?;
+    let (showtime_id, stored, expires_at): (String, String, i64) = optional_row(
+        connection,
+        "SELECT showtime_id, status, expires_at FROM holds WHERE id = ?1",
+        [id.as_str()],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?
+    .ok_or(Error::NotFound("hold"))?;
     match stored.as_str() {
         "purchased" => return Err(Error::HoldNotActive { status: "purchased" }),
         "active" => {
@@ -563,12 +560,12 @@ pub fn record_attempt(
         && found.order_status == OrderStatus::PendingPayment
     {
         // The order falls back to `payment_failed`, or to `expired` once its hold ran out.
-        let (stored, expires_at): (String, i64) = connection
-            .prepare_cached("SELECT status, expires_at FROM holds WHERE id = ?1")
-            .and_then(|mut select| {
-                select.query_row([found.attempt.hold_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
-            })
-            .map_err(db)?;
+        let (stored, expires_at): (String, i64) = one_row(
+            connection,
+            "SELECT status, expires_at FROM holds WHERE id = ?1",
+            [found.attempt.hold_id.as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
         let hold = HoldStatus::effective(&stored, from_millis(expires_at), from_millis(now))?;
         let next = if hold == HoldStatus::Active { OrderStatus::PaymentFailed } else { OrderStatus::Expired };
         transition(

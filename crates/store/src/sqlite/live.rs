@@ -11,7 +11,8 @@
 //! polling their place thus mostly read, and the writer stays free for the sale itself.
 
 use super::rows::{
-    column_u32, instant, is_foreign_key_violation, is_unique_violation, optional_instant, parsed,
+    all_rows, column_u32, instant, is_foreign_key_violation, is_unique_violation, one_row, optional_instant,
+    optional_row, parsed,
 };
 use super::{SqliteStore, db};
 use crate::live::{InventoryChange, InventoryEvent, LiveStore, QueueLength, QueuePlace, QueueSummary};
@@ -71,22 +72,14 @@ fn events_after(
         None => {
             let sql =
                 format!("SELECT {EVENT_COLUMNS} FROM inventory_events WHERE id > ?1 ORDER BY id LIMIT ?2");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| select.query_map(params![after, limit], event_from_row)?.collect())
-                .map_err(db)
+            all_rows(connection, &sql, params![after, limit], event_from_row)
         }
         Some(showtime_id) => {
             let sql = format!(
                 "SELECT {EVENT_COLUMNS} FROM inventory_events WHERE showtime_id = ?1 AND id > ?2 \
                  ORDER BY id LIMIT ?3"
             );
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| {
-                    select.query_map(params![showtime_id.as_str(), after, limit], event_from_row)?.collect()
-                })
-                .map_err(db)
+            all_rows(connection, &sql, params![showtime_id.as_str(), after, limit], event_from_row)
         }
     }
 }
@@ -94,10 +87,7 @@ fn events_after(
 /// A showtime's waiting room as stored.
 fn waiting_room(connection: &Connection, showtime_id: &str) -> Result<Option<WaitingRoom>> {
     let sql = format!("SELECT {ROOM_COLUMNS} FROM waiting_rooms WHERE showtime_id = ?1");
-    connection
-        .prepare_cached(&sql)
-        .and_then(|mut select| select.query_row([showtime_id], room_from_row).optional())
-        .map_err(db)
+    optional_row(connection, &sql, [showtime_id], room_from_row)
 }
 
 /// How many places a showtime's queue has.
@@ -288,10 +278,12 @@ impl LiveStore for SqliteStore {
 
     async fn inventory_event_bounds(&self) -> Result<(i64, i64)> {
         self.read(|connection| {
-            connection
-                .prepare_cached("SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM inventory_events")
-                .and_then(|mut select| select.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
-                .map_err(db)
+            one_row(
+                connection,
+                "SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM inventory_events",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
         })
         .await
     }

@@ -6,12 +6,14 @@
 //! page of orders with one query per [`MAX_BOUND_VALUES`] orders, rather than one per order.
 
 use super::db;
-use super::rows::{in_seat_map_order, instant, parsed, placeholders, ticket_columns_of, ticket_from_row};
+use super::rows::{
+    in_seat_map_order, instant, optional_row, parsed, placeholders, ticket_columns_of, ticket_from_row,
+};
 use marquee_domain::Result;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, UserId};
 use marquee_domain::inventory::{Order, OrderStatus, Ticket};
 use marquee_domain::money::Money;
-use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use rusqlite::{Connection, Row, params_from_iter};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -44,10 +46,7 @@ pub(crate) fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
 /// The order `id` with its tickets, or `None` if there is no such order.
 pub(crate) fn load_order(connection: &Connection, id: &OrderId) -> Result<Option<Order>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
-    let order = connection
-        .prepare_cached(&sql)
-        .and_then(|mut select| select.query_row([id.as_str()], order_from_row).optional())
-        .map_err(db)?;
+    let order = optional_row(connection, &sql, [id.as_str()], order_from_row)?;
     let Some(order) = order else { return Ok(None) };
     Ok(load_orders(connection, vec![order])?.pop())
 }

@@ -10,7 +10,7 @@
 
 use super::inventory::{self, Confirmation};
 use super::orders::load_order;
-use super::rows::{instant, parsed, record_change};
+use super::rows::{all_rows, instant, one_row, optional_row, parsed, record_change};
 use super::{SqliteStore, db};
 use crate::live::InventoryChange;
 use crate::payments::{
@@ -102,11 +102,9 @@ fn transition(
     reason: &str,
     now: i64,
 ) -> Result<OrderStatus> {
-    let from: String = connection
-        .prepare_cached("SELECT status FROM orders WHERE id = ?1")
-        .and_then(|mut select| select.query_row([order_id], |row| row.get(0)).optional())
-        .map_err(db)?
-        .ok_or(Error::NotFound("order"))?;
+    let from: String =
+        optional_row(connection, "SELECT status FROM orders WHERE id = ?1", [order_id], |row| row.get(0))?
+            .ok_or(Error::NotFound("order"))?;
     let from = OrderStatus::parse(&from)?;
     inventory::transition(connection, &OrderId::from_raw(order_id), from, to, reason, now)?;
     Ok(from)
@@ -114,10 +112,12 @@ fn transition(
 
 /// Whether a refund of the order has begun and not finished.
 fn refund_under_way(connection: &Connection, order_id: &str) -> Result<bool> {
-    connection
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM refunds WHERE order_id = ?1 AND status = 'pending')")
-        .and_then(|mut select| select.query_row([order_id], |row| row.get(0)))
-        .map_err(db)
+    one_row(
+        connection,
+        "SELECT EXISTS (SELECT 1 FROM refunds WHERE order_id = ?1 AND status = 'pending')",
+        [order_id],
+        |row| row.get(0),
+    )
 }
 
 /// Puts the listed tickets of an order back on sale (their old codes void: `checked_in_at`
@@ -129,10 +129,8 @@ fn release_order_tickets(
     ticket_ids: &[TicketId],
     now: OffsetDateTime,
 ) -> Result<i64> {
-    let showtime: String = connection
-        .prepare_cached("SELECT showtime_id FROM orders WHERE id = ?1")
-        .and_then(|mut select| select.query_row([order_id], |row| row.get(0)))
-        .map_err(db)?;
+    let showtime: String =
+        one_row(connection, "SELECT showtime_id FROM orders WHERE id = ?1", [order_id], |row| row.get(0))?;
     let mut retire = connection
         .prepare_cached("UPDATE order_items SET live = 0 WHERE order_id = ?1 AND ticket_id = ?2")
         .map_err(db)?;
@@ -167,13 +165,13 @@ fn begin_refund(
     reason: &str,
     now: i64,
 ) -> Result<Refund> {
-    let (status, currency): (String, String) = connection
-        .prepare_cached("SELECT status, currency FROM orders WHERE id = ?1")
-        .and_then(|mut select| {
-            select.query_row([order_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?))).optional()
-        })
-        .map_err(db)?
-        .ok_or(Error::NotFound("order"))?;
+    let (status, currency): (String, String) = optional_row(
+        connection,
+        "SELECT status, currency FROM orders WHERE id = ?1",
+        [order_id.as_str()],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?
+    .ok_or(Error::NotFound("order"))?;
     let status = OrderStatus::parse(&status)?;
     if !status.holds_tickets() {
         return Err(Error::Conflict(format!("a {} order cannot be refunded", status.as_str())));
@@ -274,13 +272,9 @@ fn complete_refund(
 ) -> Result<Order> {
     let now_ms = to_millis(now);
     let sql = format!("{REFUND_SELECT} WHERE r.id = ?1");
-    let (refund, status): (Refund, String) = connection
-        .prepare_cached(&sql)
-        .and_then(|mut select| {
-            select.query_row([refund_id], |row| Ok((refund_from_row(row)?, row.get("status")?))).optional()
-        })
-        .map_err(db)?
-        .ok_or(Error::NotFound("refund"))?;
+    let (refund, status): (Refund, String) =
+        optional_row(connection, &sql, [refund_id], |row| Ok((refund_from_row(row)?, row.get("status")?)))?
+            .ok_or(Error::NotFound("refund"))?;
     if status == "pending" {
         let order_id = refund.order_id.as_str();
         let left = release_order_tickets(connection, order_id, &refund.ticket_ids, now)?;
@@ -312,13 +306,13 @@ fn check_in(
     showtime_id: Option<&ShowtimeId>,
     now: OffsetDateTime,
 ) -> Result<CheckIn> {
-    let (ticket_showtime, label): (String, String) = connection
-        .prepare_cached("SELECT showtime_id, label FROM tickets WHERE id = ?1")
-        .and_then(|mut select| {
-            select.query_row([ticket_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?))).optional()
-        })
-        .map_err(db)?
-        .ok_or_else(|| Error::InvalidTicketCode("no such ticket".into()))?;
+    let (ticket_showtime, label): (String, String) = optional_row(
+        connection,
+        "SELECT showtime_id, label FROM tickets WHERE id = ?1",
+        [ticket_id.as_str()],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?
+    .ok_or_else(|| Error::InvalidTicketCode("no such ticket".into()))?;
     let ticket_showtime = ShowtimeId::from_raw(ticket_showtime);
     if showtime_id.is_some_and(|expected| *expected != ticket_showtime) {
         return Err(Error::WrongShowtime);
@@ -339,12 +333,12 @@ fn check_in(
         return Ok(CheckIn::Admitted { ticket_id: ticket_id.clone(), label, showtime_id: ticket_showtime });
     }
     // Scanned twice, or void: the row as it is.
-    let (status, owner, checked_in_at): (String, Option<String>, Option<i64>) = connection
-        .prepare_cached("SELECT status, order_id, checked_in_at FROM tickets WHERE id = ?1")
-        .and_then(|mut select| {
-            select.query_row([ticket_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        })
-        .map_err(db)?;
+    let (status, owner, checked_in_at): (String, Option<String>, Option<i64>) = one_row(
+        connection,
+        "SELECT status, order_id, checked_in_at FROM tickets WHERE id = ?1",
+        [ticket_id.as_str()],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
     if status != "sold" || owner.as_deref() != Some(order_id.as_str()) {
         return Err(Error::TicketVoid);
     }
@@ -416,10 +410,7 @@ impl PaymentStore for SqliteStore {
         let attempt_id = attempt_id.to_owned();
         self.read(move |connection| {
             let sql = format!("{ATTEMPT_SELECT} WHERE a.id = ?1");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| select.query_row([attempt_id], attempt_from_row).optional())
-                .map_err(db)
+            optional_row(connection, &sql, [attempt_id], attempt_from_row)
         })
         .await
     }
@@ -428,10 +419,7 @@ impl PaymentStore for SqliteStore {
         let order_id = order_id.clone();
         self.read(move |connection| {
             let sql = format!("{ATTEMPT_SELECT} WHERE a.order_id = ?1 ORDER BY a.id");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| select.query_map([order_id.as_str()], attempt_from_row)?.collect())
-                .map_err(db)
+            all_rows(connection, &sql, [order_id.as_str()], attempt_from_row)
         })
         .await
     }
@@ -440,12 +428,7 @@ impl PaymentStore for SqliteStore {
         let (provider, reference) = (provider.to_owned(), reference.to_owned());
         self.read(move |connection| {
             let sql = format!("{ATTEMPT_SELECT} WHERE a.provider = ?1 AND a.reference = ?2");
-            connection
-                .prepare_cached(&sql)
-                .and_then(|mut select| {
-                    select.query_row(params![provider, reference], attempt_from_row).optional()
-                })
-                .map_err(db)
+            optional_row(connection, &sql, params![provider, reference], attempt_from_row)
         })
         .await
     }
@@ -596,10 +579,7 @@ impl PaymentStore for SqliteStore {
                 )
                 .and_then(|mut insert| insert.execute(params![key, value]))
                 .map_err(db)?;
-            connection
-                .prepare_cached("SELECT value FROM settings WHERE key = ?1")
-                .and_then(|mut select| select.query_row([key], |row| row.get(0)))
-                .map_err(db)
+            one_row(connection, "SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0))
         })
         .await
     }
@@ -608,10 +588,9 @@ impl PaymentStore for SqliteStore {
         let id = id.to_owned();
         // A reader sees every committed write, and the writer answers only after committing.
         self.read(move |connection| {
-            connection
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM webhook_events WHERE id = ?1)")
-                .and_then(|mut select| select.query_row([id], |row| row.get(0)))
-                .map_err(db)
+            one_row(connection, "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE id = ?1)", [id], |row| {
+                row.get(0)
+            })
         })
         .await
     }

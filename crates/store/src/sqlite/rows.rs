@@ -30,6 +30,38 @@ pub(crate) fn with_statement<T>(
     connection.prepare_cached(sql).and_then(|mut statement| use_statement(&mut statement)).map_err(db)
 }
 
+/// The row `sql` answers with `params`, if any, mapped by `map` (cached statement).
+pub(crate) fn optional_row<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    with_statement(connection, sql, |statement| {
+        rusqlite::OptionalExtension::optional(statement.query_row(params, map))
+    })
+}
+
+/// The one row `sql` must answer with `params`, mapped by `map` (cached statement).
+pub(crate) fn one_row<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<T> {
+    with_statement(connection, sql, |statement| statement.query_row(params, map))
+}
+
+/// Every row `sql` answers with `params`, mapped by `map` (cached statement).
+pub(crate) fn all_rows<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    with_statement(connection, sql, |statement| statement.query_map(params, map)?.collect())
+}
+
 /// A non-negative integer column as `u32`.
 pub(crate) fn column_u32(row: &Row<'_>, column: &str) -> rusqlite::Result<u32> {
     let value: i64 = row.get(column)?;

@@ -5,6 +5,7 @@
 //! end a transaction, and an error they return rolls back the whole command.
 
 use super::db;
+use super::rows::all_rows;
 use marquee_domain::catalog::{HallLayout, SectionKind, SectionLayout, Showtime};
 use marquee_domain::ids::{HallId, SectionId, TicketId};
 use marquee_domain::{Error, Result};
@@ -59,12 +60,12 @@ pub(crate) fn insert_tickets(
     showtime: &Showtime,
     layout: &HallLayout,
 ) -> Result<usize> {
-    let sections: Vec<(String, String)> = connection
-        .prepare_cached("SELECT id, name FROM sections WHERE hall_id = ?1 ORDER BY position")
-        .and_then(|mut select| {
-            select.query_map([showtime.hall_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
-        })
-        .map_err(db)?;
+    let sections: Vec<(String, String)> = all_rows(
+        connection,
+        "SELECT id, name FROM sections WHERE hall_id = ?1 ORDER BY position",
+        [showtime.hall_id.as_str()],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     let mut insert = connection
         .prepare_cached(
             "INSERT INTO tickets (id, showtime_id, section_id, section_name, row_label, number, label, category, \
