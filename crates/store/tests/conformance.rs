@@ -8,7 +8,7 @@ use marquee_domain::catalog::{
     Event, EventKind, Hall, HallLayout, RowLayout, SeatOverride, SectionKind, SectionLayout, Showtime, Venue,
 };
 use marquee_domain::ids::{EventId, HallId, HoldId, OrderId, ShowtimeId, TicketId, UserId, VenueId};
-use marquee_domain::inventory::{HoldSelection, HoldStatus, TicketStatus};
+use marquee_domain::inventory::{HoldSelection, HoldStatus, OrderStatus, TicketStatus};
 use marquee_domain::money::Money;
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
@@ -483,6 +483,35 @@ async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store:
         .unwrap();
     let attempt = begin(&store, &lucky, NOW).await.unwrap();
     assert!(store.confirm_payment(&attempt.id, "pi_lucky", &message(), later).await.is_ok());
+
+    // Paying began while the hold was active, and its tickets were taken once it expired: the
+    // confirmation is refused, and that the order expired is recorded (a kept outcome, not a
+    // rolled-back error), as is the hold's end.
+    let carol = user(&store, "carol@example.com").await;
+    let started = store
+        .create_hold(&new_hold(
+            &bob,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[5].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    let attempt = begin(&store, &started, NOW).await.unwrap();
+    store
+        .create_hold(&new_hold(
+            &carol,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[5].clone()]),
+            later,
+        ))
+        .await
+        .unwrap();
+    let refused = store.confirm_payment(&attempt.id, "pi_late", &message(), later).await;
+    assert!(matches!(refused, Err(Error::HoldExpired)), "{refused:?}");
+    assert_eq!(store.get_order(&attempt.order_id).await.unwrap().unwrap().status, OrderStatus::Expired);
+    assert_eq!(store.get_hold(&started.id, later).await.unwrap().unwrap().status, HoldStatus::Expired);
+    assert_eq!(store.get_ticket(&seats[5], later).await.unwrap().unwrap().status, TicketStatus::Held);
 }
 
 async fn releasing_a_hold_frees_its_tickets(store: Arc<dyn Store>) {
