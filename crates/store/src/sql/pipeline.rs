@@ -63,10 +63,17 @@ impl<T: Send + 'static> Command for Pending<T> {
     fn run<'c>(self: Box<Self>, connection: &'c mut PgConnection) -> BoxFuture<'c, (bool, Answer)> {
         let Pending { work, answer, span } = *self;
         Box::pin(async move {
-            let outcome = AssertUnwindSafe(tracing::Instrument::instrument(work(connection), span))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| Err(Error::internal("a write command panicked")));
+            // A panic, whether in building the command's future or in running it, is that
+            // command's error; the pipeline goes on.
+            let panicked = || Error::internal("a write command panicked");
+            let outcome =
+                match std::panic::catch_unwind(AssertUnwindSafe(|| span.in_scope(|| work(connection)))) {
+                    Ok(future) => AssertUnwindSafe(tracing::Instrument::instrument(future, span))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| Err(panicked())),
+                    Err(_) => Err(panicked()),
+                };
             let ok = outcome.is_ok();
             let answer: Answer = Box::new(move |commit_failure: Option<&Error>| {
                 let _ = answer.send(match commit_failure {
@@ -195,4 +202,65 @@ fn refuse_rest(commands: impl Iterator<Item = Box<dyn Command>>, error: Error) -
         command.refuse(repeat(&error));
     }
     Err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    fn insert(key: &'static str) -> Work<()> {
+        work(move |tx| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ($1, 'x')")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                Ok(())
+            })
+        })
+    }
+
+    /// A command that fails after writing, or panics, is rolled back alone: the commands
+    /// around it (whichever batch they land in) commit, and the pipeline keeps serving.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_or_panicking_command_is_rolled_back_alone() {
+        let Some(database) = TestDatabase::postgres().await else { return };
+        let store = database.store().await;
+        let pool = PgPool::connect(&database.url).await.unwrap();
+        let pipeline = Pipeline::start(pool.clone());
+        let fails = work(|tx| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ('failed', 'x')")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                Err::<(), _>(Error::Contention)
+            })
+        });
+        let panics = work(|_tx| -> BoxFuture<'_, Result<()>> { panic!("a bug building a command") });
+        let panics_later: Work<()> = work(|_tx| Box::pin(async move { panic!("a bug running a command") }));
+        let (before, failed, panicked, panicked_later, after) = tokio::join!(
+            pipeline.run(insert("before")),
+            pipeline.run(fails),
+            pipeline.run(panics),
+            pipeline.run(panics_later),
+            pipeline.run(insert("after"))
+        );
+        assert!(matches!(panicked_later, Err(Error::Internal(_))), "{panicked_later:?}");
+        assert!(before.is_ok() && after.is_ok(), "{before:?} {after:?}");
+        assert!(matches!(failed, Err(Error::Contention)), "{failed:?}");
+        assert!(matches!(panicked, Err(Error::Internal(_))), "{panicked:?}");
+        pipeline.run(insert("later")).await.unwrap();
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM settings WHERE value = 'x' ORDER BY key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(keys, ["after", "before", "later"]);
+        assert_eq!(pipeline.stats().failed_commits, 0);
+        pool.close().await;
+        store.close().await;
+        database.drop_database().await;
+    }
 }
