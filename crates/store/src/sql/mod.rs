@@ -319,20 +319,10 @@ impl DynamicQuery {
     }
 }
 
-/// Best available never takes an accessible seat (a category naming access or wheelchairs, the
-/// same rule as the seat map's `isAccessible` in admin-layout.js) in a seated section: those are
-/// left for the people who need them, who pick them by id.
-const NOT_ACCESSIBLE: &str = " AND category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'";
-
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 fn like_pattern(fragment: &str) -> String {
     let escaped = fragment.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{}%", escaped.to_lowercase())
-}
-
-/// The SQL that is true for a ticket that can be taken at `$now_placeholder`.
-fn takeable(now_placeholder: &str) -> String {
-    format!("(status = 'available' OR (status = 'held' AND hold_expires_at <= {now_placeholder}))")
 }
 
 const TICKET_COLUMNS: &str = "t.id, t.showtime_id, t.section_id, t.section_name, t.row_label, t.number, \
@@ -686,228 +676,78 @@ impl SqlStore {
             .collect()
     }
 
-    /// Picks the ticket ids a selection asks for, locking them on PostgreSQL.
-    async fn select_tickets_for_hold(
-        connection: &mut sqlx::PgConnection,
-        hold: &NewHold,
-    ) -> Result<Vec<String>> {
-        let now = to_millis(hold.now);
-        match &hold.selection {
-            HoldSelection::Tickets(ids) => {
-                let mut sorted: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
-                sorted.sort();
-                let sql = format!(
-                    "SELECT id FROM tickets WHERE showtime_id = $1 AND id IN ({}) ORDER BY id{}",
-                    placeholders(2, sorted.len()),
-                    FOR_UPDATE
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(hold.showtime_id.as_str());
-                for id in &sorted {
-                    query = query.bind(id.clone());
-                }
-                let found: BTreeSet<String> = query
-                    .fetch_all(&mut *connection)
-                    .await
-                    .map_err(db)?
-                    .iter()
-                    .map(|row| row.try_get("id"))
-                    .collect::<Result<_, _>>()
-                    .map_err(db)?;
-                let unknown: Vec<TicketId> = sorted
-                    .iter()
-                    .filter(|id| !found.contains(*id))
-                    .cloned()
-                    .map(TicketId::from_raw)
-                    .collect();
-                if !unknown.is_empty() {
-                    return Err(Error::UnknownTickets { ticket_ids: unknown });
-                }
-                Ok(sorted)
-            }
-            HoldSelection::Quantity { section, quantity } => {
-                let row = sqlx::query(
-                    // The hall's few sections, not the showtime's thousands of tickets.
-                    "SELECT s.id AS section_id, s.kind FROM showtimes sh JOIN sections s ON s.hall_id = sh.hall_id \
-                     WHERE sh.id = $1 AND (s.id = $2 OR LOWER(s.name) = LOWER($2)) ORDER BY s.position LIMIT 1",
-                )
-                .bind(hold.showtime_id.as_str())
-                .bind(section.trim())
-                .fetch_optional(&mut *connection)
-                .await
-                .map_err(db)?
-                .ok_or_else(|| Error::invalid(format!("the showtime has no section {section:?}")))?;
-                let section_id: String = row.try_get("section_id").map_err(db)?;
-                // Best available in a seated section leaves accessible seats alone; the places
-                // of a general-admission section are all alike.
-                let seated = row.try_get::<String, _>("kind").map_err(db)? == "seated";
-                let accessible_filter = if seated { NOT_ACCESSIBLE } else { "" };
-                // Free places first, then places of holds that expired but were not swept yet:
-                // each is one ordered range of `tickets_by_section`, where a single query with
-                // `status = 'available' OR …` walks every ticket of the showtime past the sold ones.
-                let wanted = *quantity as usize;
-                // Skip places other buyers are taking right now; only if that leaves too few,
-                // wait for them (they may roll back) before saying "sold out".
-                let locks: &[&str] = &[" FOR UPDATE SKIP LOCKED", " FOR UPDATE"];
-                let mut rows = Vec::new();
-                for lock in locks {
-                    rows.clear();
-                    for expired_holds in [false, true] {
-                        let missing = wanted - rows.len();
-                        if missing == 0 {
-                            break;
-                        }
-                        let mut query = sqlx::query(AssertSqlSafe(format!(
-                            "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
-                             {accessible_filter} ORDER BY position LIMIT $3{lock}",
-                            if expired_holds {
-                                "status = 'held' AND hold_expires_at <= $4"
-                            } else {
-                                "status = 'available'"
-                            }
-                        )))
-                        .bind(section_id.clone())
-                        .bind(hold.showtime_id.as_str())
-                        .bind(missing as i64);
-                        if expired_holds {
-                            query = query.bind(now);
-                        }
-                        rows.append(&mut query.fetch_all(&mut *connection).await.map_err(db)?);
-                    }
-                    if rows.len() == wanted {
-                        break;
-                    }
-                }
-                if rows.len() < wanted {
-                    // A place the sweeper freed while the two ranges ran is seen by neither
-                    // (held in one's snapshot, available when the other re-checks it): before
-                    // saying "sold out", one pass over both states at once.
-                    let sql = format!(
-                        "SELECT id FROM tickets WHERE section_id = $1 AND showtime_id = $2 AND {} \
-                         {accessible_filter} ORDER BY position LIMIT $4 FOR UPDATE",
-                        takeable("$3")
-                    );
-                    rows = sqlx::query(AssertSqlSafe(sql))
-                        .bind(section_id.clone())
-                        .bind(hold.showtime_id.as_str())
-                        .bind(now)
-                        .bind(wanted as i64)
-                        .fetch_all(&mut *connection)
-                        .await
-                        .map_err(db)?;
-                }
-                if rows.len() < *quantity as usize {
-                    return Err(Error::NotEnoughPlaces {
-                        requested: *quantity,
-                        available: rows.len() as u32,
-                    });
-                }
-                let mut ids: Vec<String> =
-                    rows.iter().map(|row| row.try_get("id")).collect::<Result<_, _>>().map_err(db)?;
-                ids.sort();
-                Ok(ids)
-            }
-        }
-    }
-
-    /// Runs in the commit pipeline.
+    /// Runs in the commit pipeline: one call of `marquee_create_hold` (migration 0006) takes
+    /// the places, then one read fetches their details for the answer.
     async fn create_hold_in(tx: &mut PgConnection, hold: &NewHold) -> Result<Hold> {
         let now = to_millis(hold.now);
-        let window = sqlx::query(
-            "SELECT on_sale_from, on_sale_until, cancelled_at, \
-             (SELECT COUNT(*) FROM waiting_rooms w WHERE w.showtime_id = showtimes.id) AS queued \
-             FROM showtimes WHERE id = $1",
-        )
-        .bind(hold.showtime_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .ok_or(Error::NotFound("showtime"))?;
-        let (from, until): (i64, i64) =
-            (window.try_get("on_sale_from").map_err(db)?, window.try_get("on_sale_until").map_err(db)?);
-        let cancelled: Option<i64> = window.try_get("cancelled_at").map_err(db)?;
-        if !(from <= now && now < until) || cancelled.is_some() {
-            return Err(Error::NotOnSale);
-        }
-        let queued: i64 = window.try_get("queued").map_err(db)?;
-        if queued > 0 && !hold.admitted {
-            return Err(Error::AdmissionRequired("join the queue and hold with your admission"));
-        }
-        // One user's holds of a showtime are taken one at a time (PostgreSQL: the user row is
-        // the lock), so the per-user cap below cannot be raced past.
-        let sql = format!("SELECT id FROM users WHERE id = $1{}", FOR_UPDATE);
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(hold.user_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let already_held: i64 = sqlx::query(
-            // From the user's holds (an index range), not from the showtime's tickets.
-            "SELECT COUNT(*) AS n FROM holds h JOIN tickets t ON t.hold_id = h.id \
-             WHERE h.user_id = $3 AND h.showtime_id = $1 \
-             AND t.status = 'held' AND t.hold_expires_at > $2",
-        )
-        .bind(hold.showtime_id.as_str())
-        .bind(now)
-        .bind(hold.user_id.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?
-        .try_get("n")
-        .map_err(db)?;
-
-        let ids = Self::select_tickets_for_hold(&mut *tx, hold).await?;
-        if already_held + ids.len() as i64 > i64::from(hold.max_held_per_user) {
-            return Err(Error::HoldLimitReached { limit: hold.max_held_per_user });
-        }
-        let sql = format!(
-            "UPDATE tickets SET status = 'held', hold_id = $1, hold_expires_at = $2 \
-             WHERE id IN ({}) AND {} RETURNING id",
-            placeholders(4, ids.len()),
-            takeable("$3")
-        );
-        let mut query =
-            sqlx::query(AssertSqlSafe(sql)).bind(hold.id.as_str()).bind(to_millis(hold.expires_at)).bind(now);
-        for id in &ids {
-            query = query.bind(id.clone());
-        }
-        let taken: BTreeSet<String> = query
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|row| row.try_get("id"))
-            .collect::<Result<_, _>>()
-            .map_err(db)?;
-        if taken.len() != ids.len() {
-            // All or nothing: dropping the transaction rolls back the tickets we did take.
-            let unavailable =
-                ids.into_iter().filter(|id| !taken.contains(id)).map(TicketId::from_raw).collect();
-            return Err(Error::TicketsUnavailable { ticket_ids: unavailable });
-        }
-
-        sqlx::query(
-            "INSERT INTO holds (id, user_id, showtime_id, status, created_at, expires_at) VALUES ($1, $2, $3, 'active', $4, $5)",
+        let (tickets, section, quantity) = match &hold.selection {
+            HoldSelection::Tickets(ids) => {
+                (Some(ids.iter().map(|id| id.as_str().to_owned()).collect::<Vec<_>>()), None, 0)
+            }
+            HoldSelection::Quantity { section, quantity } => {
+                (None, Some(section.as_str()), i32::try_from(*quantity).map_err(Error::internal)?)
+            }
+        };
+        let row = sqlx::query(
+            "SELECT outcome, places, available \
+             FROM marquee_create_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(hold.id.as_str())
         .bind(hold.user_id.as_str())
         .bind(hold.showtime_id.as_str())
+        .bind(hold.admitted)
+        .bind(i64::from(hold.max_held_per_user))
+        .bind(tickets)
+        .bind(section.map(str::trim))
+        .bind(quantity)
         .bind(now)
         .bind(to_millis(hold.expires_at))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        let sql = format!(
-            "INSERT INTO hold_items (hold_id, ticket_id) VALUES {}",
-            (0..ids.len()).map(|i| format!("($1, ${})", i + 2)).collect::<Vec<_>>().join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(hold.id.as_str());
-        for id in &ids {
-            query = query.bind(id.clone());
+        let places = || -> Result<Vec<TicketId>> {
+            let ids: Option<Vec<String>> = row.try_get("places").map_err(db)?;
+            Ok(ids.unwrap_or_default().into_iter().map(TicketId::from_raw).collect())
+        };
+        match row.try_get::<String, _>("outcome").map_err(db)?.as_str() {
+            "held" => {}
+            "no_showtime" => return Err(Error::NotFound("showtime")),
+            "not_on_sale" => return Err(Error::NotOnSale),
+            "admission_required" => {
+                return Err(Error::AdmissionRequired("join the queue and hold with your admission"));
+            }
+            "unknown_tickets" => return Err(Error::UnknownTickets { ticket_ids: places()? }),
+            "no_section" => {
+                let section = section.unwrap_or_default();
+                return Err(Error::invalid(format!("the showtime has no section {section:?}")));
+            }
+            "not_enough" => {
+                let available: Option<i64> = row.try_get("available").map_err(db)?;
+                return Err(Error::NotEnoughPlaces {
+                    requested: quantity.unsigned_abs(),
+                    available: u32::try_from(available.unwrap_or_default()).map_err(Error::internal)?,
+                });
+            }
+            "hold_limit" => return Err(Error::HoldLimitReached { limit: hold.max_held_per_user }),
+            "unavailable" => return Err(Error::TicketsUnavailable { ticket_ids: places()? }),
+            other => return Err(Error::internal(format!("marquee_create_hold answered {other:?}"))),
         }
-        query.execute(&mut *tx).await.map_err(db)?;
-        live::record_change(&mut *tx, hold.showtime_id.as_str(), InventoryChange::Held, &ids, hold.now)
-            .await?;
-        Self::load_hold(tx, &hold.id, hold.now).await?.ok_or(Error::NotFound("hold"))
+        // The hold as written, without reading its row back.
+        let expires_at = from_millis(to_millis(hold.expires_at));
+        let mut tickets = Self::hold_tickets(&mut *tx, &hold.id, hold.now).await?;
+        for ticket in &mut tickets {
+            ticket.status = marquee_domain::inventory::TicketStatus::Held;
+        }
+        Ok(Hold {
+            id: hold.id.clone(),
+            user_id: hold.user_id.clone(),
+            showtime_id: hold.showtime_id.clone(),
+            status: HoldStatus::effective("active", expires_at, hold.now)?,
+            created_at: from_millis(now),
+            expires_at,
+            order_id: None,
+            tickets,
+        })
     }
 
     /// Runs in the commit pipeline.

@@ -262,7 +262,8 @@ impl SqlStore {
         Self::attempt_in(tx, &begin.attempt_id).await
     }
 
-    /// Runs in the commit pipeline. The inner `Err(HoldExpired)` is an outcome whose writes
+    /// Runs in the commit pipeline: one call of `marquee_confirm_payment` (migration 0006),
+    /// then the order for the answer. The inner `Err(HoldExpired)` is an outcome whose writes
     /// (the order marked expired) are kept: the savepoint is released, not rolled back.
     async fn confirm_payment_in(
         tx: &mut PgConnection,
@@ -271,112 +272,30 @@ impl SqlStore {
         message: &OutboxMessage,
         now: OffsetDateTime,
     ) -> Result<Result<Order>> {
-        let now_ms = to_millis(now);
-        let attempt = Self::attempt_in(&mut *tx, attempt_id).await?;
-        let sql = format!("SELECT status FROM orders WHERE id = $1{}", super::FOR_UPDATE);
-        let order_status = sqlx::query(AssertSqlSafe(sql))
-            .bind(attempt.order_id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        match OrderStatus::parse(&order_status.try_get::<String, _>("status").map_err(db)?)? {
-            OrderStatus::PendingPayment => {}
-            OrderStatus::PaymentFailed => {
-                // A late answer for an attempt given up on: pay with it after all.
-                transition(
-                    &mut *tx,
-                    &attempt.order_id,
-                    OrderStatus::PendingPayment,
-                    "late authorization",
-                    now_ms,
-                )
-                .await?;
-            }
-            OrderStatus::Expired => return Err(Error::HoldExpired),
-            _ => return Err(Error::HoldNotActive { status: "purchased" }),
-        }
-        // Lock the hold's tickets (PostgreSQL) and check that every one is still ours.
-        let sql = format!(
-            "SELECT t.id, t.status, t.hold_id FROM tickets t JOIN hold_items hi ON hi.ticket_id = t.id \
-             WHERE hi.hold_id = $1 ORDER BY t.id{}",
-            super::FOR_UPDATE
-        );
-        let tickets = sqlx::query(AssertSqlSafe(sql))
-            .bind(attempt.hold_id.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let still_ours = tickets.iter().all(|row| {
-            row.try_get::<String, _>("status").is_ok_and(|s| s == "held")
-                && row
-                    .try_get::<Option<String>, _>("hold_id")
-                    .is_ok_and(|h| h.as_deref() == Some(attempt.hold_id.as_str()))
-        });
-        if tickets.is_empty() || !still_ours {
-            transition(
-                &mut *tx,
-                &attempt.order_id,
-                OrderStatus::Expired,
-                "tickets taken after the hold expired",
-                now_ms,
-            )
-            .await?;
-            sqlx::query("UPDATE holds SET status = 'expired' WHERE id = $1 AND status = 'active'")
-                .bind(attempt.hold_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            return Ok(Err(Error::HoldExpired));
-        }
-        let sold = sqlx::query(
-            "UPDATE tickets SET status = 'sold', order_id = $1, hold_expires_at = NULL, checked_in_at = NULL \
-             WHERE hold_id = $2 AND status = 'held' AND id IN (SELECT ticket_id FROM hold_items WHERE hold_id = $2) \
-             RETURNING id, showtime_id",
+        let row = sqlx::query(
+            "SELECT outcome, order_ref FROM marquee_confirm_payment($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(attempt.order_id.as_str())
-        .bind(attempt.hold_id.as_str())
-        .fetch_all(&mut *tx)
+        .bind(attempt_id)
+        .bind(reference)
+        .bind(to_millis(now))
+        .bind(message.id.as_str())
+        .bind(message.kind.as_str())
+        .bind(message.recipient.as_str())
+        .bind(message.subject.as_str())
+        .bind(message.body.as_str())
+        .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        if let Some(first) = sold.first() {
-            let showtime: String = first.try_get("showtime_id").map_err(db)?;
-            let ids: Vec<String> =
-                sold.iter().map(|row| row.try_get("id")).collect::<Result<_, _>>().map_err(db)?;
-            super::live::record_change(&mut *tx, &showtime, InventoryChange::Sold, &ids, now).await?;
+        match row.try_get::<String, _>("outcome").map_err(db)?.as_str() {
+            "confirmed" => {}
+            "no_attempt" => return Err(Error::NotFound("payment attempt")),
+            "order_expired" => return Err(Error::HoldExpired),
+            "already_paid" => return Err(Error::HoldNotActive { status: "purchased" }),
+            "tickets_taken" => return Ok(Err(Error::HoldExpired)),
+            other => return Err(Error::internal(format!("marquee_confirm_payment answered {other:?}"))),
         }
-        sqlx::query(
-            // Driven by the hold's items (a primary-key range), not by a scan for the order id.
-            "INSERT INTO order_items (order_id, ticket_id, price_amount, live) \
-             SELECT $1, t.id, t.price_amount, 1 FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id \
-             WHERE hi.hold_id = $2 AND t.order_id = $1",
-        )
-        .bind(attempt.order_id.as_str())
-        .bind(attempt.hold_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        transition(&mut *tx, &attempt.order_id, OrderStatus::Confirmed, "payment authorized", now_ms).await?;
-        sqlx::query("UPDATE orders SET payment_reference = $2 WHERE id = $1")
-            .bind(attempt.order_id.as_str())
-            .bind(reference.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("UPDATE holds SET status = 'purchased', order_id = $1 WHERE id = $2")
-            .bind(attempt.order_id.as_str())
-            .bind(attempt.hold_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("UPDATE payment_attempts SET status = 'authorized', reference = $2, updated_at = $3 WHERE id = $1")
-            .bind(attempt_id.to_owned())
-            .bind(reference.to_owned())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        enqueue(&mut *tx, message, now_ms).await?;
-        Ok(Ok(Self::load_order_in(tx, &attempt.order_id).await?))
+        let order_id = OrderId::from_raw(row.try_get::<String, _>("order_ref").map_err(db)?);
+        Ok(Ok(Self::load_order_in(tx, &order_id).await?))
     }
 
     /// Puts an order's live tickets (or the listed ones) back on sale and marks their items
