@@ -1,9 +1,10 @@
--- The two hottest commands of a sale as one function call each, so that the commit pipeline
--- (one connection, one command after another) pays one round trip for a hold or a
--- confirmation instead of one per statement. Each function only reads and writes; whether the
+-- The three commands of every purchase (hold, begin payment, confirm) as one function call
+-- each, so that the commit pipeline (one connection, one command after another) pays one round
+-- trip for each instead of one per statement. Each function only reads and writes; whether the
 -- outcome is kept is the caller's decision (the pipeline rolls a refused command back to its
 -- savepoint). Outcomes are short codes the store turns into its errors (create_hold_in in
--- crates/store/src/sql/mod.rs, confirm_payment_in in crates/store/src/sql/payments.rs).
+-- crates/store/src/sql/mod.rs, begin_payment_in and confirm_payment_in in
+-- crates/store/src/sql/payments.rs).
 
 -- Up to `p_wanted` takeable places of one section, by position, locked. `p_wait` = false skips
 -- places other buyers are taking right now. Best available never takes an accessible seat (a
@@ -156,6 +157,67 @@ BEGIN
     INSERT INTO inventory_events (showtime_id, kind, ticket_ids, at)
     VALUES (p_showtime, 'held', array_to_string(places, ' '), p_now);
     outcome := 'held';
+END
+$$;
+
+-- Outcomes: started (the attempt written, for the order order_ref of amount and currency_code),
+-- no_hold (unknown, or another user's), hold_not_active (hold_status and hold_expires_at as
+-- stored, for the caller's rule), order_expired, already_paid, payment_in_progress.
+CREATE FUNCTION marquee_begin_payment(
+    p_hold TEXT, p_user TEXT, p_new_order TEXT, p_attempt TEXT, p_provider TEXT, p_now BIGINT,
+    OUT outcome TEXT, OUT order_ref TEXT, OUT amount BIGINT, OUT currency_code TEXT,
+    OUT hold_status TEXT, OUT hold_expires_at BIGINT
+)
+LANGUAGE plpgsql AS $$
+DECLARE
+    owner TEXT;
+    order_status TEXT;
+    showtime TEXT;
+BEGIN
+    SELECT h.user_id, h.status, h.expires_at INTO owner, hold_status, hold_expires_at
+      FROM holds h WHERE h.id = p_hold FOR UPDATE;
+    IF NOT FOUND OR owner <> p_user THEN
+        outcome := 'no_hold';
+        RETURN;
+    END IF;
+    IF hold_status <> 'active' OR hold_expires_at <= p_now THEN
+        outcome := 'hold_not_active';
+        RETURN;
+    END IF;
+    SELECT o.id, o.status, o.total_amount, o.currency INTO order_ref, order_status, amount, currency_code
+      FROM orders o WHERE o.hold_id = p_hold;
+    IF NOT FOUND THEN
+        order_ref := p_new_order;
+        SELECT CAST(COALESCE(SUM(t.price_amount), 0) AS BIGINT), MIN(sh.currency), MIN(t.showtime_id)
+          INTO amount, currency_code, showtime
+          FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id JOIN showtimes sh ON sh.id = t.showtime_id
+         WHERE hi.hold_id = p_hold;
+        INSERT INTO orders (id, user_id, showtime_id, hold_id, status, total_amount, currency,
+                            payment_provider, payment_reference, created_at, updated_at)
+        VALUES (order_ref, p_user, showtime, p_hold, 'pending_payment', amount, currency_code,
+                p_provider, '', p_now, p_now);
+        INSERT INTO order_transitions (order_id, from_status, to_status, at, reason)
+        VALUES (order_ref, NULL, 'pending_payment', p_now, 'checkout started');
+    ELSIF order_status = 'payment_failed' THEN
+        UPDATE orders o SET status = 'pending_payment', updated_at = p_now WHERE o.id = order_ref;
+        INSERT INTO order_transitions (order_id, from_status, to_status, at, reason)
+        VALUES (order_ref, 'payment_failed', 'pending_payment', p_now, 'payment retried');
+    ELSIF order_status = 'pending_payment' THEN
+        IF EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = order_ref
+                   AND a.status IN ('started', 'unknown', 'authorized')) THEN
+            outcome := 'payment_in_progress';
+            RETURN;
+        END IF;
+    ELSIF order_status = 'expired' THEN
+        outcome := 'order_expired';
+        RETURN;
+    ELSE
+        outcome := 'already_paid';
+        RETURN;
+    END IF;
+    INSERT INTO payment_attempts (id, order_id, provider, status, amount, currency, created_at, updated_at)
+    VALUES (p_attempt, order_ref, p_provider, 'started', amount, currency_code, p_now, p_now);
+    outcome := 'started';
 END
 $$;
 

@@ -151,115 +151,58 @@ impl SqlStore {
         SqlStore::load_orders(tx, vec![row]).await?.pop().ok_or(Error::NotFound("order"))
     }
 
-    /// Runs in the commit pipeline.
+    /// Runs in the commit pipeline: one call of `marquee_begin_payment` (migration 0006); the
+    /// attempt is answered from what was written.
     async fn begin_payment_in(tx: &mut PgConnection, begin: &BeginPayment) -> Result<PaymentAttempt> {
         let now = to_millis(begin.now);
-        let sql = format!("SELECT user_id, status, expires_at FROM holds WHERE id = $1{}", super::FOR_UPDATE);
-        let hold = sqlx::query(AssertSqlSafe(sql))
-            .bind(begin.hold_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .filter(|row| {
-                row.try_get::<String, _>("user_id").is_ok_and(|owner| owner == begin.user_id.as_str())
-            })
-            .ok_or(Error::NotFound("hold"))?;
-        let hold_status = HoldStatus::effective(
-            &hold.try_get::<String, _>("status").map_err(db)?,
-            instant(&hold, "expires_at")?,
-            begin.now,
-        )?;
-        hold_status.ensure_active()?;
-
-        let existing = sqlx::query("SELECT id, status FROM orders WHERE hold_id = $1")
-            .bind(begin.hold_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let order_id = match existing {
-            None => {
-                let totals = sqlx::query(
-                    "SELECT CAST(COALESCE(SUM(t.price_amount), 0) AS BIGINT) AS total, MIN(sh.currency) AS currency, \
-                     MIN(t.showtime_id) AS showtime_id FROM hold_items hi JOIN tickets t ON t.id = hi.ticket_id \
-                     JOIN showtimes sh ON sh.id = t.showtime_id WHERE hi.hold_id = $1",
-                )
-                .bind(begin.hold_id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
-                sqlx::query(
-                    "INSERT INTO orders (id, user_id, showtime_id, hold_id, status, total_amount, currency, \
-                     payment_provider, payment_reference, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, '', $8, $8)",
-                )
-                .bind(begin.new_order_id.as_str())
-                .bind(begin.user_id.as_str())
-                .bind(totals.try_get::<String, _>("showtime_id").map_err(db)?)
-                .bind(begin.hold_id.as_str())
-                .bind(totals.try_get::<i64, _>("total").map_err(db)?)
-                .bind(totals.try_get::<String, _>("currency").map_err(db)?)
-                .bind(begin.provider.clone())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                sqlx::query(
-                    "INSERT INTO order_transitions (order_id, from_status, to_status, at, reason) \
-                     VALUES ($1, NULL, 'pending_payment', $2, 'checkout started')",
-                )
-                .bind(begin.new_order_id.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                begin.new_order_id.clone()
-            }
-            Some(row) => {
-                let order_id = OrderId::from_raw(row.try_get::<String, _>("id").map_err(db)?);
-                match OrderStatus::parse(&row.try_get::<String, _>("status").map_err(db)?)? {
-                    OrderStatus::PaymentFailed => {
-                        transition(&mut *tx, &order_id, OrderStatus::PendingPayment, "payment retried", now)
-                            .await?;
-                    }
-                    OrderStatus::PendingPayment => {
-                        let in_flight: i64 = sqlx::query(
-                            "SELECT COUNT(*) AS n FROM payment_attempts WHERE order_id = $1 AND status IN ('started', 'unknown', 'authorized')",
-                        )
-                        .bind(order_id.as_str())
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db)?
-                        .try_get("n")
-                        .map_err(db)?;
-                        if in_flight > 0 {
-                            return Err(Error::PaymentInProgress);
-                        }
-                    }
-                    OrderStatus::Expired => return Err(Error::HoldExpired),
-                    _ => return Err(Error::HoldNotActive { status: "purchased" }),
-                }
-                order_id
-            }
-        };
-        let order = sqlx::query("SELECT total_amount, currency FROM orders WHERE id = $1")
-            .bind(order_id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO payment_attempts (id, order_id, provider, status, amount, currency, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'started', $4, $5, $6, $6)",
+        let row = sqlx::query(
+            "SELECT outcome, order_ref, amount, currency_code, hold_status, hold_expires_at \
+             FROM marquee_begin_payment($1, $2, $3, $4, $5, $6)",
         )
-        .bind(begin.attempt_id.clone())
-        .bind(order_id.as_str())
-        .bind(begin.provider.clone())
-        .bind(order.try_get::<i64, _>("total_amount").map_err(db)?)
-        .bind(order.try_get::<String, _>("currency").map_err(db)?)
+        .bind(begin.hold_id.as_str())
+        .bind(begin.user_id.as_str())
+        .bind(begin.new_order_id.as_str())
+        .bind(begin.attempt_id.as_str())
+        .bind(begin.provider.as_str())
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        Self::attempt_in(tx, &begin.attempt_id).await
+        match row.try_get::<String, _>("outcome").map_err(db)?.as_str() {
+            "started" => {}
+            "no_hold" => return Err(Error::NotFound("hold")),
+            "hold_not_active" => {
+                let status = HoldStatus::effective(
+                    &row.try_get::<String, _>("hold_status").map_err(db)?,
+                    instant(&row, "hold_expires_at")?,
+                    begin.now,
+                )?;
+                status.ensure_active()?;
+                return Err(Error::internal(format!(
+                    "marquee_begin_payment refused an active hold ({status:?})"
+                )));
+            }
+            "order_expired" => return Err(Error::HoldExpired),
+            "already_paid" => return Err(Error::HoldNotActive { status: "purchased" }),
+            "payment_in_progress" => return Err(Error::PaymentInProgress),
+            other => return Err(Error::internal(format!("marquee_begin_payment answered {other:?}"))),
+        }
+        Ok(PaymentAttempt {
+            id: begin.attempt_id.clone(),
+            order_id: OrderId::from_raw(row.try_get::<String, _>("order_ref").map_err(db)?),
+            hold_id: begin.hold_id.clone(),
+            user_id: begin.user_id.clone(),
+            provider: begin.provider.clone(),
+            reference: None,
+            status: AttemptStatus::Started,
+            amount: Money::new(
+                row.try_get("amount").map_err(db)?,
+                row.try_get::<String, _>("currency_code").map_err(db)?,
+            ),
+            refunded: 0,
+            created_at: from_millis(now),
+            updated_at: from_millis(now),
+        })
     }
 
     /// Runs in the commit pipeline: one call of `marquee_confirm_payment` (migration 0006),
