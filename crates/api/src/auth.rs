@@ -6,7 +6,6 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::security::SessionUser;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
@@ -134,6 +133,11 @@ fn loopback_host(headers: &axum::http::HeaderMap) -> bool {
         || name.ends_with(".localhost")
         || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
+
+/// The user of the request's session token, looked up at most once per request (by the
+/// request-hardening middleware, which puts it in the request's extensions).
+#[derive(Clone, Debug)]
+pub struct SessionUser(pub Option<User>);
 
 /// Where a request's session token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

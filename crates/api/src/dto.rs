@@ -4,7 +4,7 @@
 
 use crate::routes::schema;
 use marquee_domain::account::{Role, User};
-use marquee_domain::catalog::{Event, EventKind};
+use marquee_domain::catalog::{Event, EventKind, Venue};
 use marquee_domain::ids::{EventId, HoldId, ShowtimeId, TicketId};
 use marquee_domain::inventory::{Hold, HoldStatus, Order, OrderStatus, Ticket, TicketStatus};
 use marquee_domain::money::Money;
@@ -234,6 +234,17 @@ pub struct VenueOut {
     pub city: String,
     /// IANA time zone of the venue.
     pub time_zone: String,
+}
+
+impl From<&Venue> for VenueOut {
+    fn from(venue: &Venue) -> Self {
+        Self {
+            id: venue.id.to_string(),
+            name: venue.name.clone(),
+            city: venue.city.clone(),
+            time_zone: venue.time_zone.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -15,7 +15,6 @@
 //! names it, and one line per request (target `marquee_api::access`) says method, route, status
 //! and latency. Headers are never logged: no `Authorization`, no cookies, no tokens.
 
-use crate::booking::ReconcileReport;
 use crate::live::LiveFeed;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -181,6 +180,31 @@ impl RefundOutcome {
     }
 }
 
+/// What one reconciliation pass settled a payment attempt or refund as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconciled {
+    Confirmed,
+    Released,
+    Failed,
+    Refunded,
+    /// Not settled this time (the provider did not answer).
+    Deferred,
+}
+
+impl Reconciled {
+    const ALL: [Self; 5] = [Self::Confirmed, Self::Released, Self::Failed, Self::Refunded, Self::Deferred];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Released => "released",
+            Self::Failed => "failed",
+            Self::Refunded => "refunded",
+            Self::Deferred => "deferred",
+        }
+    }
+}
+
 static METADATA: Metadata<'static> = Metadata::new("marquee", Level::INFO, Some(module_path!()));
 
 /// One node's metrics registry and its Prometheus rendering.
@@ -211,12 +235,9 @@ struct BusinessCounters {
     payments: [[Counter; 6]; 3],
     /// By [`RefundOutcome::ALL`] order.
     refunds: [Counter; 3],
-    /// By result: confirmed, released, failed, refunded, deferred.
+    /// By [`Reconciled::ALL`] order.
     reconciled: [Counter; 5],
 }
-
-/// The results the reconciler counts, in [`BusinessCounters::reconciled`] order.
-const RECONCILE_RESULTS: [&str; 5] = ["confirmed", "released", "failed", "refunded", "deferred"];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,7 +278,7 @@ impl Metrics {
                 })
             }),
             refunds: RefundOutcome::ALL.map(|outcome| counter(REFUNDS, &[("outcome", outcome.as_str())])),
-            reconciled: RECONCILE_RESULTS.map(|result| counter(RECONCILED, &[("result", result)])),
+            reconciled: Reconciled::ALL.map(|result| counter(RECONCILED, &[("result", result.as_str())])),
         };
         // Present at zero from the first scrape (those that exist before anything happens).
         for handle in
@@ -397,11 +418,8 @@ impl Metrics {
         self.counters.refunds[outcome as usize].increment(1);
     }
 
-    pub fn reconciled(&self, report: &ReconcileReport) {
-        let counts = [report.confirmed, report.released, report.failed, report.refunds, report.deferred];
-        for (counter, count) in self.counters.reconciled.iter().zip(counts) {
-            counter.increment(u64::from(count));
-        }
+    pub fn reconciled(&self, result: Reconciled, count: u32) {
+        self.counters.reconciled[result as usize].increment(u64::from(count));
     }
 
     pub fn queue_joined(&self) {

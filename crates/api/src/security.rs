@@ -5,7 +5,7 @@
 //! throttling is stored in the database, so a credential-stuffing run is slowed down across
 //! every node.
 
-use crate::auth::TokenSource;
+use crate::auth::{SessionUser, TokenSource};
 use crate::error::ApiError;
 use crate::{AppState, auth};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -37,10 +37,6 @@ impl ClientIp {
         self.0.map(|ip| ip.to_string())
     }
 }
-
-/// The user of the request's bearer token, looked up at most once per request.
-#[derive(Clone, Debug)]
-pub struct SessionUser(pub Option<User>);
 
 /// The address a request came from: the peer, or — only when the peer is a trusted proxy —
 /// the nearest address in `X-Forwarded-For` that is not itself a trusted proxy.

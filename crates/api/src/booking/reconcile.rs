@@ -1,6 +1,7 @@
 //! Settling what a crash, a timeout or a lost answer left unfinished.
 
 use super::Booking;
+use crate::observe::Reconciled;
 use marquee_domain::Result;
 use marquee_domain::payment::ProviderState;
 use marquee_store::{AttemptStatus, PaymentAttempt};
@@ -19,6 +20,18 @@ pub struct ReconcileReport {
     pub refunds: u32,
     /// Attempts or refunds that could not be settled this time (provider unreachable).
     pub deferred: u32,
+}
+
+impl ReconcileReport {
+    fn counts(&self) -> [(Reconciled, u32); 5] {
+        [
+            (Reconciled::Confirmed, self.confirmed),
+            (Reconciled::Released, self.released),
+            (Reconciled::Failed, self.failed),
+            (Reconciled::Refunded, self.refunds),
+            (Reconciled::Deferred, self.deferred),
+        ]
+    }
 }
 
 impl Booking {
@@ -46,7 +59,9 @@ impl Booking {
                 }
             }
         }
-        self.metrics.reconciled(&report);
+        for (result, count) in report.counts() {
+            self.metrics.reconciled(result, count);
+        }
         if report != ReconcileReport::default() {
             tracing::info!(?report, "reconciliation pass");
         }

@@ -101,7 +101,7 @@ fn decode_showtime_cursor(cursor: &str) -> Result<(time::OffsetDateTime, Showtim
 pub async fn list_venues(State(state): State<AppState>) -> Result<Json<Vec<VenueOut>>, ApiError> {
     let mut venues = state.store.list_venues().await?;
     venues.sort_by(|a, b| (&a.city, &a.name).cmp(&(&b.city, &b.name)));
-    Ok(Json(venues.iter().map(super::admin::catalog::venue_out).collect()))
+    Ok(Json(venues.iter().map(VenueOut::from).collect()))
 }
 
 /// One showtime: where, when, prices and what is left.

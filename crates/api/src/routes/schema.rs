@@ -12,17 +12,13 @@
 //! words and listed in `scripts/fuzz-hooks.py`.
 
 use super::MAX_UTC_OFFSET_MINUTES;
-use super::admin::users::MAX_AUDIT_FILTER_CHARS;
 use super::catalog::{MAX_CITY_CHARS, MAX_GENRE_CHARS, MAX_SEARCH_CHARS};
 use super::page::{DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE};
-use crate::dto::EventListQuery;
 use crate::idempotency::MAX_KEY_LENGTH;
-use marquee_domain::catalog::EventKind;
 use marquee_domain::money::MAX_TICKET_PRICE;
 use marquee_domain::payment::MAX_PAYMENT_TOKEN_BYTES;
 use utoipa::IntoParams;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
 
 /// Text a URL may carry: the edge refuses a path or query holding a percent-encoded control
@@ -83,7 +79,7 @@ pub fn name(max_chars: usize, example: &str) -> Object {
         .build()
 }
 
-fn url_text(max_chars: usize) -> Object {
+pub fn url_text(max_chars: usize) -> Object {
     string().max_length(Some(max_chars)).pattern(Some(URL_TEXT_PATTERN)).build()
 }
 
@@ -106,8 +102,6 @@ schema_type!(/// `genre` of the catalog's lists.
     GenreFilter => || url_text(MAX_GENRE_CHARS));
 schema_type!(/// `city` of the catalog's lists.
     CityFilter => || url_text(MAX_CITY_CHARS));
-schema_type!(/// `action` and `target` of the audit log.
-    AuditFilter => || url_text(MAX_AUDIT_FILTER_CHARS));
 schema_type!(/// `date` of the catalog's lists: a day of the calendar (`format: date`).
     DateFilter => || string()
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
@@ -164,25 +158,6 @@ pub struct IdempotencyKeyHeader {
     /// (422). 1 to 255 visible ASCII characters.
     #[param(rename = "Idempotency-Key", inline, value_type = IdempotencyKeyValue, required = false)]
     key: Option<String>,
-}
-
-/// `/movie/list`'s parameters: the catalog's, but `kind` may only be `movie` (for the
-/// document; the handler reads an [`EventListQuery`] and refuses other kinds).
-pub struct MovieListQuery;
-
-impl IntoParams for MovieListQuery {
-    fn into_params(parameter_in_provider: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let mut parameters = EventListQuery::into_params(parameter_in_provider);
-        for parameter in &mut parameters {
-            if parameter.name == "kind" {
-                parameter.description =
-                    Some("Only `movie` (concerts are listed by `/api/v1/events`).".into());
-                parameter.schema =
-                    Some(string().enum_values(Some([EventKind::Movie.as_str()])).build().into());
-            }
-        }
-        parameters
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::dto::{BuyTicketIn, EventDetail, EventListQuery, EventPage, PurchaseOu
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::routes::schema::{IdempotencyKeyHeader, MovieListQuery};
+use crate::routes::schema::{self, IdempotencyKeyHeader};
 use crate::security::ClientIp;
 use crate::{AppState, TAG_SEED, audit};
 use axum::extract::State;
@@ -18,6 +18,27 @@ use axum::response::Response;
 use marquee_domain::Error;
 use marquee_domain::catalog::EventKind;
 use marquee_domain::ids::{EventId, TicketId};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+
+/// `/movie/list`'s parameters: the catalog's, but `kind` may only be `movie` (for the
+/// document; the handler reads an [`EventListQuery`] and refuses other kinds).
+pub struct MovieListQuery;
+
+impl IntoParams for MovieListQuery {
+    fn into_params(parameter_in_provider: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut parameters = EventListQuery::into_params(parameter_in_provider);
+        for parameter in &mut parameters {
+            if parameter.name == "kind" {
+                parameter.description =
+                    Some("Only `movie` (concerts are listed by `/api/v1/events`).".into());
+                parameter.schema =
+                    Some(schema::string().enum_values(Some([EventKind::Movie.as_str()])).build().into());
+            }
+        }
+        parameters
+    }
+}
 
 /// Movies with upcoming showtimes on sale. Filters: `q` (title), `genre`, `city`, `date`;
 /// `kind` may only be `movie` (concerts are listed by `/api/v1/events?kind=concert`).

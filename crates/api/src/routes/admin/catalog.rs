@@ -311,16 +311,7 @@ pub async fn list_venues(
     AdminUser(_): AdminUser,
 ) -> Result<axum::Json<Vec<VenueOut>>, ApiError> {
     let venues = state.store.list_venues().await?;
-    Ok(axum::Json(venues.iter().map(venue_out).collect()))
-}
-
-pub(crate) fn venue_out(venue: &Venue) -> VenueOut {
-    VenueOut {
-        id: venue.id.to_string(),
-        name: venue.name.clone(),
-        city: venue.city.clone(),
-        time_zone: venue.time_zone.clone(),
-    }
+    Ok(axum::Json(venues.iter().map(VenueOut::from).collect()))
 }
 
 /// Creates a venue.
@@ -349,7 +340,7 @@ pub async fn create_venue(
         json!({ "name": venue.name }),
     )
     .await;
-    Ok((StatusCode::CREATED, axum::Json(venue_out(&venue))))
+    Ok((StatusCode::CREATED, axum::Json(VenueOut::from(&venue))))
 }
 
 /// Corrects a venue: its name, city or time zone.
@@ -380,7 +371,7 @@ pub async fn update_venue(
     state.booking.showtimes_changed();
     let details = json!({ "name": venue.name, "city": venue.city, "time_zone": venue.time_zone });
     audit::record(&state, Some(&admin), ip, "venue.update", Some(venue.id.as_str()), details).await;
-    Ok(axum::Json(venue_out(&venue)))
+    Ok(axum::Json(VenueOut::from(&venue)))
 }
 
 /// Deletes a venue and its halls, while none of its halls has a showtime (409 otherwise).

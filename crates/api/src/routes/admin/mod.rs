@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod orders;
 pub mod reports;
 pub mod users;
+pub mod waiting_rooms;
 
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,9 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::change_prices))
         .routes(routes!(catalog::cancel_showtime))
         .routes(routes!(
-            super::queue::put_waiting_room,
-            super::queue::get_waiting_room,
-            super::queue::delete_waiting_room
+            waiting_rooms::put_waiting_room,
+            waiting_rooms::get_waiting_room,
+            waiting_rooms::delete_waiting_room
         ))
         .routes(routes!(reports::showtime_report))
         .routes(routes!(reports::showtime_report_csv))

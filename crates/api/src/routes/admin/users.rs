@@ -81,18 +81,21 @@ pub struct AuditPage {
 /// under 40 characters (`showtime.waiting_room.delete`), targets are ids of 36.
 pub const MAX_AUDIT_FILTER_CHARS: usize = 64;
 
+schema::schema_type!(/// `action` and `target` of the audit log.
+    AuditFilterText => || schema::url_text(MAX_AUDIT_FILTER_CHARS));
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// e.g. `login.failed`, `order.confirmed`, `showtime.create`, `user.role`.
-    #[param(inline, value_type = Option<schema::AuditFilter>)]
+    #[param(inline, value_type = Option<AuditFilterText>)]
     pub action: Option<String>,
     /// The user who acted.
     #[param(inline, value_type = Option<UserId>)]
     pub actor_id: Option<String>,
     /// Id of the object acted on.
-    #[param(inline, value_type = Option<schema::AuditFilter>)]
+    #[param(inline, value_type = Option<AuditFilterText>)]
     pub target: Option<String>,
     /// 1 to 100 (default 20).
     #[param(inline, value_type = Option<schema::PageLimit>)]
