@@ -71,6 +71,24 @@ pub struct LoginOut {
     pub expires_at: OffsetDateTime,
 }
 
+/// The longest search term, in characters. The longest titles in real cinema and concert
+/// listings are about 100 characters; SQLite refuses `LIKE` patterns over 50,000 bytes, and
+/// 200 characters are at most 800 bytes even in four-byte UTF-8.
+pub const MAX_SEARCH_CHARS: usize = 200;
+/// The longest city filter (the longest city names are under 100 characters; venues take 100).
+pub const MAX_CITY_CHARS: usize = 100;
+/// The longest genre filter (genres are single words such as `documentary`).
+pub const MAX_GENRE_CHARS: usize = 40;
+/// The longest identifier filter (ids are a prefix and a UUID, 40 characters).
+pub const MAX_ID_CHARS: usize = 64;
+
+schema::schema_type!(/// `q` of the catalog's lists.
+    SearchTerm => || schema::url_text(MAX_SEARCH_CHARS));
+schema::schema_type!(/// `genre` of the catalog's lists.
+    GenreFilter => || schema::url_text(MAX_GENRE_CHARS));
+schema::schema_type!(/// `city` of the catalog's lists.
+    CityFilter => || schema::url_text(MAX_CITY_CHARS));
+
 /// Catalog listing filters. Every list refuses parameters it does not know (400), so that a
 /// misspelt filter is never silently ignored.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -78,13 +96,13 @@ pub struct LoginOut {
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
     /// Title contains this text (case-insensitive; `%` and `_` match themselves).
-    #[param(inline, value_type = Option<schema::SearchTerm>)]
+    #[param(inline, value_type = Option<SearchTerm>)]
     pub q: Option<String>,
     /// Has this genre, e.g. `drama`.
-    #[param(inline, value_type = Option<schema::GenreFilter>)]
+    #[param(inline, value_type = Option<GenreFilter>)]
     pub genre: Option<String>,
     /// Plays in this city.
-    #[param(inline, value_type = Option<schema::CityFilter>)]
+    #[param(inline, value_type = Option<CityFilter>)]
     pub city: Option<String>,
     /// Plays on this day (`YYYY-MM-DD`; a UTC day unless `utc_offset_minutes` is given).
     #[param(inline, value_type = Option<schema::DateFilter>)]
@@ -111,7 +129,7 @@ pub struct ShowtimeListQuery {
     #[param(inline, value_type = Option<EventId>)]
     pub event_id: Option<String>,
     /// In this city.
-    #[param(inline, value_type = Option<schema::CityFilter>)]
+    #[param(inline, value_type = Option<CityFilter>)]
     pub city: Option<String>,
     /// `YYYY-MM-DD`; a UTC day unless `utc_offset_minutes` is given.
     #[param(inline, value_type = Option<schema::DateFilter>)]

@@ -3,8 +3,9 @@
 use super::day_start;
 use super::page::{decode_cursor, encode_cursor, finish, page_size};
 use crate::dto::{
-    AvailabilityOut, EventDetail, EventListItem, EventListQuery, EventOut, EventPage, SeatMapOut,
-    ShowtimeBrief, ShowtimeListQuery, ShowtimeOut, ShowtimePage, TicketOut, VenueOut,
+    AvailabilityOut, EventDetail, EventListItem, EventListQuery, EventOut, EventPage, MAX_CITY_CHARS,
+    MAX_GENRE_CHARS, MAX_ID_CHARS, MAX_SEARCH_CHARS, SeatMapOut, ShowtimeBrief, ShowtimeListQuery,
+    ShowtimeOut, ShowtimePage, TicketOut, VenueOut,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Path, Query};
@@ -220,17 +221,6 @@ pub async fn availability(
     let rendered = availability_snapshot(&state, &ShowtimeId::from_raw(showtime_id)).await?;
     Ok(json_response(rendered.body))
 }
-
-/// The longest search term, in characters. The longest titles in real cinema and concert
-/// listings are about 100 characters; SQLite refuses `LIKE` patterns over 50,000 bytes, and
-/// 200 characters are at most 800 bytes even in four-byte UTF-8.
-pub const MAX_SEARCH_CHARS: usize = 200;
-/// The longest city filter (the longest city names are under 100 characters; venues take 100).
-pub const MAX_CITY_CHARS: usize = 100;
-/// The longest genre filter (genres are single words such as `documentary`).
-pub const MAX_GENRE_CHARS: usize = 40;
-/// The longest identifier filter (ids are a prefix and a UUID, 40 characters).
-pub const MAX_ID_CHARS: usize = 64;
 
 /// A free-text filter within its bound: 400 beyond it (the store escapes `%` and `_`, so
 /// they match literally).

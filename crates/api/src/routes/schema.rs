@@ -12,7 +12,6 @@
 //! words and listed in `scripts/fuzz-hooks.py`.
 
 use super::MAX_UTC_OFFSET_MINUTES;
-use super::catalog::{MAX_CITY_CHARS, MAX_GENRE_CHARS, MAX_SEARCH_CHARS};
 use super::page::{DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE};
 use crate::idempotency::MAX_KEY_LENGTH;
 use marquee_domain::money::MAX_TICKET_PRICE;
@@ -96,12 +95,6 @@ schema_type!(/// `cursor` of a list. Only a `next_cursor` this API gave out is t
         .max_length(Some(MAX_CURSOR_CHARS))
         .pattern(Some(CURSOR_PATTERN))
         .build());
-schema_type!(/// `q` of the catalog's lists.
-    SearchTerm => || url_text(MAX_SEARCH_CHARS));
-schema_type!(/// `genre` of the catalog's lists.
-    GenreFilter => || url_text(MAX_GENRE_CHARS));
-schema_type!(/// `city` of the catalog's lists.
-    CityFilter => || url_text(MAX_CITY_CHARS));
 schema_type!(/// `date` of the catalog's lists: a day of the calendar (`format: date`).
     DateFilter => || string()
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))

@@ -2,10 +2,10 @@
 
 use super::TAG_ADMIN;
 use crate::auth::AdminUser;
+use crate::dto::MAX_CITY_CHARS;
 use crate::dto::{EventOut, ShowtimeOut, VenueOut};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path};
-use crate::routes::catalog::MAX_CITY_CHARS;
 use crate::routes::schema::{self, schema_type};
 use crate::security::ClientIp;
 use crate::{AppState, audit};
