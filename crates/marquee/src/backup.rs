@@ -13,46 +13,38 @@
 //!
 //! PostgreSQL has its own tools for this (`pg_dump`/`pg_restore`); these commands say so.
 
-use anyhow::{Context, bail, ensure};
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{Connection, Row};
-use std::collections::BTreeMap;
+use anyhow::{Context, anyhow, bail, ensure};
+use marquee_store::sqlite::migrate;
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The migrations this binary applies to SQLite, to recognise a backup it can run on.
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../store/migrations/sqlite");
 
 /// How long a backup waits for a lock (only a checkpoint or a schema change takes one).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Writes a consistent copy of the SQLite database at `database_url` to `target`.
-pub async fn backup(database_url: &str, target: &Path) -> anyhow::Result<()> {
+pub fn backup(database_url: &str, target: &Path) -> anyhow::Result<()> {
     let source = sqlite_path(database_url)?;
     ensure!(source.is_file(), "no SQLite database at {}", source.display());
     ensure!(!target.exists(), "{} exists; a backup never overwrites a file", target.display());
     let partial = partial_name(target);
-    let result = async {
-        let mut connection = open(&source).await?;
-        check_marquee_database(&mut connection, &source).await?;
+    let result = (|| {
+        let connection = open(&source)?;
+        check_marquee_database(&connection, &source)?;
         let partial_text = partial.to_str().context("the backup path is not valid UTF-8")?;
-        sqlx::query("VACUUM INTO $1")
-            .bind(partial_text)
-            .execute(&mut connection)
-            .await
+        connection
+            .execute("VACUUM INTO ?1", [partial_text])
             .with_context(|| format!("VACUUM INTO {}", partial.display()))?;
-        connection.close().await?;
-        let mut copy = open(&partial).await?;
-        check_integrity(&mut copy, &partial).await?;
-        let migrations = check_marquee_database(&mut copy, &partial).await?;
-        copy.close().await?;
+        close(connection)?;
+        let copy = open(&partial)?;
+        check_integrity(&copy, &partial)?;
+        let migrations = check_marquee_database(&copy, &partial)?;
+        close(copy)?;
         // A link, not a rename: it fails rather than replace a file created meanwhile.
         std::fs::hard_link(&partial, target)
             .with_context(|| format!("cannot create {}", target.display()))?;
         anyhow::Ok(migrations)
-    }
-    .await;
+    })();
     let _ = std::fs::remove_file(&partial);
     let migrations = result?;
     println!(
@@ -65,7 +57,7 @@ pub async fn backup(database_url: &str, target: &Path) -> anyhow::Result<()> {
 }
 
 /// Copies a backup made by [`backup`] to `database`, a path where no database exists.
-pub async fn restore(backup: &Path, database: &Path) -> anyhow::Result<()> {
+pub fn restore(backup: &Path, database: &Path) -> anyhow::Result<()> {
     ensure!(backup.is_file(), "no backup at {}", backup.display());
     for existing in [database.to_path_buf(), journal(database, "-wal"), journal(database, "-shm")] {
         ensure!(
@@ -75,10 +67,10 @@ pub async fn restore(backup: &Path, database: &Path) -> anyhow::Result<()> {
             existing.display()
         );
     }
-    let mut connection = open(backup).await?;
-    check_integrity(&mut connection, backup).await?;
-    let migrations = check_marquee_database(&mut connection, backup).await?;
-    connection.close().await?;
+    let connection = open(backup)?;
+    check_integrity(&connection, backup)?;
+    let migrations = check_marquee_database(&connection, backup)?;
+    close(connection)?;
 
     if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
@@ -127,51 +119,30 @@ fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(path))
 }
 
-async fn open(path: &Path) -> anyhow::Result<SqliteConnection> {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .create_if_missing(false)
-        .busy_timeout(BUSY_TIMEOUT);
-    SqliteConnection::connect_with(&options).await.with_context(|| format!("cannot open {}", path.display()))
+/// Opens an existing database read-only (never creates one).
+fn open(path: &Path) -> anyhow::Result<Connection> {
+    let connection =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(connection)
 }
 
-async fn check_integrity(connection: &mut SqliteConnection, path: &Path) -> anyhow::Result<()> {
-    let verdict: String = sqlx::query("PRAGMA integrity_check")
-        .fetch_one(&mut *connection)
-        .await
-        .with_context(|| format!("{} is not an SQLite database", path.display()))?
-        .try_get(0)?;
+fn close(connection: Connection) -> anyhow::Result<()> {
+    connection.close().map_err(|(_, error)| error).context("closing the database")
+}
+
+fn check_integrity(connection: &Connection, path: &Path) -> anyhow::Result<()> {
+    let verdict: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .with_context(|| format!("{} is not an SQLite database", path.display()))?;
     ensure!(verdict == "ok", "{} is damaged: {verdict}", path.display());
     Ok(())
 }
 
 /// Checks that every migration the database ran is one of ours, unchanged; returns the latest.
-async fn check_marquee_database(connection: &mut SqliteConnection, path: &Path) -> anyhow::Result<i64> {
-    let rows = sqlx::query("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&mut *connection)
-        .await
-        .with_context(|| format!("{} is not a Marquee database (no migration history)", path.display()))?;
-    let known: BTreeMap<i64, &[u8]> =
-        SQLITE_MIGRATIONS.iter().map(|m| (m.version, m.checksum.as_ref())).collect();
-    let mut latest = None;
-    for row in &rows {
-        let version: i64 = row.try_get("version")?;
-        let checksum: Vec<u8> = row.try_get("checksum")?;
-        let success: bool = row.try_get("success")?;
-        ensure!(success, "{}: migration {version} did not finish", path.display());
-        match known.get(&version) {
-            Some(expected) if *expected == checksum.as_slice() => latest = Some(version),
-            Some(_) => {
-                bail!("{}: migration {version} differs from this version of Marquee's", path.display())
-            }
-            None => bail!(
-                "{}: migration {version} is unknown to this (older?) version of Marquee",
-                path.display()
-            ),
-        }
-    }
-    latest.with_context(|| format!("{} is not a Marquee database (no migrations ran)", path.display()))
+fn check_marquee_database(connection: &Connection, path: &Path) -> anyhow::Result<i64> {
+    migrate::check_history(connection).map_err(|problem| anyhow!("{} {problem}", path.display()))
 }
 
 /// `PATH.partial-PID` beside `path`: same folder, so linking it into place is cheap and atomic.

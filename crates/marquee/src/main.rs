@@ -78,9 +78,9 @@ async fn main() -> anyhow::Result<()> {
                 eprintln!("{}", backup::postgres_instructions("backup"));
                 std::process::exit(2);
             }
-            return backup::backup(&database.database_url, path).await;
+            return backup::backup(&database.database_url, path);
         }
-        Command::Restore { backup, database } => return backup::restore(backup, database).await,
+        Command::Restore { backup, database } => return backup::restore(backup, database),
         _ => {}
     }
     let replica_url = match &command {

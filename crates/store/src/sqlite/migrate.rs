@@ -110,6 +110,47 @@ pub fn unapplied(connection: &Connection) -> Result<Vec<i64>> {
         .collect())
 }
 
+/// Why a database's migration history is not one this binary can run on.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ForeignHistory {
+    #[error("is not a Marquee database (no migration history)")]
+    NoHistory,
+    #[error("is not a Marquee database (no migrations ran)")]
+    NothingRan,
+    #[error("did not finish migration {0}")]
+    Unfinished(i64),
+    #[error("ran migration {0} differently from this version of Marquee")]
+    Changed(i64),
+    #[error("ran migration {0}, unknown to this (older?) version of Marquee")]
+    Unknown(i64),
+}
+
+/// Checks that every migration the database ran is one of this binary's, unchanged, and
+/// returns the latest version: a copy (`marquee backup`, `marquee restore`) this binary can
+/// run on, maybe older (the missing migrations run at the next start).
+pub fn check_history(connection: &Connection) -> std::result::Result<i64, ForeignHistory> {
+    let rows: Vec<(i64, Vec<u8>, bool)> = connection
+        .prepare("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+        .and_then(|mut select| {
+            select.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?.collect()
+        })
+        .map_err(|_| ForeignHistory::NoHistory)?;
+    let mut latest = None;
+    for (version, checksum, success) in rows {
+        if !success {
+            return Err(ForeignHistory::Unfinished(version));
+        }
+        match MIGRATIONS.iter().find(|(known, _, _)| *known == version) {
+            Some((_, _, sql)) if Sha384::digest(sql).as_slice() == checksum.as_slice() => {
+                latest = Some(version)
+            }
+            Some(_) => return Err(ForeignHistory::Changed(version)),
+            None => return Err(ForeignHistory::Unknown(version)),
+        }
+    }
+    latest.ok_or(ForeignHistory::NothingRan)
+}
+
 /// `QueryReturnedNoRows` as `None`, other errors mapped.
 trait OptionalRow<T> {
     fn optional_row(self) -> Result<Option<T>>;
@@ -154,5 +195,34 @@ mod tests {
         assert!(unapplied(&connection).unwrap().is_empty());
         connection.execute("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 2", []).unwrap();
         assert!(run(&connection).is_err(), "a migration changed after it was applied is refused");
+    }
+
+    #[test]
+    fn a_copy_is_runnable_only_with_this_binarys_migrations() {
+        let connection = Connection::open_in_memory().unwrap();
+        assert_eq!(check_history(&connection), Err(ForeignHistory::NoHistory));
+        connection.execute_batch(CREATE_TABLE).unwrap();
+        assert_eq!(check_history(&connection), Err(ForeignHistory::NothingRan));
+        run(&connection).unwrap();
+        let latest = MIGRATIONS.last().unwrap().0;
+        assert_eq!(check_history(&connection), Ok(latest));
+        // An older copy (its newest migrations not run yet) is still ours.
+        connection.execute("DELETE FROM _sqlx_migrations WHERE version = ?1", [latest]).unwrap();
+        assert_eq!(check_history(&connection), Ok(latest - 1));
+        connection.execute("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 3", []).unwrap();
+        assert_eq!(check_history(&connection), Err(ForeignHistory::Unfinished(3)));
+        connection
+            .execute("UPDATE _sqlx_migrations SET success = TRUE, checksum = x'00' WHERE version = 3", [])
+            .unwrap();
+        assert_eq!(check_history(&connection), Err(ForeignHistory::Changed(3)));
+        connection.execute("DELETE FROM _sqlx_migrations WHERE version = 3", []).unwrap();
+        connection
+            .execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES (99, 'from a newer Marquee', TRUE, x'00', 0)",
+                [],
+            )
+            .unwrap();
+        assert_eq!(check_history(&connection), Err(ForeignHistory::Unknown(99)));
     }
 }
