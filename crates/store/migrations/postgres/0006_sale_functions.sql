@@ -6,6 +6,9 @@
 -- crates/store/src/sql/mod.rs, begin_payment_in and confirm_payment_in in
 -- crates/store/src/sql/payments.rs).
 
+-- A user's live holds of a showtime, for the per-user cap of marquee_create_hold.
+CREATE INDEX holds_live_by_user ON holds (user_id, showtime_id) WHERE status = 'active';
+
 -- Up to `p_wanted` takeable places of one section, by position, locked. `p_wait` = false skips
 -- places other buyers are taking right now. Best available never takes an accessible seat (a
 -- category naming access or wheelchairs, the same rule as the seat map's `isAccessible` in
@@ -90,9 +93,13 @@ BEGIN
     -- One user's holds are taken one at a time (the user row is the lock), so the per-user cap
     -- below cannot be raced past.
     PERFORM 1 FROM users WHERE id = p_user FOR UPDATE;
-    SELECT COUNT(*) INTO held_already FROM holds h JOIN tickets t ON t.hold_id = h.id
+    -- The places of the user's live holds of this showtime: an active hold that has not
+    -- expired holds every one of its items (holds are all or nothing and end as a whole), so
+    -- the count needs neither the tickets table nor the set of every held ticket, which a
+    -- plan on stale statistics would walk (holds_live_by_user keeps this a two-key lookup).
+    SELECT COUNT(*) INTO held_already FROM holds h JOIN hold_items hi ON hi.hold_id = h.id
      WHERE h.user_id = p_user AND h.showtime_id = p_showtime
-       AND t.status = 'held' AND t.hold_expires_at > p_now;
+       AND h.status = 'active' AND h.expires_at > p_now;
 
     IF p_tickets IS NOT NULL THEN
         places := ARRAY(SELECT t.id FROM tickets t WHERE t.showtime_id = p_showtime
