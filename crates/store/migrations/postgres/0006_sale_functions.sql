@@ -19,41 +19,31 @@ CREATE FUNCTION marquee_pick_places(
 ) RETURNS TEXT[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    picked TEXT[];
+    picked TEXT[] := '{}';
+    state TEXT;
 BEGIN
     -- Free places first, then places of holds that expired but were not swept yet: each is one
-    -- ordered range of tickets_by_section (a single `status = 'available' OR ...` would walk
-    -- every ticket of the showtime past the sold ones). Static statements, so that each keeps
-    -- a plan on that index.
-    IF p_wait THEN
-        picked := ARRAY(
-            SELECT id FROM tickets
-             WHERE section_id = p_section AND showtime_id = p_showtime AND status = 'available'
-               AND (NOT p_seated OR (category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'))
-             ORDER BY position LIMIT p_wanted FOR UPDATE);
-        IF cardinality(picked) < p_wanted THEN
+    -- ordered range of tickets_by_section (section, showtime, status, position), where a single
+    -- `status = 'available' OR ...` would walk every ticket of the showtime past the sold ones.
+    -- The lock clause cannot be a parameter, hence one statement per way of locking.
+    FOREACH state IN ARRAY ARRAY['available', 'held'] LOOP
+        EXIT WHEN cardinality(picked) >= p_wanted;
+        IF p_wait THEN
             picked := picked || ARRAY(
                 SELECT id FROM tickets
-                 WHERE section_id = p_section AND showtime_id = p_showtime
-                   AND status = 'held' AND hold_expires_at <= p_now
+                 WHERE section_id = p_section AND showtime_id = p_showtime AND status = state
+                   AND (state = 'available' OR hold_expires_at <= p_now)
                    AND (NOT p_seated OR (category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'))
                  ORDER BY position LIMIT p_wanted - cardinality(picked) FOR UPDATE);
-        END IF;
-    ELSE
-        picked := ARRAY(
-            SELECT id FROM tickets
-             WHERE section_id = p_section AND showtime_id = p_showtime AND status = 'available'
-               AND (NOT p_seated OR (category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'))
-             ORDER BY position LIMIT p_wanted FOR UPDATE SKIP LOCKED);
-        IF cardinality(picked) < p_wanted THEN
+        ELSE
             picked := picked || ARRAY(
                 SELECT id FROM tickets
-                 WHERE section_id = p_section AND showtime_id = p_showtime
-                   AND status = 'held' AND hold_expires_at <= p_now
+                 WHERE section_id = p_section AND showtime_id = p_showtime AND status = state
+                   AND (state = 'available' OR hold_expires_at <= p_now)
                    AND (NOT p_seated OR (category NOT LIKE '%access%' AND category NOT LIKE '%wheel%'))
                  ORDER BY position LIMIT p_wanted - cardinality(picked) FOR UPDATE SKIP LOCKED);
         END IF;
-    END IF;
+    END LOOP;
     RETURN picked;
 END
 $$;

@@ -684,9 +684,7 @@ impl SqlStore {
             HoldSelection::Tickets(ids) => {
                 (Some(ids.iter().map(|id| id.as_str().to_owned()).collect::<Vec<_>>()), None, 0)
             }
-            HoldSelection::Quantity { section, quantity } => {
-                (None, Some(section.as_str()), i32::try_from(*quantity).map_err(Error::internal)?)
-            }
+            HoldSelection::Quantity { section, quantity } => (None, Some(section.as_str()), *quantity),
         };
         let row = sqlx::query(
             "SELECT outcome, places, available \
@@ -699,7 +697,7 @@ impl SqlStore {
         .bind(i64::from(hold.max_held_per_user))
         .bind(tickets)
         .bind(section.map(str::trim))
-        .bind(quantity)
+        .bind(i32::try_from(quantity).map_err(Error::internal)?)
         .bind(now)
         .bind(to_millis(hold.expires_at))
         .fetch_one(&mut *tx)
@@ -724,7 +722,7 @@ impl SqlStore {
             "not_enough" => {
                 let available: Option<i64> = row.try_get("available").map_err(db)?;
                 return Err(Error::NotEnoughPlaces {
-                    requested: quantity.unsigned_abs(),
+                    requested: quantity,
                     available: u32::try_from(available.unwrap_or_default()).map_err(Error::internal)?,
                 });
             }
