@@ -30,15 +30,3 @@ pub async fn record(
         tracing::error!(%error, action, "could not write the audit log");
     }
 }
-
-/// Records a confirmed purchase and shapes its answer (shared by both purchase routes).
-pub async fn purchase(
-    state: &AppState,
-    buyer: &User,
-    ip: ClientIp,
-    order: &marquee_domain::inventory::Order,
-) -> crate::dto::PurchaseOut {
-    let details = serde_json::json!({ "total": order.total, "tickets": order.tickets.len(), "payment": order.payment_reference });
-    record(state, Some(buyer), ip, "order.confirmed", Some(order.id.as_str()), details).await;
-    crate::dto::PurchaseOut::from(order)
-}

@@ -1,11 +1,21 @@
 //! `Idempotency-Key` handling for writes a client may retry.
 //!
-//! The first request with a key claims it in the database and runs; its response (success or
-//! client error) is stored and replayed, byte for byte, to every retry with the same key and
-//! the same request. The same key with a different request is refused (422); a retry while
-//! the first is still running gets 409. Server errors release the key so a retry can run.
+//! A request with a key looks it up first (a read). Its answer stored → replayed, byte for
+//! byte, to every retry with the same request (the same key with a different request: 422).
+//! Not stored → the request runs, and the write that makes its outcome (a hold, a payment
+//! attempt, a refund) claims the key **in that write's own transaction**: there is no commit
+//! of the claim alone, and a crash loses both or neither. Its answer (success or client error)
+//! is stored after it. A server error after the write lets go of the claim.
+//!
+//! A retry that finds the key claimed but unanswered — its original still running, or lost
+//! with its node — learns the outcome from what the original wrote ([`Outcome`]): the hold,
+//! the order its payment confirmed, the refunded order. Still unsettled (the provider's answer
+//! is awaited) → 409, retry later. Came to nothing (a payment that failed) → the retry takes
+//! the key over, once the original let go of it or is gone (claimed over a minute ago), and
+//! runs again.
 
 use crate::AppState;
+use crate::booking::Outcome;
 use crate::error::{ApiError, problem_response};
 use axum::Json;
 use axum::extract::FromRequestParts;
@@ -14,7 +24,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use marquee_domain::Error;
 use marquee_domain::account::User;
-use marquee_store::IdempotencyClaim;
+use marquee_store::{KeyClaim, KeyRecord, KeyResource};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -44,22 +54,27 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 /// Runs `operation` at most once per (user, key); see the module documentation.
 ///
 /// `request` identifies what was asked (route, path ids, body); it is hashed and compared on
-/// every retry.
-pub async fn run<T, F, Fut>(
+/// every retry. `operation` gets the claim its write must make (none without a key) and, when
+/// it takes over a key whose earlier run wrote something that came to nothing, what that was.
+/// `outcome` tells what became of an unanswered key's write.
+pub async fn run<T, F, Fut, R, RFut>(
     state: &AppState,
     user: &User,
     key: IdempotencyKey,
     request: impl Serialize,
     success: StatusCode,
+    outcome: R,
     operation: F,
 ) -> Response
 where
     T: Serialize,
-    F: FnOnce() -> Fut,
+    F: FnOnce(Option<KeyClaim>, Option<KeyResource>) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
+    R: FnOnce(KeyResource) -> RFut,
+    RFut: Future<Output = Result<Outcome<T>, ApiError>>,
 {
     let Some(key) = key.0 else {
-        return match operation().await {
+        return match operation(None, None).await {
             Ok(value) => (success, Json(value)).into_response(),
             Err(error) => error.into_response(),
         };
@@ -68,36 +83,88 @@ where
         Ok(bytes) => Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>(),
         Err(error) => return ApiError::from(Error::internal(error)).into_response(),
     };
-    let now = state.clock.now();
     let claim =
-        state.store.claim_idempotency_key(&user.id, &key, &request_hash, now, now - STALE_CLAIM).await;
-    match claim {
-        Err(error) => ApiError::from(error).into_response(),
-        Ok(IdempotencyClaim::Mismatch) => ApiError::from(Error::IdempotencyKeyReused).into_response(),
-        Ok(IdempotencyClaim::InProgress) => ApiError::from(Error::IdempotencyInProgress).into_response(),
-        Ok(IdempotencyClaim::Replay { status, body }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let body = serde_json::from_str(&body).unwrap_or_default();
-            replayed(respond(status, body))
-        }
-        Ok(IdempotencyClaim::Claimed) => {
-            let (status, body) = match operation().await {
-                Ok(value) => match serde_json::to_value(value) {
-                    Ok(body) => (success, body),
-                    Err(error) => ApiError::from(Error::internal(error)).to_problem(),
-                },
-                Err(error) => error.to_problem(),
-            };
-            let recorded = if status.is_server_error() {
-                state.store.abandon_idempotency_key(&user.id, &key).await
-            } else {
-                state.store.finish_idempotency_key(&user.id, &key, status.as_u16(), &body.to_string()).await
-            };
-            if let Err(error) = recorded {
-                tracing::error!(%error, "could not record an idempotent response");
+        KeyClaim { user_id: user.id.clone(), key, request_hash, owner: marquee_domain::ids::prefixed("req") };
+    let earlier = match state.store.idempotency_key(&user.id, &claim.key).await {
+        Err(error) => return ApiError::from(error).into_response(),
+        Ok(None) => None,
+        Ok(Some(record)) => match stored(state, &claim, record, success, outcome).await {
+            Stored::Answer(response) => return response,
+            Stored::TakenOver(earlier) => earlier,
+        },
+    };
+    let (status, body) = match operation(Some(claim.clone()), earlier).await {
+        Ok(value) => match serde_json::to_value(value) {
+            Ok(body) => (success, body),
+            Err(error) => ApiError::from(Error::internal(error)).to_problem(),
+        },
+        Err(error) => error.to_problem(),
+    };
+    let recorded = if status.is_server_error() {
+        state.store.release_idempotency_key(&claim).await
+    } else {
+        state
+            .store
+            .answer_idempotency_key(&claim, status.as_u16(), &body.to_string(), state.clock.now())
+            .await
+    };
+    if let Err(error) = recorded {
+        tracing::error!(%error, "could not record an idempotent response");
+    }
+    respond(status, body)
+}
+
+/// What a stored key means for a new request with it.
+enum Stored {
+    /// Answer this (a replay, a refusal, or the outcome of the earlier write).
+    Answer(Response),
+    /// The key is this request's now; run, carrying on from the earlier write if any.
+    TakenOver(Option<KeyResource>),
+}
+
+async fn stored<T, R, RFut>(
+    state: &AppState,
+    claim: &KeyClaim,
+    record: KeyRecord,
+    success: StatusCode,
+    outcome: R,
+) -> Stored
+where
+    T: Serialize,
+    R: FnOnce(KeyResource) -> RFut,
+    RFut: Future<Output = Result<Outcome<T>, ApiError>>,
+{
+    let refuse = |error: Error| Stored::Answer(ApiError::from(error).into_response());
+    if record.request_hash != claim.request_hash {
+        return refuse(Error::IdempotencyKeyReused);
+    }
+    if let Some((status, body)) = record.answer {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        let body = serde_json::from_str(&body).unwrap_or_default();
+        return Stored::Answer(replayed(respond(status, body)));
+    }
+    if let Some(resource) = record.resource.clone() {
+        match outcome(resource).await {
+            Err(error) => return Stored::Answer(error.into_response()),
+            Ok(Outcome::Done(value)) => {
+                return Stored::Answer(match serde_json::to_value(value) {
+                    Ok(body) => replayed(respond(success, body)),
+                    Err(error) => ApiError::from(Error::internal(error)).into_response(),
+                });
             }
-            respond(status, body)
+            Ok(Outcome::Pending) => return refuse(Error::IdempotencyInProgress),
+            Ok(Outcome::Again) => {}
         }
+    }
+    let now = state.clock.now();
+    match state
+        .store
+        .adopt_idempotency_key(&claim.user_id, &claim.key, &claim.owner, now, now - STALE_CLAIM)
+        .await
+    {
+        Ok(true) => Stored::TakenOver(record.resource),
+        Ok(false) => refuse(Error::IdempotencyInProgress),
+        Err(error) => refuse(error),
     }
 }
 

@@ -24,6 +24,7 @@
 
 pub mod admin;
 mod commit;
+mod keys;
 pub mod live;
 pub mod payments;
 pub mod sql;
@@ -33,7 +34,7 @@ pub mod testing;
 pub use admin::{AdminStore, AuditFilter, CategorySales, Sale};
 pub use live::{InventoryChange, InventoryEvent, LiveStore, QueueLength, QueuePlace, QueueSummary};
 pub use payments::{
-    AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
+    AttemptStatus, BeginPayment, CheckIn, NewRefund, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
 };
 
 use async_trait::async_trait;
@@ -133,6 +134,8 @@ pub struct NewHold {
     pub selection: HoldSelection,
     pub now: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The request's `Idempotency-Key`, claimed in the hold's transaction.
+    pub claim: Option<KeyClaim>,
 }
 
 /// One connection pool's use, read when metrics are scraped.
@@ -162,17 +165,70 @@ pub struct CommitStats {
     pub batches: Vec<(usize, usize, u64)>,
 }
 
-/// What happened when a request claimed its `Idempotency-Key`.
+/// An `Idempotency-Key` as the write it belongs to claims it: in that write's own transaction,
+/// so the key is taken exactly when the write happens (a crash loses both or neither).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IdempotencyClaim {
-    /// First time: go ahead, then record the response.
-    Claimed,
-    /// Done before: replay this response.
-    Replay { status: u16, body: String },
-    /// Same key, different request.
-    Mismatch,
-    /// Same key, still being processed by another request.
-    InProgress,
+pub struct KeyClaim {
+    pub user_id: UserId,
+    pub key: String,
+    /// Hash of what was asked (route, ids, body): the same key with another request is refused.
+    pub request_hash: String,
+    /// The request that holds the claim (random per request). Its later writes move the claim
+    /// on (a one-step purchase: from its hold to its payment); another request's cannot.
+    pub owner: String,
+}
+
+/// What a claimed key's request has written so far: a retry whose original answer was lost
+/// learns the outcome from it instead of running again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyResource {
+    Hold(HoldId),
+    /// A payment attempt (its id).
+    Payment(String),
+    /// A refund of an order.
+    Refund {
+        refund_id: String,
+        order_id: OrderId,
+    },
+}
+
+impl KeyResource {
+    pub fn to_stored(&self) -> String {
+        match self {
+            KeyResource::Hold(id) => format!("hold:{id}"),
+            KeyResource::Payment(id) => format!("payment:{id}"),
+            KeyResource::Refund { refund_id, order_id } => format!("refund:{refund_id}:{order_id}"),
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Result<Self> {
+        let unknown = || marquee_domain::Error::internal(format!("unknown idempotency resource {value:?}"));
+        let (kind, id) = value.split_once(':').ok_or_else(unknown)?;
+        Ok(match kind {
+            "hold" => KeyResource::Hold(HoldId::from_raw(id)),
+            "payment" => KeyResource::Payment(id.to_owned()),
+            "refund" => {
+                let (refund_id, order_id) = id.split_once(':').ok_or_else(unknown)?;
+                KeyResource::Refund { refund_id: refund_id.to_owned(), order_id: OrderId::from_raw(order_id) }
+            }
+            _ => return Err(unknown()),
+        })
+    }
+}
+
+/// A stored `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub request_hash: String,
+    /// The answer to replay, once the request gave one (status, body).
+    pub answer: Option<(u16, String)>,
+    /// The request working on it; `None` once it let go (a server error after its write).
+    pub owner: Option<String>,
+    /// What the request has written (none for a key whose request wrote nothing, e.g. a
+    /// refused one).
+    pub resource: Option<KeyResource>,
+    /// When the key was claimed or last taken over.
+    pub claimed_at: OffsetDateTime,
 }
 
 /// The whole storage interface: the operations of the public service ([`Store`]'s own
@@ -284,24 +340,31 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
 
     // ---- idempotency ----
 
-    /// Claims `key` for this user and request. A claim older than `stale_before` that never
-    /// finished (its node crashed) is taken over.
-    async fn claim_idempotency_key(
+    /// The stored key of this user, if any. Keys are claimed by the writes they belong to
+    /// ([`NewHold::claim`], [`BeginPayment::claim`], `begin_refund`'s claim), in the write's
+    /// transaction: a key another request holds makes the write fail with
+    /// `IdempotencyInProgress` and change nothing.
+    async fn idempotency_key(&self, user_id: &UserId, key: &str) -> Result<Option<KeyRecord>>;
+    /// Stores the answer to replay. Creates the record when the request wrote nothing (a
+    /// refused request); leaves a key another request holds alone.
+    async fn answer_idempotency_key(
         &self,
-        user_id: &UserId,
-        key: &str,
-        request_hash: &str,
-        now: OffsetDateTime,
-        stale_before: OffsetDateTime,
-    ) -> Result<IdempotencyClaim>;
-    /// Records the response to replay for a claimed key.
-    async fn finish_idempotency_key(
-        &self,
-        user_id: &UserId,
-        key: &str,
+        claim: &KeyClaim,
         status: u16,
         body: &str,
+        now: OffsetDateTime,
     ) -> Result<()>;
-    /// Drops a claim whose request failed in a way worth retrying (e.g. an internal error).
-    async fn abandon_idempotency_key(&self, user_id: &UserId, key: &str) -> Result<()>;
+    /// Lets go of a claim whose request failed after its write (a server error): a retry may
+    /// take it over at once and finish the job from what was written.
+    async fn release_idempotency_key(&self, claim: &KeyClaim) -> Result<()>;
+    /// Takes over an unanswered key for a new request (`owner`): one that was let go, or that
+    /// was claimed before `stale_before` (its node crashed). False if another request has it.
+    async fn adopt_idempotency_key(
+        &self,
+        user_id: &UserId,
+        key: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<bool>;
 }

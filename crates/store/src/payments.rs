@@ -1,8 +1,10 @@
 //! Storage of payment attempts, refunds, door check-in, settings, webhook de-duplication
 //! and the notification outbox.
 
+use crate::KeyClaim;
 use async_trait::async_trait;
 use marquee_domain::Result;
+use marquee_domain::audit::AuditEntry;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
 use marquee_domain::inventory::Order;
 use marquee_domain::money::Money;
@@ -67,6 +69,9 @@ pub struct BeginPayment {
     pub user_id: UserId,
     pub provider: String,
     pub now: OffsetDateTime,
+    /// The request's `Idempotency-Key`, claimed (or moved on from the request's hold) in the
+    /// attempt's transaction.
+    pub claim: Option<KeyClaim>,
 }
 
 /// A message to deliver later, stored in the same transaction as what it announces.
@@ -90,6 +95,37 @@ impl OutboxMessage {
             subject,
             body,
             attempts: 0,
+        }
+    }
+}
+
+/// A refund to write before the provider is asked (see [`PaymentStore::begin_refund`]).
+#[derive(Clone, Debug)]
+pub struct NewRefund {
+    pub id: String,
+    pub order_id: OrderId,
+    /// The order's live tickets to refund; all of them when `None`.
+    pub ticket_ids: Option<Vec<TicketId>>,
+    /// A ticket already admitted at the door makes it a `Conflict` (the customer's own
+    /// cancellation; the box office may refund used tickets).
+    pub refuse_used: bool,
+    pub reason: String,
+    pub now: OffsetDateTime,
+    /// The request's `Idempotency-Key`, claimed in the refund's transaction.
+    pub claim: Option<KeyClaim>,
+}
+
+impl NewRefund {
+    /// A refund of every live ticket of the order, used or not, without a key.
+    pub fn whole(id: &str, order_id: &OrderId, reason: &str, now: OffsetDateTime) -> Self {
+        Self {
+            id: id.to_owned(),
+            order_id: order_id.clone(),
+            ticket_ids: None,
+            refuse_used: false,
+            reason: reason.to_owned(),
+            now,
+            claim: None,
         }
     }
 }
@@ -142,14 +178,15 @@ pub trait PaymentStore: Send + Sync + 'static {
     ) -> Result<()>;
 
     /// Sells the hold's tickets to the attempt's order, if every one is still held by the
-    /// hold: order `confirmed`, attempt `authorized` with `reference`, the message queued, all
-    /// in one transaction. Otherwise the order becomes `expired` and `HoldExpired` is returned
+    /// hold: order `confirmed`, attempt `authorized` with `reference`, the message queued and
+    /// the `audit` entry appended, all in one transaction. Otherwise the order becomes `expired` and `HoldExpired` is returned
     /// (the caller voids the authorization). `HoldNotActive` if another attempt confirmed it.
     async fn confirm_payment(
         &self,
         attempt_id: &str,
         reference: &str,
         message: &OutboxMessage,
+        audit: Option<&AuditEntry>,
         now: OffsetDateTime,
     ) -> Result<Order>;
 
@@ -162,19 +199,10 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// Attempts not settled (`started`, `unknown`, `authorized`) last touched before `before`.
     async fn unsettled_attempts(&self, before: OffsetDateTime) -> Result<Vec<PaymentAttempt>>;
 
-    /// Writes a pending refund of the given live tickets of a confirmed order (all of them when
-    /// `ticket_ids` is `None`). With `refuse_used`, a ticket already admitted at the door makes
-    /// it a `Conflict` (decided under the order's lock, which check-in takes too).
-    /// Errors: `NotFound`, `Conflict` (not refundable).
-    async fn begin_refund(
-        &self,
-        refund_id: &str,
-        order_id: &OrderId,
-        ticket_ids: Option<&[TicketId]>,
-        refuse_used: bool,
-        reason: &str,
-        now: OffsetDateTime,
-    ) -> Result<Refund>;
+    /// Writes a pending refund of the given live tickets of a confirmed order, deciding
+    /// `refuse_used` under the order's lock (which check-in takes too), and claims its key.
+    /// Errors: `NotFound`, `Conflict` (not refundable), `IdempotencyInProgress`.
+    async fn begin_refund(&self, refund: &NewRefund) -> Result<Refund>;
     /// Applies a refund the provider made: tickets back on sale (old codes void), order
     /// `refunded` or `partially_refunded`, the message queued — one transaction.
     async fn complete_refund(

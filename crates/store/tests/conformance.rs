@@ -12,8 +12,8 @@ use marquee_domain::inventory::{HoldSelection, HoldStatus, OrderStatus, TicketSt
 use marquee_domain::money::Money;
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
-    AttemptStatus, AuditFilter, Backend, BeginPayment, CategorySales, EventFilter, IdempotencyClaim, NewHold,
-    OutboxMessage, ShowtimeFilter, SqlStore, SqliteStore, Store, StoreOptions,
+    AttemptStatus, AuditFilter, Backend, BeginPayment, CategorySales, EventFilter, KeyClaim, KeyResource,
+    NewHold, NewRefund, OutboxMessage, ShowtimeFilter, SqlStore, SqliteStore, Store, StoreOptions,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -48,7 +48,8 @@ conformance!(
     a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed,
     releasing_a_hold_frees_its_tickets,
     the_sweeper_frees_expired_holds,
-    idempotency_keys_replay_and_refuse_mismatches,
+    idempotency_keys_are_claimed_by_the_writes_they_belong_to,
+    a_confirmation_is_audited_in_its_own_transaction,
     racing_holds_never_share_a_ticket,
     a_user_may_hold_only_so_many_tickets_of_a_showtime,
     admins_change_roles_and_disabling_ends_sessions,
@@ -179,6 +180,7 @@ fn new_hold(user: &User, showtime: &ShowtimeId, selection: HoldSelection, now: O
         selection,
         now,
         expires_at: now + Duration::minutes(10),
+        claim: None,
     }
 }
 
@@ -196,6 +198,7 @@ async fn begin(
             user_id: hold.user_id.clone(),
             provider: "test".into(),
             now,
+            claim: None,
         })
         .await
 }
@@ -211,7 +214,8 @@ async fn pay(
     now: OffsetDateTime,
 ) -> marquee_domain::Result<marquee_domain::inventory::Order> {
     let attempt = begin(store, hold, now).await?;
-    let order = store.confirm_payment(&attempt.id, &format!("pi_{}", attempt.id), &message(), now).await?;
+    let order =
+        store.confirm_payment(&attempt.id, &format!("pi_{}", attempt.id), &message(), None, now).await?;
     store.record_attempt(&attempt.id, AttemptStatus::Captured, None, None, now).await?;
     Ok(order)
 }
@@ -482,7 +486,7 @@ async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store:
         .await
         .unwrap();
     let attempt = begin(&store, &lucky, NOW).await.unwrap();
-    assert!(store.confirm_payment(&attempt.id, "pi_lucky", &message(), later).await.is_ok());
+    assert!(store.confirm_payment(&attempt.id, "pi_lucky", &message(), None, later).await.is_ok());
 
     // Paying began while the hold was active, and its tickets were taken once it expired: the
     // confirmation is refused, and that the order expired is recorded (a kept outcome, not a
@@ -507,7 +511,7 @@ async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store:
         ))
         .await
         .unwrap();
-    let refused = store.confirm_payment(&attempt.id, "pi_late", &message(), later).await;
+    let refused = store.confirm_payment(&attempt.id, "pi_late", &message(), None, later).await;
     assert!(matches!(refused, Err(Error::HoldExpired)), "{refused:?}");
     assert_eq!(store.get_order(&attempt.order_id).await.unwrap().unwrap().status, OrderStatus::Expired);
     assert_eq!(store.get_hold(&started.id, later).await.unwrap().unwrap().status, HoldStatus::Expired);
@@ -555,35 +559,173 @@ async fn the_sweeper_frees_expired_holds(store: Arc<dyn Store>) {
     assert_eq!(store.sweep_expired_holds(sweep_time).await.unwrap(), 0);
 }
 
-async fn idempotency_keys_replay_and_refuse_mismatches(store: Arc<dyn Store>) {
+async fn idempotency_keys_are_claimed_by_the_writes_they_belong_to(store: Arc<dyn Store>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
     let ada = user(&store, "ada@example.com").await;
-    let stale = NOW - Duration::minutes(1);
-    let claim = |key: &'static str, hash: &'static str, now| {
-        let store = store.clone();
-        let ada = ada.id.clone();
-        async move { store.claim_idempotency_key(&ada, key, hash, now, now - Duration::minutes(1)).await.unwrap() }
+    let claim = |key: &str, owner: &str| KeyClaim {
+        user_id: ada.id.clone(),
+        key: key.to_owned(),
+        request_hash: "h1".to_owned(),
+        owner: owner.to_owned(),
     };
-    assert_eq!(claim("k1", "h1", NOW).await, IdempotencyClaim::Claimed);
-    assert_eq!(claim("k1", "h1", NOW).await, IdempotencyClaim::InProgress);
-    assert_eq!(claim("k1", "other", NOW).await, IdempotencyClaim::Mismatch);
-    store.finish_idempotency_key(&ada.id, "k1", 201, "{\"ok\":true}").await.unwrap();
-    assert_eq!(
-        claim("k1", "h1", NOW).await,
-        IdempotencyClaim::Replay { status: 201, body: "{\"ok\":true}".into() }
+    let seat = |i: usize| HoldSelection::Tickets(vec![seats[i].clone()]);
+    let claimed_hold = |selection, claim: &KeyClaim| NewHold {
+        claim: Some(claim.clone()),
+        ..new_hold(&ada, &fixture.showtime.id, selection, NOW)
+    };
+    assert_eq!(store.idempotency_key(&ada.id, "k1").await.unwrap(), None);
+
+    // The hold claims the key in its own transaction, naming itself.
+    let first = claim("k1", "req_1");
+    let hold = store.create_hold(&claimed_hold(seat(0), &first)).await.unwrap();
+    let record = store.idempotency_key(&ada.id, "k1").await.unwrap().unwrap();
+    assert_eq!(record.request_hash, "h1");
+    assert_eq!(record.answer, None);
+    assert_eq!(record.owner.as_deref(), Some("req_1"));
+    assert_eq!(record.resource, Some(KeyResource::Hold(hold.id.clone())));
+    assert_eq!(record.claimed_at, NOW);
+
+    // Another request with the key fails whole: its hold is rolled back with the claim.
+    let rival = claim("k1", "req_2");
+    let refused = store.create_hold(&claimed_hold(seat(1), &rival)).await;
+    assert!(matches!(refused, Err(Error::IdempotencyInProgress)), "{refused:?}");
+    let map = store.seat_map(&fixture.showtime.id, NOW).await.unwrap();
+    let status = |id: &TicketId| map.iter().find(|t| &t.id == id).unwrap().status;
+    assert_eq!(status(&seats[1]), TicketStatus::Available, "the refused claim's hold was rolled back");
+
+    // The same request's payment moves the claim on to its attempt.
+    let attempt = store
+        .begin_payment(&BeginPayment {
+            attempt_id: "pay_k1".into(),
+            new_order_id: OrderId::generate(),
+            hold_id: hold.id.clone(),
+            user_id: ada.id.clone(),
+            provider: "test".into(),
+            now: NOW,
+            claim: Some(first.clone()),
+        })
+        .await
+        .unwrap();
+    let record = store.idempotency_key(&ada.id, "k1").await.unwrap().unwrap();
+    assert_eq!(record.resource, Some(KeyResource::Payment(attempt.id.clone())));
+
+    // Only the owner answers; the answer is kept.
+    store.answer_idempotency_key(&rival, 409, "{\"no\":1}", NOW).await.unwrap();
+    assert_eq!(store.idempotency_key(&ada.id, "k1").await.unwrap().unwrap().answer, None);
+    store.answer_idempotency_key(&first, 201, "{\"ok\":true}", NOW).await.unwrap();
+    let record = store.idempotency_key(&ada.id, "k1").await.unwrap().unwrap();
+    assert_eq!(record.answer, Some((201, "{\"ok\":true}".to_owned())));
+    store.answer_idempotency_key(&first, 500, "{}", NOW).await.unwrap();
+    assert_eq!(store.idempotency_key(&ada.id, "k1").await.unwrap().unwrap().answer.unwrap().0, 201);
+
+    // A refused write claims nothing; its answer is stored on its own.
+    store.create_hold(&new_hold(&ada, &fixture.showtime.id, seat(2), NOW)).await.unwrap();
+    let taken = claim("k2", "req_3");
+    let refused = store.create_hold(&claimed_hold(seat(2), &taken)).await;
+    assert!(matches!(refused, Err(Error::TicketsUnavailable { .. })), "{refused:?}");
+    assert_eq!(store.idempotency_key(&ada.id, "k2").await.unwrap(), None);
+    store.answer_idempotency_key(&taken, 409, "{\"taken\":1}", NOW).await.unwrap();
+    let record = store.idempotency_key(&ada.id, "k2").await.unwrap().unwrap();
+    assert_eq!((record.answer.unwrap().0, record.resource), (409, None));
+
+    // Taking over: not while its request holds it; at once once let go of; once stale.
+    let lost = claim("k3", "req_4");
+    store.create_hold(&claimed_hold(seat(3), &lost)).await.unwrap();
+    let later = NOW + Duration::seconds(30);
+    assert!(
+        !store
+            .adopt_idempotency_key(&ada.id, "k3", "req_5", later, NOW - Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    store.release_idempotency_key(&lost).await.unwrap();
+    assert_eq!(store.idempotency_key(&ada.id, "k3").await.unwrap().unwrap().owner, None);
+    assert!(
+        store.adopt_idempotency_key(&ada.id, "k3", "req_5", later, NOW - Duration::minutes(1)).await.unwrap()
+    );
+    let record = store.idempotency_key(&ada.id, "k3").await.unwrap().unwrap();
+    assert_eq!((record.owner.as_deref(), record.claimed_at), (Some("req_5"), later));
+    let much_later = later + Duration::minutes(2);
+    assert!(
+        store
+            .adopt_idempotency_key(&ada.id, "k3", "req_6", much_later, much_later - Duration::minutes(1))
+            .await
+            .unwrap(),
+        "claimed by a node that is gone"
+    );
+    assert!(
+        !store.adopt_idempotency_key(&ada.id, "k1", "req_7", much_later, much_later).await.unwrap(),
+        "an answered key is never taken over"
     );
 
-    // A claim abandoned by a crashed node is taken over once stale; an abandoned one at once.
-    assert_eq!(claim("k2", "h", NOW).await, IdempotencyClaim::Claimed);
-    assert_eq!(claim("k2", "h", NOW + Duration::minutes(2)).await, IdempotencyClaim::Claimed);
-    store.abandon_idempotency_key(&ada.id, "k2").await.unwrap();
-    assert_eq!(claim("k2", "h", NOW).await, IdempotencyClaim::Claimed);
-    let _ = stale;
-    // Keys are per user.
+    // A refund claims the key with its order.
     let bob = user(&store, "bob@example.com").await;
+    let held = store.create_hold(&new_hold(&bob, &fixture.showtime.id, seat(4), NOW)).await.unwrap();
+    let order = pay(&store, &held, NOW).await.unwrap();
+    let cancel = KeyClaim { user_id: bob.id.clone(), ..claim("k1", "req_8") };
+    store
+        .begin_refund(&NewRefund {
+            refuse_used: true,
+            claim: Some(cancel.clone()),
+            ..NewRefund::whole("ref_k1", &order.id, "changed plans", NOW)
+        })
+        .await
+        .unwrap();
+    let record = store.idempotency_key(&bob.id, "k1").await.unwrap().unwrap();
     assert_eq!(
-        store.claim_idempotency_key(&bob.id, "k1", "h1", NOW, stale).await.unwrap(),
-        IdempotencyClaim::Claimed
+        record.resource,
+        Some(KeyResource::Refund { refund_id: "ref_k1".into(), order_id: order.id.clone() }),
+        "keys are per user: bob's k1 is not ada's"
     );
+    assert_eq!(
+        KeyResource::from_stored(&record.resource.unwrap().to_stored()).unwrap(),
+        KeyResource::Refund { refund_id: "ref_k1".into(), order_id: order.id }
+    );
+}
+
+async fn a_confirmation_is_audited_in_its_own_transaction(store: Arc<dyn Store>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let ada = user(&store, "ada@example.com").await;
+    let entry = |target: &str| AuditEntry {
+        id: AuditEntry::new_id(),
+        at: NOW,
+        actor_id: Some(ada.id.clone()),
+        actor_email: Some(ada.email.as_str().to_owned()),
+        ip: Some("192.0.2.1".into()),
+        action: "order.confirmed".into(),
+        target: Some(target.to_owned()),
+        details: "{}".into(),
+    };
+    let selection = HoldSelection::Tickets(vec![seats[0].clone()]);
+    let hold =
+        store.create_hold(&new_hold(&ada, &fixture.showtime.id, selection.clone(), NOW)).await.unwrap();
+    let attempt = begin(&store, &hold, NOW).await.unwrap();
+    let audited = entry(attempt.order_id.as_str());
+    store.confirm_payment(&attempt.id, "pi_1", &message(), Some(&audited), NOW).await.unwrap();
+    let log = store.list_audit(&AuditFilter { limit: 10, ..AuditFilter::default() }).await.unwrap();
+    assert_eq!(log, vec![audited]);
+
+    // A confirmation that sells nothing (the tickets were taken after expiry) audits nothing.
+    let late = NOW + Duration::minutes(11);
+    let hold = store
+        .create_hold(&new_hold(
+            &ada,
+            &fixture.showtime.id,
+            HoldSelection::Tickets(vec![seats[1].clone()]),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    let attempt = begin(&store, &hold, NOW).await.unwrap();
+    let bob = user(&store, "bob@example.com").await;
+    let taken = HoldSelection::Tickets(vec![seats[1].clone()]);
+    store.create_hold(&new_hold(&bob, &fixture.showtime.id, taken, late)).await.unwrap();
+    let refused = store.confirm_payment(&attempt.id, "pi_2", &message(), Some(&entry("late")), late).await;
+    assert!(matches!(refused, Err(Error::HoldExpired)), "{refused:?}");
+    let log = store.list_audit(&AuditFilter { limit: 10, ..AuditFilter::default() }).await.unwrap();
+    assert_eq!(log.len(), 1);
 }
 
 async fn racing_holds_never_share_a_ticket(store: Arc<dyn Store>) {
@@ -1088,7 +1230,7 @@ async fn a_failed_commit_is_an_error_and_sells_nothing(store: Arc<dyn Store>, fa
     let hold = store.create_hold(&new_hold(&ada, &fixture.showtime.id, wanted, NOW)).await.unwrap();
     let attempt = begin(&store, &hold, NOW).await.unwrap();
     fail_next_commit();
-    assert!(store.confirm_payment(&attempt.id, "pi_1", &message(), NOW).await.is_err());
+    assert!(store.confirm_payment(&attempt.id, "pi_1", &message(), None, NOW).await.is_err());
     assert_eq!(store.get_ticket(&seats[0], NOW).await.unwrap().unwrap().status, TicketStatus::Held);
     assert_eq!(store.get_hold(&hold.id, NOW).await.unwrap().unwrap().status, HoldStatus::Active);
     assert!(
@@ -1100,7 +1242,7 @@ async fn a_failed_commit_is_an_error_and_sells_nothing(store: Arc<dyn Store>, fa
             .all(|a| a.status == AttemptStatus::Started)
     );
 
-    let order = store.confirm_payment(&attempt.id, "pi_1", &message(), NOW).await.unwrap();
+    let order = store.confirm_payment(&attempt.id, "pi_1", &message(), None, NOW).await.unwrap();
     assert_eq!(order.tickets.len(), 2);
     assert_eq!(store.get_ticket(&seats[0], NOW).await.unwrap().unwrap().status, TicketStatus::Sold);
     assert_eq!(store.commit_stats().unwrap().failed_commits, 2);

@@ -20,7 +20,7 @@ use marquee_domain::ids::{EventId, HallId, HoldId, OrderId, ShowtimeId, TicketId
 use marquee_domain::inventory::{HoldSelection, HoldStatus, OrderStatus, TicketStatus};
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
-    AttemptStatus, Backend, BeginPayment, CheckIn, InventoryCounts, NewHold, OutboxMessage, Store,
+    AttemptStatus, Backend, BeginPayment, CheckIn, InventoryCounts, NewHold, NewRefund, OutboxMessage, Store,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -581,6 +581,7 @@ impl Real {
             selection,
             now: self.now,
             expires_at: self.now + Duration::minutes(HOLD_TTL_MINUTES),
+            claim: None,
         };
         match self.store.create_hold(&hold).await {
             Ok(created) => {
@@ -619,6 +620,7 @@ impl Real {
             user_id: owner.user_id,
             provider: "test".into(),
             now: self.now,
+            claim: None,
         };
         match self.store.begin_payment(&begin).await {
             Ok(attempt) => {
@@ -640,7 +642,7 @@ impl Real {
         let id = self.attempts[attempt].clone();
         let message =
             OutboxMessage::new("order_confirmed", "buyer@example.com", "Your order".into(), "Thanks".into());
-        let confirmed = self.store.confirm_payment(&id, &format!("pi_{id}"), &message, self.now).await;
+        let confirmed = self.store.confirm_payment(&id, &format!("pi_{id}"), &message, None, self.now).await;
         let order = match confirmed {
             Ok(order) => order,
             Err(error) => return self.refusal(error),
@@ -678,7 +680,10 @@ impl Real {
         let only = one_ticket.map(|t| vec![self.tickets[t].clone()]);
         let begun = self
             .store
-            .begin_refund(&refund_id, &self.orders[order], only.as_deref(), false, "model", self.now)
+            .begin_refund(&NewRefund {
+                ticket_ids: only.clone(),
+                ..NewRefund::whole(&refund_id, &self.orders[order], "model", self.now)
+            })
             .await;
         if let Err(error) = begun {
             return self.refusal(error);

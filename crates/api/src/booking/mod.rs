@@ -17,18 +17,21 @@
 
 mod reconcile;
 mod refunds;
+mod resume;
 
 pub use reconcile::ReconcileReport;
+pub use resume::Outcome;
 
 use crate::observe::{HoldConflict, Metrics, PaymentOutcome, PaymentStep};
 use marquee_domain::account::{Email, User};
+use marquee_domain::audit::AuditEntry;
 use marquee_domain::clock::Clock;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::{Hold, HoldPolicy, HoldSelection, Order};
 use marquee_domain::money::Money;
 use marquee_domain::payment::{AuthorizeRequest, PaymentError, PaymentGateway, ProviderState};
 use marquee_domain::{Error, Result};
-use marquee_store::{AttemptStatus, BeginPayment, NewHold, OutboxMessage, PaymentAttempt, Store};
+use marquee_store::{AttemptStatus, BeginPayment, KeyClaim, NewHold, OutboxMessage, PaymentAttempt, Store};
 use std::sync::Arc;
 
 /// Points of the purchase path where a test can make the process "crash": the step's work is
@@ -57,6 +60,15 @@ impl Faults for NoFaults {
     fn crash_at(&self, _: Step) -> bool {
         false
     }
+}
+
+/// Who asks, beyond the user: the client's address for the audit log, and the request's
+/// `Idempotency-Key`, claimed by the write that makes the request's outcome (a hold, a
+/// payment attempt, a refund) in that write's transaction.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    pub ip: Option<String>,
+    pub key: Option<KeyClaim>,
 }
 
 #[derive(Clone)]
@@ -91,6 +103,7 @@ impl Booking {
         showtime_id: ShowtimeId,
         selection: HoldSelection,
         admission: Option<&str>,
+        key: Option<&KeyClaim>,
     ) -> Result<Hold> {
         self.policy.check(&selection)?;
         let now = self.clock.now();
@@ -111,6 +124,7 @@ impl Booking {
             selection,
             now,
             expires_at: now + self.policy.ttl,
+            claim: key.cloned(),
         };
         let created = self.store.create_hold(&hold).await;
         match &created {
@@ -155,7 +169,13 @@ impl Booking {
     }
 
     /// Pays for a hold and turns it into a confirmed order (see the module documentation).
-    pub async fn purchase(&self, user: &User, hold_id: &HoldId, payment_token: &str) -> Result<Order> {
+    pub async fn purchase(
+        &self,
+        user: &User,
+        hold_id: &HoldId,
+        payment_token: &str,
+        caller: &Caller,
+    ) -> Result<Order> {
         check_payment_token(payment_token)?;
         // No read of the hold first: beginning the payment checks, in its own transaction,
         // that the hold is the user's (else `NotFound`) and still active.
@@ -168,6 +188,7 @@ impl Booking {
                 user_id: user.id.clone(),
                 provider: self.gateway.name().to_owned(),
                 now: self.clock.now(),
+                claim: caller.key.clone(),
             })
             .await?;
         self.checkpoint(Step::PaymentRecorded)?;
@@ -205,8 +226,8 @@ impl Booking {
             }
         };
         self.checkpoint(Step::Authorized)?;
-        self.settle_authorized(&attempt, &authorization.reference, authorization.state, Some(&user.email))
-            .await
+        let buyer = Buyer { user, ip: caller.ip.as_deref() };
+        self.settle_authorized(&attempt, &authorization.reference, authorization.state, Some(buyer)).await
     }
 
     /// The one-step purchase of the seed API: hold one ticket, pay, confirm. If payment
@@ -217,14 +238,26 @@ impl Booking {
         ticket_id: &TicketId,
         payment_token: &str,
         admission: Option<&str>,
+        caller: &Caller,
     ) -> Result<Order> {
         check_payment_token(payment_token)?;
         let now = self.clock.now();
         let ticket = self.store.get_ticket(ticket_id, now).await?.ok_or(Error::NotFound("ticket"))?;
-        let hold = self
-            .hold(user, ticket.showtime_id, HoldSelection::Tickets(vec![ticket_id.clone()]), admission)
-            .await?;
-        match self.purchase(user, &hold.id, payment_token).await {
+        let selection = HoldSelection::Tickets(vec![ticket_id.clone()]);
+        let hold = self.hold(user, ticket.showtime_id, selection, admission, caller.key.as_ref()).await?;
+        self.pay_for_new_hold(user, &hold, payment_token, caller).await
+    }
+
+    /// Pays for a hold the one-step purchase just made (or, resumed after a crash, made
+    /// earlier); a payment that surely failed releases it at once.
+    pub async fn pay_for_new_hold(
+        &self,
+        user: &User,
+        hold: &Hold,
+        payment_token: &str,
+        caller: &Caller,
+    ) -> Result<Order> {
+        match self.purchase(user, &hold.id, payment_token, caller).await {
             Ok(order) => Ok(order),
             Err(
                 error @ (Error::PaymentDeclined { .. }
@@ -243,17 +276,32 @@ impl Booking {
     }
 
     /// From an authorized (or captured) payment to a confirmed, captured order — or, when the
-    /// tickets are gone, to money given back. `buyer` is the buyer's address when the caller
-    /// has it (the purchase request does; the reconciler reads it).
+    /// tickets are gone, to money given back. `buyer` is who asked, when a purchase request
+    /// settles it: its confirmation is audited in the same transaction (the reconciler
+    /// settles without one, and reads the buyer's address).
     async fn settle_authorized(
         &self,
         attempt: &PaymentAttempt,
         reference: &str,
         state: ProviderState,
-        buyer: Option<&Email>,
+        buyer: Option<Buyer<'_>>,
     ) -> Result<Order> {
-        let (message, showtime) = self.confirmation_message(attempt, buyer).await?;
-        let confirmed = self.store.confirm_payment(&attempt.id, reference, &message, self.clock.now()).await;
+        let (message, showtime, tickets) =
+            self.confirmation_message(attempt, buyer.as_ref().map(|buyer| &buyer.user.email)).await?;
+        let now = self.clock.now();
+        let audit = buyer.map(|buyer| AuditEntry {
+            id: AuditEntry::new_id(),
+            at: now,
+            actor_id: Some(buyer.user.id.clone()),
+            actor_email: Some(buyer.user.email.as_str().to_owned()),
+            ip: buyer.ip.map(str::to_owned),
+            action: "order.confirmed".to_owned(),
+            target: Some(attempt.order_id.as_str().to_owned()),
+            details: serde_json::json!({ "total": attempt.amount, "tickets": tickets, "payment": reference })
+                .to_string(),
+        });
+        let confirmed =
+            self.store.confirm_payment(&attempt.id, reference, &message, audit.as_ref(), now).await;
         // Sold, or given back to the pool (expired): either way the map changed.
         self.showtime_changed(&showtime);
         match confirmed {
@@ -364,12 +412,12 @@ impl Booking {
     }
 
     /// The confirmation message of an attempt's order, to `buyer` (read from the attempt's user
-    /// when not given), and the order's showtime.
+    /// when not given), the order's showtime and how many tickets it sells.
     async fn confirmation_message(
         &self,
         attempt: &PaymentAttempt,
         buyer: Option<&Email>,
-    ) -> Result<(OutboxMessage, ShowtimeId)> {
+    ) -> Result<(OutboxMessage, ShowtimeId, usize)> {
         let recipient = match buyer {
             Some(email) => email.clone(),
             None => self.store.get_user(&attempt.user_id).await?.ok_or(Error::NotFound("user"))?.email,
@@ -389,7 +437,7 @@ impl Booking {
             format!("Your Marquee order {}", attempt.order_id),
             body,
         );
-        Ok((message, hold.showtime_id))
+        Ok((message, hold.showtime_id, hold.tickets.len()))
     }
 
     /// Marks a showtime's seat map and availability snapshots stale.
@@ -413,6 +461,12 @@ impl Booking {
         }
         Ok(())
     }
+}
+
+/// The user a purchase request settles a payment for, and where the request came from.
+struct Buyer<'a> {
+    user: &'a User,
+    ip: Option<&'a str>,
 }
 
 /// `12.50 EUR`.

@@ -9,17 +9,23 @@ use marquee_domain::ids::{OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::Order;
 use marquee_domain::payment::PaymentError;
 use marquee_domain::{Error, Result};
-use marquee_store::{OutboxMessage, Refund};
+use marquee_store::{KeyClaim, NewRefund, OutboxMessage, Refund};
 
 impl Booking {
     /// The customer cancels their whole order, up to the cutoff before the show.
-    pub async fn cancel_order(&self, user: &User, order_id: &OrderId) -> Result<Order> {
+    /// `key` is the request's `Idempotency-Key`, claimed with the refund's record.
+    pub async fn cancel_order(
+        &self,
+        user: &User,
+        order_id: &OrderId,
+        key: Option<&KeyClaim>,
+    ) -> Result<Order> {
         let order = self.own_order(user, order_id).await?;
         if self.cancellation_deadline(&order).await? < self.clock.now() {
             return Err(Error::RefundWindowClosed { cutoff_hours: self.cancellation_cutoff.whole_hours() });
         }
         // A ticket already used at the door cannot be handed back for money.
-        self.start_refund(order_id, None, true, "cancelled by the customer").await
+        self.start_refund(order_id, None, true, "cancelled by the customer", key).await
     }
 
     /// The last moment the customer may cancel the order: the cutoff before its show.
@@ -58,7 +64,7 @@ impl Booking {
         tickets: Option<&[TicketId]>,
         reason: &str,
     ) -> Result<Order> {
-        self.start_refund(order_id, tickets, false, reason).await
+        self.start_refund(order_id, tickets, false, reason, None).await
     }
 
     async fn start_refund(
@@ -67,11 +73,17 @@ impl Booking {
         tickets: Option<&[TicketId]>,
         refuse_used: bool,
         reason: &str,
+        key: Option<&KeyClaim>,
     ) -> Result<Order> {
         let refund_id = marquee_domain::ids::prefixed("ref");
         let refund = self
             .store
-            .begin_refund(&refund_id, order_id, tickets, refuse_used, reason, self.clock.now())
+            .begin_refund(&NewRefund {
+                ticket_ids: tickets.map(<[TicketId]>::to_vec),
+                refuse_used,
+                claim: key.cloned(),
+                ..NewRefund::whole(&refund_id, order_id, reason, self.clock.now())
+            })
             .await?;
         self.finish_refund(&refund).await
     }

@@ -4,6 +4,7 @@
 use super::page::{decode_id_cursor, encode_cursor, finish, page_size};
 use crate::admission::AdmissionToken;
 use crate::auth::AuthUser;
+use crate::booking::Caller;
 use crate::dto::{HoldIn, HoldOut, OrderIn, OrderListQuery, OrderPage, PurchaseOut};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
@@ -17,6 +18,7 @@ use axum::response::Response;
 use marquee_domain::Error;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::{HoldSelection, Order};
+use marquee_store::KeyResource;
 use serde_json::json;
 
 /// Holds tickets for the caller, all or none, until `expires_at`. Give either `ticket_ids`
@@ -41,8 +43,17 @@ pub async fn create_hold(
     AdmissionToken(admission): AdmissionToken,
     Json(body): Json<HoldIn>,
 ) -> Response {
-    let request = ("create_hold", &body);
-    idempotency::run(&state, &user, key, request, StatusCode::CREATED, || async {
+    let (state, user, body) = (&state, &user, &body);
+    let request = ("create_hold", body);
+    let outcome = |earlier| async move {
+        match earlier {
+            KeyResource::Hold(id) => {
+                Ok(state.booking.hold_outcome(user, &id).await?.map(|hold| HoldOut::from(&hold)))
+            }
+            _ => Err(Error::internal("a hold's key names something else").into()),
+        }
+    };
+    idempotency::run(state, user, key, request, StatusCode::CREATED, outcome, |key, _| async move {
         let selection = match (&body.ticket_ids, &body.section, body.quantity) {
             (Some(ids), None, None) => HoldSelection::Tickets(ids.iter().map(TicketId::from_raw).collect()),
             (None, Some(section), Some(quantity)) => {
@@ -51,7 +62,8 @@ pub async fn create_hold(
             _ => return Err(Error::invalid("give either ticket_ids, or section and quantity").into()),
         };
         let showtime_id = ShowtimeId::from_raw(body.showtime_id.clone());
-        let hold = state.booking.hold(&user, showtime_id, selection, admission.as_deref()).await?;
+        let hold =
+            state.booking.hold(user, showtime_id, selection, admission.as_deref(), key.as_ref()).await?;
         Ok(HoldOut::from(&hold))
     })
     .await
@@ -111,13 +123,23 @@ pub async fn create_order(
     key: IdempotencyKey,
     Json(body): Json<OrderIn>,
 ) -> Response {
-    let request = ("create_order", &body);
-    idempotency::run(&state, &user, key, request, StatusCode::CREATED, || async {
-        let order = state
-            .booking
-            .purchase(&user, &HoldId::from_raw(body.hold_id.clone()), &body.payment_token)
-            .await?;
-        Ok(audit::purchase(&state, &user, ip, &order).await)
+    let (state, user, body) = (&state, &user, &body);
+    let request = ("create_order", body);
+    let outcome = |earlier| async move {
+        match earlier {
+            KeyResource::Payment(attempt) => Ok(state
+                .booking
+                .payment_outcome(user, &attempt)
+                .await?
+                .map(|order| PurchaseOut::from(&order))),
+            _ => Err(Error::internal("an order's key names something else").into()),
+        }
+    };
+    idempotency::run(state, user, key, request, StatusCode::CREATED, outcome, |key, _| async move {
+        let caller = Caller { ip: ip.to_string_opt(), key };
+        let hold_id = HoldId::from_raw(body.hold_id.clone());
+        let order = state.booking.purchase(user, &hold_id, &body.payment_token, &caller).await?;
+        Ok(PurchaseOut::from(&order))
     })
     .await
 }
@@ -194,11 +216,22 @@ pub async fn cancel_order(
     key: IdempotencyKey,
     Path(order_id): Path<String>,
 ) -> Response {
-    let request = ("cancel_order", &order_id);
-    idempotency::run(&state, &user, key, request, StatusCode::OK, || async {
-        let order = state.booking.cancel_order(&user, &OrderId::from_raw(order_id.clone())).await?;
+    let (state, user, order_id) = (&state, &user, &order_id);
+    let request = ("cancel_order", order_id);
+    let outcome = |earlier| async move {
+        match earlier {
+            KeyResource::Refund { refund_id, order_id } => {
+                let outcome = state.booking.refund_outcome(user, &refund_id, &order_id).await?;
+                Ok(outcome.map(|order| PurchaseOut::from(&order)))
+            }
+            _ => Err(Error::internal("a cancellation's key names something else").into()),
+        }
+    };
+    idempotency::run(state, user, key, request, StatusCode::OK, outcome, |key, _| async move {
+        let order_id = OrderId::from_raw(order_id.clone());
+        let order = state.booking.cancel_order(user, &order_id, key.as_ref()).await?;
         let details = json!({ "status": order.status, "by": "customer" });
-        audit::record(&state, Some(&user), ip, "order.refund", Some(order.id.as_str()), details).await;
+        audit::record(state, Some(user), ip, "order.refund", Some(order.id.as_str()), details).await;
         Ok(PurchaseOut::from(&order))
     })
     .await

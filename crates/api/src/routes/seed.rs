@@ -5,19 +5,21 @@
 use super::catalog::{event_detail, event_page};
 use crate::admission::AdmissionToken;
 use crate::auth::AuthUser;
+use crate::booking::{Caller, Outcome};
 use crate::dto::{BuyTicketIn, EventDetail, EventListQuery, EventPage, PurchaseOut, TicketPriceOut};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::routes::schema::{self, IdempotencyKeyHeader};
 use crate::security::ClientIp;
-use crate::{AppState, TAG_SEED, audit};
+use crate::{AppState, TAG_SEED};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use marquee_domain::Error;
 use marquee_domain::catalog::EventKind;
 use marquee_domain::ids::{EventId, TicketId};
+use marquee_store::KeyResource;
 use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 
@@ -123,18 +125,32 @@ pub async fn buy_ticket(
     Path(ticket_id): Path<String>,
     Json(body): Json<BuyTicketIn>,
 ) -> Response {
-    let request = ("buy_ticket", &ticket_id, &body);
-    idempotency::run(&state, &user, key, request, StatusCode::CREATED, || async {
-        let order = state
-            .booking
-            .buy_ticket(
-                &user,
-                &TicketId::from_raw(ticket_id.clone()),
-                &body.payment_token,
-                admission.as_deref(),
-            )
-            .await?;
-        Ok(audit::purchase(&state, &user, ip, &order).await)
+    let (state, user, ticket_id, body) = (&state, &user, &ticket_id, &body);
+    let request = ("buy_ticket", ticket_id, body);
+    let outcome = |earlier| async move {
+        match earlier {
+            // Lost between its hold and its payment: carry on from the hold.
+            KeyResource::Hold(_) => Ok(Outcome::Again),
+            KeyResource::Payment(attempt) => Ok(state
+                .booking
+                .payment_outcome(user, &attempt)
+                .await?
+                .map(|order| PurchaseOut::from(&order))),
+            KeyResource::Refund { .. } => Err(Error::internal("a purchase's key names a refund").into()),
+        }
+    };
+    idempotency::run(state, user, key, request, StatusCode::CREATED, outcome, |key, earlier| async move {
+        let caller = Caller { ip: ip.to_string_opt(), key };
+        let token = &body.payment_token;
+        if let Some(earlier) = earlier
+            && let Some(hold) = state.booking.resumable_hold(user, &earlier).await?
+        {
+            let order = state.booking.pay_for_new_hold(user, &hold, token, &caller).await?;
+            return Ok(PurchaseOut::from(&order));
+        }
+        let ticket_id = TicketId::from_raw(ticket_id.clone());
+        let order = state.booking.buy_ticket(user, &ticket_id, token, admission.as_deref(), &caller).await?;
+        Ok(PurchaseOut::from(&order))
     })
     .await
 }

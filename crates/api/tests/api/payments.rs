@@ -12,6 +12,7 @@ use time::Duration;
 
 on_both_backends!(
     a_crash_at_any_step_of_a_purchase_is_settled_by_the_reconciler,
+    a_retry_of_a_purchase_whose_answer_was_lost_gets_its_outcome,
     an_authorization_whose_seats_were_lost_meanwhile_is_voided,
     provider_declines_and_failures_sell_nothing,
     a_refunded_seat_is_sold_again_and_only_the_new_code_admits,
@@ -139,6 +140,83 @@ async fn a_crash_at_any_step_of_a_purchase_is_settled_by_the_reconciler(app: &Te
         marquee_api::booking::ReconcileReport::default(),
         "nothing left to settle"
     );
+}
+
+/// A purchase that failed after its payment began (here: a crash injected after each step)
+/// left its `Idempotency-Key` claimed by its payment attempt. A retry with the key learns what
+/// became of that attempt — never a second order or charge: the order once confirmed, "in
+/// progress" while the provider's answer is awaited, and a new run once it surely failed.
+async fn a_retry_of_a_purchase_whose_answer_was_lost_gets_its_outcome(app: &TestApp) {
+    let showtime = app.showtime("Retry").await;
+    let seats = app.seat_ids(&showtime).await;
+    let in_progress = |(status, body): &(StatusCode, Value)| {
+        *status == StatusCode::CONFLICT && body["code"] == "idempotency_in_progress"
+    };
+
+    // Lost after the order was confirmed: the retry answers with that order at once.
+    let ada = app.user().await;
+    let (_, hold) = app.hold(&ada, &showtime, &seats[0..2]).await;
+    let hold_id = hold["id"].as_str().unwrap();
+    app.faults.set(Some(Step::Confirmed));
+    let (status, _) = app.pay(&ada, hold_id, "tok_visa", Some("ada-1")).await;
+    app.faults.set(None);
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, retried) = app.pay(&ada, hold_id, "tok_visa", Some("ada-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{retried}");
+    assert_eq!(retried["order"]["status"], "confirmed");
+    assert_eq!(retried["order"]["id"], order_of(app, &ada).await["order"]["id"], "the one order");
+    assert_eq!(app.gateway.payments().len(), 1, "one payment at the provider");
+
+    // Lost before the provider answered: "in progress" until the reconciler learns the
+    // outcome, then that outcome.
+    let bob = app.user().await;
+    let (_, hold) = app.hold(&bob, &showtime, &seats[2..4]).await;
+    let hold_id = hold["id"].as_str().unwrap();
+    app.faults.set(Some(Step::Authorized));
+    let (status, _) = app.pay(&bob, hold_id, "tok_visa", Some("bob-1")).await;
+    app.faults.set(None);
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let answer = app.pay(&bob, hold_id, "tok_visa", Some("bob-1")).await;
+    assert!(in_progress(&answer), "{answer:?}");
+    reconcile(app).await;
+    let (status, retried) = app.pay(&bob, hold_id, "tok_visa", Some("bob-1")).await;
+    assert_eq!((status, &retried["order"]["status"]), (StatusCode::CREATED, &json!("confirmed")));
+    assert_eq!(app.gateway.payments().len(), 2);
+
+    // Lost before the provider heard of it: once the reconciler marked the attempt failed,
+    // the retry takes the key over and pays for the same hold.
+    let cyd = app.user().await;
+    let (_, hold) = app.hold(&cyd, &showtime, &seats[4..6]).await;
+    let hold_id = hold["id"].as_str().unwrap();
+    app.faults.set(Some(Step::PaymentRecorded));
+    let (status, _) = app.pay(&cyd, hold_id, "tok_visa", Some("cyd-1")).await;
+    app.faults.set(None);
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let answer = app.pay(&cyd, hold_id, "tok_visa", Some("cyd-1")).await;
+    assert!(in_progress(&answer), "{answer:?}");
+    reconcile(app).await;
+    let (status, paid) = app.pay(&cyd, hold_id, "tok_visa", Some("cyd-1")).await;
+    assert_eq!((status, &paid["order"]["status"]), (StatusCode::CREATED, &json!("confirmed")), "{paid}");
+    let (again_status, again) = app.pay(&cyd, hold_id, "tok_visa", Some("cyd-1")).await;
+    assert_eq!((again_status, &again), (StatusCode::CREATED, &paid), "then replayed as answered");
+
+    // The one-step purchase too: lost before the provider heard of it, the retry pays for the
+    // hold it made (the ticket is not refused as held by its own buyer's hold).
+    let dan = app.user().await;
+    let path = format!("/ticket/{}", seats[6]);
+    app.faults.set(Some(Step::PaymentRecorded));
+    let (status, _) = app.post(Some(&dan), &path, json!({"payment_token": "tok_visa"}), Some("dan-1")).await;
+    app.faults.set(None);
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    reconcile(app).await;
+    let (status, bought) =
+        app.post(Some(&dan), &path, json!({"payment_token": "tok_visa"}), Some("dan-1")).await;
+    assert_eq!((status, &bought["order"]["status"]), (StatusCode::CREATED, &json!("confirmed")), "{bought}");
+
+    reconcile(app).await;
+    assert_money_and_tickets_agree(app, &showtime).await;
+    let sold = app.get_json(&format!("/api/v1/showtimes/{}/seats", showtime.id)).await["sold"].as_i64();
+    assert_eq!(sold, Some(7), "2 + 2 + 2 + 1 seats, each sold once");
 }
 
 async fn an_authorization_whose_seats_were_lost_meanwhile_is_voided(app: &TestApp) {

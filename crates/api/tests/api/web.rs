@@ -362,7 +362,10 @@ async fn a_ticket_is_not_admitted_while_its_order_is_being_refunded(app: &TestAp
     let (_, bought) = app.pay(&buyer, hold["id"].as_str().unwrap(), "tok_visa", Some("p")).await;
     let order_id = OrderId::from_raw(bought["order"]["id"].as_str().unwrap());
     // A refund has begun (the provider has not answered yet): its tickets may be void in a moment.
-    app.store.begin_refund("ref_pending", &order_id, None, false, "test", app.clock.now()).await.unwrap();
+    app.store
+        .begin_refund(&marquee_store::NewRefund::whole("ref_pending", &order_id, "test", app.clock.now()))
+        .await
+        .unwrap();
     let ticket = bought["tickets"][0]["id"].as_str().unwrap();
     let (_, eticket) = app.get(Some(&buyer), &format!("/api/v1/tickets/{ticket}")).await;
     let admin = app.admin().await;

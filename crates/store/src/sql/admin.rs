@@ -265,22 +265,7 @@ impl AdminStore for SqlStore {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor_id, actor_email, ip, action, target, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(entry.id.clone())
-        .bind(to_millis(entry.at))
-        .bind(entry.actor_id.as_ref().map(|id| id.as_str().to_owned()))
-        .bind(entry.actor_email.clone())
-        .bind(entry.ip.clone())
-        .bind(entry.action.clone())
-        .bind(entry.target.clone())
-        .bind(entry.details.clone())
-        .execute(&self.write)
-        .await
-        .map_err(db)?;
-        Ok(())
+        insert_audit(&self.write, entry).await
     }
 
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
@@ -630,4 +615,24 @@ impl AdminStore for SqlStore {
             })
             .collect()
     }
+}
+
+/// Appends an audit entry, on its own or in the transaction of the operation it records.
+pub(super) async fn insert_audit(executor: impl sqlx::PgExecutor<'_>, entry: &AuditEntry) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor_id, actor_email, ip, action, target, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&entry.id)
+    .bind(to_millis(entry.at))
+    .bind(entry.actor_id.as_ref().map(|id| id.as_str()))
+    .bind(&entry.actor_email)
+    .bind(&entry.ip)
+    .bind(&entry.action)
+    .bind(&entry.target)
+    .bind(&entry.details)
+    .execute(executor)
+    .await
+    .map_err(db)?;
+    Ok(())
 }

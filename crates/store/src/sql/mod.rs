@@ -10,14 +10,15 @@
 //! column's real type.
 
 mod admin;
+mod keys;
 mod live;
 mod payments;
 mod pipeline;
 
 use crate::live::InventoryChange;
 use crate::{
-    EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, PoolStats, ShowtimeFilter,
-    ShowtimeSummary, Store,
+    EventFilter, EventSummary, InventoryCounts, KeyClaim, KeyRecord, KeyResource, NewHold, PoolStats,
+    ShowtimeFilter, ShowtimeSummary, Store,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, Role, User};
@@ -736,6 +737,9 @@ impl SqlStore {
         for ticket in &mut tickets {
             ticket.status = marquee_domain::inventory::TicketStatus::Held;
         }
+        if let Some(claim) = &hold.claim {
+            keys::claim_in(tx, claim, &KeyResource::Hold(hold.id.clone()), hold.now).await?;
+        }
         Ok(Hold {
             id: hold.id.clone(),
             user_id: hold.user_id.clone(),
@@ -1238,94 +1242,38 @@ impl Store for SqlStore {
         self.retrying(|| self.pipeline.run(work(move |tx| Box::pin(Self::sweep_expired_in(tx, now))))).await
     }
 
-    async fn claim_idempotency_key(
-        &self,
-        user_id: &UserId,
-        key: &str,
-        request_hash: &str,
-        now: OffsetDateTime,
-        stale_before: OffsetDateTime,
-    ) -> Result<IdempotencyClaim> {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at) \
-             VALUES ($1, $2, $3, 'in_progress', $4) ON CONFLICT (user_id, key) DO NOTHING",
-        )
-        .bind(user_id.as_str())
-        .bind(key)
-        .bind(request_hash)
-        .bind(to_millis(now))
-        .execute(&self.write)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(IdempotencyClaim::Claimed);
-        }
-        let row = sqlx::query(
-            "SELECT request_hash, status, response_status, response_body FROM idempotency_keys \
-             WHERE user_id = $1 AND key = $2",
-        )
-        .bind(user_id.as_str())
-        .bind(key)
-        .fetch_optional(&self.write)
-        .await
-        .map_err(db)?
-        .ok_or(Error::Contention)?;
-        if row.try_get::<String, _>("request_hash").map_err(db)? != request_hash {
-            return Ok(IdempotencyClaim::Mismatch);
-        }
-        if row.try_get::<String, _>("status").map_err(db)? == "done" {
-            let status: i64 = row.try_get("response_status").map_err(db)?;
-            return Ok(IdempotencyClaim::Replay {
-                status: u16::try_from(status).map_err(Error::internal)?,
-                body: row.try_get("response_body").map_err(db)?,
-            });
-        }
-        let taken_over = sqlx::query(
-            "UPDATE idempotency_keys SET created_at = $3 \
-             WHERE user_id = $1 AND key = $2 AND status = 'in_progress' AND created_at < $4",
-        )
-        .bind(user_id.as_str())
-        .bind(key)
-        .bind(to_millis(now))
-        .bind(to_millis(stale_before))
-        .execute(&self.write)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        Ok(if taken_over == 1 { IdempotencyClaim::Claimed } else { IdempotencyClaim::InProgress })
+    async fn idempotency_key(&self, user_id: &UserId, key: &str) -> Result<Option<KeyRecord>> {
+        // On the primary: a retry must see the answer its original just committed.
+        keys::record(&self.write, user_id, key).await
     }
 
-    async fn finish_idempotency_key(
+    async fn answer_idempotency_key(
         &self,
-        user_id: &UserId,
-        key: &str,
+        claim: &KeyClaim,
         status: u16,
         body: &str,
+        now: OffsetDateTime,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status = 'done', response_status = $3, response_body = $4 \
-             WHERE user_id = $1 AND key = $2",
-        )
-        .bind(user_id.as_str())
-        .bind(key)
-        .bind(i64::from(status))
-        .bind(body)
-        .execute(&self.write)
-        .await
-        .map_err(db)?;
-        Ok(())
+        let (claim, body) = (claim.clone(), body.to_owned());
+        self.pipeline
+            .run(work(move |tx| {
+                Box::pin(async move { keys::answer_in(tx, &claim, status, &body, now).await })
+            }))
+            .await
     }
 
-    async fn abandon_idempotency_key(&self, user_id: &UserId, key: &str) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status = 'in_progress'",
-        )
-        .bind(user_id.as_str())
-        .bind(key)
-        .execute(&self.write)
-        .await
-        .map_err(db)?;
-        Ok(())
+    async fn release_idempotency_key(&self, claim: &KeyClaim) -> Result<()> {
+        keys::release(&self.write, claim).await
+    }
+
+    async fn adopt_idempotency_key(
+        &self,
+        user_id: &UserId,
+        key: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<bool> {
+        keys::adopt(&self.write, user_id, key, owner, now, stale_before).await
     }
 }

@@ -4,12 +4,15 @@
 //! machine and writes the history row in the same transaction.
 
 use super::pipeline::work;
-use super::{SqlStore, db, from_millis, instant};
+use super::{SqlStore, db, from_millis, instant, keys};
+use crate::KeyResource;
 use crate::live::InventoryChange;
 use crate::payments::{
-    AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund, SoldTicket,
+    AttemptStatus, BeginPayment, CheckIn, NewRefund, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
+    SoldTicket,
 };
 use async_trait::async_trait;
+use marquee_domain::audit::AuditEntry;
 use marquee_domain::clock::to_millis;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
 use marquee_domain::inventory::{HoldStatus, Order, OrderStatus};
@@ -187,6 +190,9 @@ impl SqlStore {
             "payment_in_progress" => return Err(Error::PaymentInProgress),
             other => return Err(Error::internal(format!("marquee_begin_payment answered {other:?}"))),
         }
+        if let Some(claim) = &begin.claim {
+            keys::claim_in(tx, claim, &KeyResource::Payment(begin.attempt_id.clone()), begin.now).await?;
+        }
         Ok(PaymentAttempt {
             id: begin.attempt_id.clone(),
             order_id: OrderId::from_raw(row.try_get::<String, _>("order_ref").map_err(db)?),
@@ -213,6 +219,7 @@ impl SqlStore {
         attempt_id: &str,
         reference: &str,
         message: &OutboxMessage,
+        audit: Option<&AuditEntry>,
         now: OffsetDateTime,
     ) -> Result<Result<Order>> {
         let row = sqlx::query(
@@ -236,6 +243,9 @@ impl SqlStore {
             "already_paid" => return Err(Error::HoldNotActive { status: "purchased" }),
             "tickets_taken" => return Ok(Err(Error::HoldExpired)),
             other => return Err(Error::internal(format!("marquee_confirm_payment answered {other:?}"))),
+        }
+        if let Some(entry) = audit {
+            super::admin::insert_audit(&mut *tx, entry).await?;
         }
         let order_id = OrderId::from_raw(row.try_get::<String, _>("order_ref").map_err(db)?);
         Ok(Ok(Self::load_order_in(tx, &order_id).await?))
@@ -407,15 +417,17 @@ impl PaymentStore for SqlStore {
         attempt_id: &str,
         reference: &str,
         message: &OutboxMessage,
+        audit: Option<&AuditEntry>,
         now: OffsetDateTime,
     ) -> Result<Order> {
         let (attempt_id, reference) = (attempt_id.to_owned(), reference.to_owned());
         self.retrying(|| {
             let (attempt_id, reference, message) = (attempt_id.clone(), reference.clone(), message.clone());
+            let audit = audit.cloned();
             self.pipeline.run(work(move |tx| {
-                Box::pin(
-                    async move { Self::confirm_payment_in(tx, &attempt_id, &reference, &message, now).await },
-                )
+                Box::pin(async move {
+                    Self::confirm_payment_in(tx, &attempt_id, &reference, &message, audit.as_ref(), now).await
+                })
             }))
         })
         .await?
@@ -475,16 +487,9 @@ impl PaymentStore for SqlStore {
         rows.iter().map(attempt_from_row).collect()
     }
 
-    async fn begin_refund(
-        &self,
-        refund_id: &str,
-        order_id: &OrderId,
-        ticket_ids: Option<&[TicketId]>,
-        refuse_used: bool,
-        reason: &str,
-        now: OffsetDateTime,
-    ) -> Result<Refund> {
-        let now = to_millis(now);
+    async fn begin_refund(&self, refund: &NewRefund) -> Result<Refund> {
+        let (refund_id, order_id, reason) = (refund.id.as_str(), &refund.order_id, refund.reason.as_str());
+        let now = to_millis(refund.now);
         let mut tx = self.begin_write().await?;
         let sql = format!("SELECT status, currency FROM orders WHERE id = $1{}", super::FOR_UPDATE);
         let order = sqlx::query(AssertSqlSafe(sql))
@@ -510,7 +515,7 @@ impl PaymentStore for SqlStore {
                 .map(|row| Ok((row.try_get("ticket_id")?, row.try_get("price_amount")?)))
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(db)?;
-        let chosen: Vec<(String, i64)> = match ticket_ids {
+        let chosen: Vec<(String, i64)> = match &refund.ticket_ids {
             None => live,
             Some(ids) => {
                 if ids.is_empty() {
@@ -528,7 +533,7 @@ impl PaymentStore for SqlStore {
                 chosen
             }
         };
-        if refuse_used {
+        if refund.refuse_used {
             for (ticket, _) in &chosen {
                 let used = sqlx::query(
                     "SELECT label FROM tickets WHERE id = $1 AND order_id = $2 AND checked_in_at IS NOT NULL",
@@ -573,6 +578,11 @@ impl PaymentStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        if let Some(claim) = &refund.claim {
+            let resource =
+                KeyResource::Refund { refund_id: refund_id.to_owned(), order_id: order_id.clone() };
+            keys::claim_in(&mut tx, claim, &resource, refund.now).await?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(Refund {
             id: refund_id.to_owned(),

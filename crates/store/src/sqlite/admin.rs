@@ -371,28 +371,7 @@ impl AdminStore for SqliteStore {
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         let entry = entry.clone();
-        self.write(move |connection| {
-            connection
-                .prepare_cached(
-                    "INSERT INTO audit_log (id, at, actor_id, actor_email, ip, action, target, details) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut insert| {
-                    insert.execute(params![
-                        entry.id,
-                        to_millis(entry.at),
-                        entry.actor_id.as_ref().map(UserId::as_str),
-                        entry.actor_email,
-                        entry.ip,
-                        entry.action,
-                        entry.target,
-                        entry.details
-                    ])
-                })
-                .map_err(db)?;
-            Ok(())
-        })
-        .await
+        self.write(move |connection| insert_audit(connection, &entry)).await
     }
 
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
@@ -735,6 +714,29 @@ impl AdminStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Appends an audit entry in the running command (its own, or the operation it records).
+pub(crate) fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO audit_log (id, at, actor_id, actor_email, ip, action, target, details) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                entry.id,
+                to_millis(entry.at),
+                entry.actor_id.as_ref().map(UserId::as_str),
+                entry.actor_email,
+                entry.ip,
+                entry.action,
+                entry.target,
+                entry.details
+            ])
+        })
+        .map_err(db)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use super::rows::{
 };
 use crate::live::InventoryChange;
 use crate::payments::{AttemptStatus, BeginPayment, OutboxMessage, PaymentAttempt};
-use crate::{IdempotencyClaim, NewHold};
+use crate::{KeyResource, NewHold};
+use marquee_domain::audit::AuditEntry;
 use marquee_domain::clock::{from_millis, to_millis};
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
 use marquee_domain::inventory::{Hold, HoldSelection, HoldStatus, Order, OrderStatus, Ticket, TicketStatus};
@@ -130,6 +131,9 @@ pub fn create_hold(connection: &Connection, hold: &NewHold) -> Result<Hold> {
         item.execute(params![hold.id.as_str(), id]).map_err(db)?;
     }
     record_change(connection, hold.showtime_id.as_str(), InventoryChange::Held, &ids, hold.now)?;
+    if let Some(claim) = &hold.claim {
+        super::keys::claim(connection, claim, &KeyResource::Hold(hold.id.clone()), hold.now)?;
+    }
     Ok(Hold {
         id: hold.id.clone(),
         user_id: hold.user_id.clone(),
@@ -522,6 +526,9 @@ pub fn begin_payment(connection: &Connection, begin: &BeginPayment) -> Result<Pa
             insert.execute(params![begin.attempt_id, order_id.as_str(), begin.provider, total, currency, now])
         })
         .map_err(db)?;
+    if let Some(claim) = &begin.claim {
+        super::keys::claim(connection, claim, &KeyResource::Payment(begin.attempt_id.clone()), begin.now)?;
+    }
     Ok(PaymentAttempt {
         id: begin.attempt_id.clone(),
         order_id,
@@ -595,6 +602,7 @@ pub fn confirm_payment(
     attempt_id: &str,
     reference: &str,
     message: &OutboxMessage,
+    audit: Option<&AuditEntry>,
     now: OffsetDateTime,
 ) -> Result<Confirmation> {
     let now_ms = to_millis(now);
@@ -684,6 +692,9 @@ pub fn confirm_payment(
         .and_then(|mut update| update.execute(params![attempt_id, reference, now_ms]))
         .map_err(db)?;
     enqueue(connection, message, now_ms)?;
+    if let Some(entry) = audit {
+        super::admin::insert_audit(connection, entry)?;
+    }
     Ok(Confirmation::Confirmed(Box::new(Order {
         id: attempt.order_id.clone(),
         user_id: attempt.user_id.clone(),
@@ -758,90 +769,6 @@ pub fn cancel_unpaid_order(
             "UPDATE payment_attempts SET status = 'failed', failure = ?2, updated_at = ?3 WHERE id = ?1",
         )
         .and_then(|mut update| update.execute(params![attempt_id, failure, now_ms]))
-        .map_err(db)?;
-    Ok(())
-}
-
-// ---- idempotency keys ----
-
-/// Claims `key` for this user and request (see `Store::claim_idempotency_key`).
-pub fn claim_idempotency_key(
-    connection: &Connection,
-    user_id: &UserId,
-    key: &str,
-    request_hash: &str,
-    now: OffsetDateTime,
-    stale_before: OffsetDateTime,
-) -> Result<IdempotencyClaim> {
-    let inserted = connection
-        .prepare_cached(
-            "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at) \
-             VALUES (?1, ?2, ?3, 'in_progress', ?4) ON CONFLICT (user_id, key) DO NOTHING",
-        )
-        .and_then(|mut insert| insert.execute(params![user_id.as_str(), key, request_hash, to_millis(now)]))
-        .map_err(db)?;
-    if inserted == 1 {
-        return Ok(IdempotencyClaim::Claimed);
-    }
-    let (stored_hash, status, response_status, response_body): (String, String, Option<i64>, Option<String>) =
-        connection
-            .prepare_cached(
-                "SELECT request_hash, status, response_status, response_body FROM idempotency_keys \
-                 WHERE user_id = ?1 AND key = ?2",
-            )
-            .and_then(|mut select| {
-                select.query_row(params![user_id.as_str(), key], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                })
-            })
-            .map_err(db)?;
-    if stored_hash != request_hash {
-        return Ok(IdempotencyClaim::Mismatch);
-    }
-    if status == "done" {
-        let status = response_status.ok_or_else(|| Error::internal("a finished key without its status"))?;
-        return Ok(IdempotencyClaim::Replay {
-            status: u16::try_from(status).map_err(Error::internal)?,
-            body: response_body.unwrap_or_default(),
-        });
-    }
-    let taken_over = connection
-        .prepare_cached(
-            "UPDATE idempotency_keys SET created_at = ?3 \
-             WHERE user_id = ?1 AND key = ?2 AND status = 'in_progress' AND created_at < ?4",
-        )
-        .and_then(|mut update| {
-            update.execute(params![user_id.as_str(), key, to_millis(now), to_millis(stale_before)])
-        })
-        .map_err(db)?;
-    Ok(if taken_over == 1 { IdempotencyClaim::Claimed } else { IdempotencyClaim::InProgress })
-}
-
-/// Records the response to replay for a claimed key.
-pub fn finish_idempotency_key(
-    connection: &Connection,
-    user_id: &UserId,
-    key: &str,
-    status: u16,
-    body: &str,
-) -> Result<()> {
-    connection
-        .prepare_cached(
-            "UPDATE idempotency_keys SET status = 'done', response_status = ?3, response_body = ?4 \
-             WHERE user_id = ?1 AND key = ?2",
-        )
-        .and_then(|mut update| update.execute(params![user_id.as_str(), key, i64::from(status), body]))
-        .map_err(db)?;
-    Ok(())
-}
-
-/// Drops a claim whose request failed in a way worth retrying.
-pub fn abandon_idempotency_key(connection: &Connection, user_id: &UserId, key: &str) -> Result<()> {
-    connection
-        .prepare_cached(
-            "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND status = 'in_progress'",
-        )
-        .and_then(|mut delete| delete.execute(params![user_id.as_str(), key]))
         .map_err(db)?;
     Ok(())
 }

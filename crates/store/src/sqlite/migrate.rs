@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_live_inventory_and_waiting_rooms.sql"),
     ),
     (5, "0005_sales_by_showtime", include_str!("../../migrations/sqlite/0005_sales_by_showtime.sql")),
+    (
+        6,
+        "0006_idempotency_claimed_by_the_write",
+        include_str!("../../migrations/sqlite/0006_idempotency_claimed_by_the_write.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
@@ -189,7 +194,7 @@ mod tests {
     #[test]
     fn migrating_twice_changes_nothing_and_a_fresh_database_lacks_them_all() {
         let connection = Connection::open_in_memory().unwrap();
-        assert_eq!(unapplied(&connection).unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(unapplied(&connection).unwrap(), [1, 2, 3, 4, 5, 6]);
         run(&connection).unwrap();
         run(&connection).unwrap();
         assert!(unapplied(&connection).unwrap().is_empty());

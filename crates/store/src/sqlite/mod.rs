@@ -1,16 +1,13 @@
-//! The SQLite engine: the writes that touch inventory and money — holds, payments, their
-//! confirmation, releases, the sweeper, idempotency keys — run as commands of the
-//! [`writer::Writer`], one thread owning the write connection (rusqlite), in group-committed
-//! batches. The commands ([`inventory`]) are plain synchronous functions over that connection:
-//! SQLite's own locking model (one writer, WAL readers) needs no row locks, so none appear.
-//!
-//! The rest of the SQLite store (catalog, accounts, administration, reads) still runs on
-//! sqlx's pool in [`crate::sql`]; its write transactions start `IMMEDIATE`, so they queue
-//! behind the writer's batches for the file's write lock instead of failing on a stale
-//! snapshot. Those move here in later steps, until sqlx is no longer needed for SQLite.
+//! The SQLite engine, on rusqlite: every write — holds, payments, their confirmation,
+//! releases, the sweeper, idempotency keys (`keys`), administration — runs as a command of
+//! the [`writer::Writer`], one thread owning the write connection, in group-committed batches;
+//! reads run on a fixed set of reader connections ([`readers`]). The commands are plain
+//! synchronous functions over their connection: SQLite's own locking model (one writer, WAL
+//! readers) needs no row locks, so none appear.
 
 mod admin;
 pub mod inventory;
+mod keys;
 mod live;
 pub mod migrate;
 mod orders;

@@ -12,11 +12,14 @@ use super::inventory::{self, Confirmation};
 use super::orders::load_order;
 use super::rows::{all_rows, instant, one_row, optional_row, parsed, record_change};
 use super::{SqliteStore, db};
+use crate::KeyResource;
 use crate::live::InventoryChange;
 use crate::payments::{
-    AttemptStatus, BeginPayment, CheckIn, OutboxMessage, PaymentAttempt, PaymentStore, Refund, SoldTicket,
+    AttemptStatus, BeginPayment, CheckIn, NewRefund, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
+    SoldTicket,
 };
 use async_trait::async_trait;
+use marquee_domain::audit::AuditEntry;
 use marquee_domain::clock::{from_millis, to_millis};
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId, UserId};
 use marquee_domain::inventory::{Order, OrderStatus};
@@ -156,15 +159,9 @@ fn release_order_tickets(
 
 /// Writes a pending refund (see [`PaymentStore::begin_refund`]). It fails before writing
 /// anything, so its errors roll nothing back that should stay.
-fn begin_refund(
-    connection: &Connection,
-    refund_id: &str,
-    order_id: &OrderId,
-    ticket_ids: Option<&[TicketId]>,
-    refuse_used: bool,
-    reason: &str,
-    now: i64,
-) -> Result<Refund> {
+fn begin_refund(connection: &Connection, refund: &NewRefund) -> Result<Refund> {
+    let (refund_id, order_id, reason) = (refund.id.as_str(), &refund.order_id, refund.reason.as_str());
+    let now = to_millis(refund.now);
     let (status, currency): (String, String) = optional_row(
         connection,
         "SELECT status, currency FROM orders WHERE id = ?1",
@@ -188,7 +185,7 @@ fn begin_refund(
             select.query_map([order_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
         })
         .map_err(db)?;
-    let chosen: Vec<(String, i64)> = match ticket_ids {
+    let chosen: Vec<(String, i64)> = match &refund.ticket_ids {
         None => live,
         Some(ids) => {
             if ids.is_empty() {
@@ -206,7 +203,7 @@ fn begin_refund(
             chosen
         }
     };
-    if refuse_used {
+    if refund.refuse_used {
         // Decided in the same command as the refund's row: a check-in (a command too) comes
         // wholly before it, and is seen here, or wholly after it, and sees the refund pending.
         let mut used = connection
@@ -251,6 +248,10 @@ fn begin_refund(
             insert.execute(params![refund_id, order_id.as_str(), attempt_id, amount, ids_json, reason, now])
         })
         .map_err(db)?;
+    if let Some(claim) = &refund.claim {
+        let resource = KeyResource::Refund { refund_id: refund_id.to_owned(), order_id: order_id.clone() };
+        super::keys::claim(connection, claim, &resource, refund.now)?;
+    }
     Ok(Refund {
         id: refund_id.to_owned(),
         order_id: order_id.clone(),
@@ -385,12 +386,14 @@ impl PaymentStore for SqliteStore {
         attempt_id: &str,
         reference: &str,
         message: &OutboxMessage,
+        audit: Option<&AuditEntry>,
         now: OffsetDateTime,
     ) -> Result<Order> {
         let (attempt_id, reference, message) = (attempt_id.to_owned(), reference.to_owned(), message.clone());
+        let audit = audit.cloned();
         let confirmation = self
             .write(move |connection| {
-                inventory::confirm_payment(connection, &attempt_id, &reference, &message, now)
+                inventory::confirm_payment(connection, &attempt_id, &reference, &message, audit.as_ref(), now)
             })
             .await?;
         // The order's expiry is written and committed; the caller learns it as an error.
@@ -450,29 +453,9 @@ impl PaymentStore for SqliteStore {
         .await
     }
 
-    async fn begin_refund(
-        &self,
-        refund_id: &str,
-        order_id: &OrderId,
-        ticket_ids: Option<&[TicketId]>,
-        refuse_used: bool,
-        reason: &str,
-        now: OffsetDateTime,
-    ) -> Result<Refund> {
-        let (refund_id, order_id, ticket_ids, reason) =
-            (refund_id.to_owned(), order_id.clone(), ticket_ids.map(<[TicketId]>::to_vec), reason.to_owned());
-        self.write(move |connection| {
-            begin_refund(
-                connection,
-                &refund_id,
-                &order_id,
-                ticket_ids.as_deref(),
-                refuse_used,
-                &reason,
-                to_millis(now),
-            )
-        })
-        .await
+    async fn begin_refund(&self, refund: &NewRefund) -> Result<Refund> {
+        let refund = refund.clone();
+        self.write(move |connection| begin_refund(connection, &refund)).await
     }
 
     async fn complete_refund(
@@ -736,15 +719,20 @@ mod tests {
         let order_id = OrderId::from_raw("ord_1");
         let some = [TicketId::from_raw("tkt_2")];
 
-        let refund =
-            store.begin_refund("rfd_1", &order_id, Some(&some), false, "changed plans", now()).await.unwrap();
+        let refund = store
+            .begin_refund(&NewRefund {
+                ticket_ids: Some(some.to_vec()),
+                ..NewRefund::whole("rfd_1", &order_id, "changed plans", now())
+            })
+            .await
+            .unwrap();
         assert_eq!(refund.amount, Money::new(1500, "EUR"));
         assert_eq!(refund.reference, "ref_ord_1");
         assert_eq!(refund.attempt_id, "pay_ord_1");
         assert_eq!(ids(&refund.ticket_ids), ["tkt_2"]);
         assert_eq!(store.pending_refunds(from_millis(NOW + 1)).await.unwrap(), std::slice::from_ref(&refund));
         assert!(store.pending_refunds(now()).await.unwrap().is_empty(), "touched at `now`, not before");
-        let again = store.begin_refund("rfd_2", &order_id, None, false, "again", now()).await;
+        let again = store.begin_refund(&NewRefund::whole("rfd_2", &order_id, "again", now())).await;
         assert!(matches!(again, Err(Error::Conflict(message)) if message.contains("already in progress")));
 
         let later = from_millis(NOW + 1_000);
@@ -776,7 +764,8 @@ mod tests {
         assert_eq!(store.messages_to("one@example.com").await.unwrap().len(), 1);
 
         // The rest of the order: every live ticket.
-        let rest = store.begin_refund("rfd_3", &order_id, None, false, "the rest", later).await.unwrap();
+        let rest =
+            store.begin_refund(&NewRefund::whole("rfd_3", &order_id, "the rest", later)).await.unwrap();
         assert_eq!(ids(&rest.ticket_ids), ["tkt_1"]);
         assert_eq!(rest.amount, Money::new(1000, "EUR"));
         let order = store.complete_refund("rfd_3", &message("msg_3"), later).await.unwrap();
@@ -801,7 +790,7 @@ mod tests {
                 ("partially_refunded".to_owned(), "refunded".to_owned())
             ]
         );
-        let over = store.begin_refund("rfd_4", &order_id, None, false, "more", later).await;
+        let over = store.begin_refund(&NewRefund::whole("rfd_4", &order_id, "more", later)).await;
         assert!(
             matches!(over, Err(Error::Conflict(message)) if message == "a refunded order cannot be refunded")
         );
@@ -817,21 +806,37 @@ mod tests {
         let store = &fixture.store;
         sell(&fixture.setup, "ord_1", "usr_1", &["tkt_1", "tkt_2"]);
         let order_id = OrderId::from_raw("ord_1");
-        let missing = store.begin_refund("rfd_1", &OrderId::from_raw("ord_x"), None, false, "r", now()).await;
+        let missing =
+            store.begin_refund(&NewRefund::whole("rfd_1", &OrderId::from_raw("ord_x"), "r", now())).await;
         assert!(matches!(missing, Err(Error::NotFound("order"))));
-        let none = store.begin_refund("rfd_1", &order_id, Some(&[]), false, "r", now()).await;
+        let none = store
+            .begin_refund(&NewRefund {
+                ticket_ids: Some(vec![]),
+                ..NewRefund::whole("rfd_1", &order_id, "r", now())
+            })
+            .await;
         assert!(
             matches!(none, Err(Error::Invalid(message)) if message == "name at least one ticket to refund")
         );
         let foreign = [TicketId::from_raw("tkt_3")];
-        let foreign = store.begin_refund("rfd_1", &order_id, Some(&foreign), false, "r", now()).await;
+        let foreign = store
+            .begin_refund(&NewRefund {
+                ticket_ids: Some(foreign.to_vec()),
+                ..NewRefund::whole("rfd_1", &order_id, "r", now())
+            })
+            .await;
         let expected = "ticket tkt_3 is not a live ticket of this order";
         assert!(matches!(foreign, Err(Error::Invalid(message)) if message == expected));
 
         // Admitted at the door: refused only when asked to refuse used tickets.
         let admitted = store.check_in(&TicketId::from_raw("tkt_1"), &order_id, None, now()).await.unwrap();
         assert!(matches!(admitted, CheckIn::Admitted { .. }));
-        let used = store.begin_refund("rfd_1", &order_id, None, true, "r", now()).await;
+        let used = store
+            .begin_refund(&NewRefund {
+                refuse_used: true,
+                ..NewRefund::whole("rfd_1", &order_id, "r", now())
+            })
+            .await;
         assert!(
             matches!(used, Err(Error::Conflict(message)) if message == "A1 was already admitted at the door")
         );
@@ -841,10 +846,10 @@ mod tests {
 
         // Not captured yet.
         fixture.setup.execute("UPDATE payment_attempts SET status = 'authorized'", []).unwrap();
-        let uncaptured = store.begin_refund("rfd_1", &order_id, None, false, "r", now()).await;
+        let uncaptured = store.begin_refund(&NewRefund::whole("rfd_1", &order_id, "r", now())).await;
         assert!(matches!(uncaptured, Err(Error::Conflict(message)) if message.contains("not captured yet")));
         fixture.setup.execute("UPDATE payment_attempts SET status = 'captured'", []).unwrap();
-        let refund = store.begin_refund("rfd_1", &order_id, None, false, "r", now()).await.unwrap();
+        let refund = store.begin_refund(&NewRefund::whole("rfd_1", &order_id, "r", now())).await.unwrap();
         assert_eq!(ids(&refund.ticket_ids), ["tkt_1", "tkt_2"]);
 
         // A failed refund leaves the order as it was and may be begun again.
@@ -854,7 +859,7 @@ mod tests {
             .query_row("SELECT reason FROM refunds WHERE id = 'rfd_1'", [], |row| row.get(0))
             .unwrap();
         assert_eq!(reason, "r: declined");
-        assert!(store.begin_refund("rfd_2", &order_id, None, false, "r", now()).await.is_ok());
+        assert!(store.begin_refund(&NewRefund::whole("rfd_2", &order_id, "r", now())).await.is_ok());
     }
 
     #[tokio::test]
@@ -894,7 +899,13 @@ mod tests {
 
         // A refund under way: do not admit; once done, the ticket is void.
         let refund = [second.clone()];
-        store.begin_refund("rfd_1", &order_id, Some(&refund), false, "r", now()).await.unwrap();
+        store
+            .begin_refund(&NewRefund {
+                ticket_ids: Some(refund.to_vec()),
+                ..NewRefund::whole("rfd_1", &order_id, "r", now())
+            })
+            .await
+            .unwrap();
         let during = store.check_in(&second, &order_id, None, now()).await;
         assert!(matches!(during, Err(Error::Conflict(message)) if message.contains("under way")));
         store.complete_refund("rfd_1", &message("msg_1"), now()).await.unwrap();
@@ -995,6 +1006,7 @@ mod tests {
             user_id: UserId::from_raw("usr_2"),
             provider: "fake".into(),
             now: now(),
+            claim: None,
         };
         let started = store.begin_payment(&begin).await.unwrap();
         assert_eq!(started.status, AttemptStatus::Started);
@@ -1013,7 +1025,7 @@ mod tests {
         // Someone else took the ticket meanwhile: the order expires (written) and the caller
         // learns it as an error.
         fixture.setup.execute("UPDATE tickets SET hold_id = 'hld_other' WHERE id = 'tkt_3'", []).unwrap();
-        let late = store.confirm_payment("pay_2", "ref_2", &message("msg_1"), now()).await;
+        let late = store.confirm_payment("pay_2", "ref_2", &message("msg_1"), None, now()).await;
         assert!(matches!(late, Err(Error::HoldExpired)));
         let status: String = fixture
             .setup

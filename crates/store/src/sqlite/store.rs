@@ -8,10 +8,10 @@ use super::rows::{
     user_from_row, with_statement,
 };
 use super::tickets::{insert_sections, insert_tickets, refresh_statistics};
-use super::{SqliteStore, db, inventory, migrate};
+use super::{SqliteStore, db, inventory, keys, migrate};
 use crate::{
-    Backend, CommitStats, EventFilter, EventSummary, IdempotencyClaim, InventoryCounts, NewHold, PoolStats,
-    ShowtimeFilter, ShowtimeSummary, Store,
+    Backend, CommitStats, EventFilter, EventSummary, InventoryCounts, KeyClaim, KeyRecord, NewHold,
+    PoolStats, ShowtimeFilter, ShowtimeSummary, Store,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, User};
@@ -524,37 +524,36 @@ impl Store for SqliteStore {
 
     // ---- idempotency ----
 
-    async fn claim_idempotency_key(
-        &self,
-        user_id: &UserId,
-        key: &str,
-        request_hash: &str,
-        now: OffsetDateTime,
-        stale_before: OffsetDateTime,
-    ) -> Result<IdempotencyClaim> {
-        let (user_id, key, request_hash) = (user_id.clone(), key.to_owned(), request_hash.to_owned());
-        self.write(move |connection| {
-            inventory::claim_idempotency_key(connection, &user_id, &key, &request_hash, now, stale_before)
-        })
-        .await
+    async fn idempotency_key(&self, user_id: &UserId, key: &str) -> Result<Option<KeyRecord>> {
+        let (user_id, key) = (user_id.clone(), key.to_owned());
+        self.read(move |connection| keys::record(connection, &user_id, &key)).await
     }
 
-    async fn finish_idempotency_key(
+    async fn answer_idempotency_key(
         &self,
-        user_id: &UserId,
-        key: &str,
+        claim: &KeyClaim,
         status: u16,
         body: &str,
+        now: OffsetDateTime,
     ) -> Result<()> {
-        let (user_id, key, body) = (user_id.clone(), key.to_owned(), body.to_owned());
-        self.write(move |connection| {
-            inventory::finish_idempotency_key(connection, &user_id, &key, status, &body)
-        })
-        .await
+        let (claim, body) = (claim.clone(), body.to_owned());
+        self.write(move |connection| keys::answer(connection, &claim, status, &body, now)).await
     }
 
-    async fn abandon_idempotency_key(&self, user_id: &UserId, key: &str) -> Result<()> {
-        let (user_id, key) = (user_id.clone(), key.to_owned());
-        self.write(move |connection| inventory::abandon_idempotency_key(connection, &user_id, &key)).await
+    async fn release_idempotency_key(&self, claim: &KeyClaim) -> Result<()> {
+        let claim = claim.clone();
+        self.write(move |connection| keys::release(connection, &claim)).await
+    }
+
+    async fn adopt_idempotency_key(
+        &self,
+        user_id: &UserId,
+        key: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<bool> {
+        let (user_id, key, owner) = (user_id.clone(), key.to_owned(), owner.to_owned());
+        self.write(move |connection| keys::adopt(connection, &user_id, &key, &owner, now, stale_before)).await
     }
 }
