@@ -186,6 +186,7 @@ impl AppState {
         let feed = Arc::new(live::LiveFeed::new(store.inventory_event_bounds().await?.1));
         let metrics = Arc::new(observe::Metrics::new());
         let booking = Booking {
+            captures: Arc::new(booking::CaptureMarks::start(store.clone(), clock.clone())),
             metrics: metrics.clone(),
             store: store.clone(),
             gateway,

@@ -190,6 +190,10 @@ pub trait PaymentStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Order>;
 
+    /// Marks attempts `captured` (the provider took the money of their confirmed orders), in
+    /// one write. Attempts no longer `authorized` are left as they are.
+    async fn mark_captured(&self, attempt_ids: &[String], now: OffsetDateTime) -> Result<()>;
+
     /// A confirmed order whose payment could not be captured: `cancelled`, tickets back on sale.
     async fn cancel_unpaid_order(&self, attempt_id: &str, failure: &str, now: OffsetDateTime) -> Result<()>;
 

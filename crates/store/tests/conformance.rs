@@ -50,6 +50,7 @@ conformance!(
     the_sweeper_frees_expired_holds,
     idempotency_keys_are_claimed_by_the_writes_they_belong_to,
     a_confirmation_is_audited_in_its_own_transaction,
+    capture_marks_move_only_authorized_attempts,
     racing_holds_never_share_a_ticket,
     a_user_may_hold_only_so_many_tickets_of_a_showtime,
     admins_change_roles_and_disabling_ends_sessions,
@@ -726,6 +727,39 @@ async fn a_confirmation_is_audited_in_its_own_transaction(store: Arc<dyn Store>)
     assert!(matches!(refused, Err(Error::HoldExpired)), "{refused:?}");
     let log = store.list_audit(&AuditFilter { limit: 10, ..AuditFilter::default() }).await.unwrap();
     assert_eq!(log.len(), 1);
+}
+
+async fn capture_marks_move_only_authorized_attempts(store: Arc<dyn Store>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let ada = user(&store, "ada@example.com").await;
+    let mut attempts = Vec::new();
+    for seat in &seats[0..3] {
+        let selection = HoldSelection::Tickets(vec![seat.clone()]);
+        let hold = store.create_hold(&new_hold(&ada, &fixture.showtime.id, selection, NOW)).await.unwrap();
+        attempts.push(begin(&store, &hold, NOW).await.unwrap().id);
+    }
+    // Two confirmed (authorized), one declined.
+    for id in &attempts[0..2] {
+        store.confirm_payment(id, &format!("pi_{id}"), &message(), None, NOW).await.unwrap();
+    }
+    store.record_attempt(&attempts[2], AttemptStatus::Failed, None, Some("declined"), NOW).await.unwrap();
+    let later = NOW + Duration::seconds(1);
+    let mut marked = attempts.clone();
+    marked.push("pay_unknown".into());
+    store.mark_captured(&marked, later).await.unwrap();
+    let status = |id: &String| {
+        let store = store.clone();
+        let id = id.clone();
+        async move { store.get_attempt(&id).await.unwrap().unwrap() }
+    };
+    for id in &attempts[0..2] {
+        let attempt = status(id).await;
+        assert_eq!((attempt.status, attempt.updated_at), (AttemptStatus::Captured, later));
+        assert_eq!(attempt.reference, Some(format!("pi_{id}")), "the reference is kept");
+    }
+    assert_eq!(status(&attempts[2]).await.status, AttemptStatus::Failed, "a failed attempt stays failed");
+    store.mark_captured(&[], later).await.unwrap();
 }
 
 async fn racing_holds_never_share_a_ticket(store: Arc<dyn Store>) {

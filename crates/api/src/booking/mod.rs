@@ -8,17 +8,20 @@
 //! 3. **Confirm:** one transaction sells the hold's tickets (only if every one is still held
 //!    by the hold), confirms the order and queues the confirmation message.
 //! 4. **Capture:** the provider takes the money. If the tickets were lost in step 3, the
-//!    authorization is voided instead.
+//!    authorization is voided instead. The attempt's `captured` mark is written lazily, with
+//!    other purchases' marks ([`CaptureMarks`]); the reconciler marks what a crash lost.
 //!
 //! A crash between any two steps leaves an attempt that is not settled; the
 //! [`reconcile`](Booking::reconcile) pass asks the provider what became of it and finishes the
 //! job (confirm and capture, or void / refund). After it, no money is taken without a
 //! confirmed order and no order is confirmed without money, whatever crashed where.
 
+mod captures;
 mod reconcile;
 mod refunds;
 mod resume;
 
+pub use captures::CaptureMarks;
 pub use reconcile::ReconcileReport;
 pub use resume::Outcome;
 
@@ -92,6 +95,8 @@ pub struct Booking {
     pub feed: Arc<crate::live::LiveFeed>,
     /// Counts holds, conflicts, payments, sales and refunds as they happen.
     pub metrics: Arc<Metrics>,
+    /// Writes the `captured` marks of paid orders, lazily and in batches.
+    pub captures: Arc<CaptureMarks>,
 }
 
 impl Booking {
@@ -342,15 +347,9 @@ impl Booking {
         match captured {
             Ok(()) => {
                 self.checkpoint(Step::Captured)?;
-                self.store
-                    .record_attempt(
-                        &attempt.id,
-                        AttemptStatus::Captured,
-                        Some(reference),
-                        None,
-                        self.clock.now(),
-                    )
-                    .await
+                // The buyer need not wait for the mark (see `captures`).
+                self.captures.mark(attempt.id.clone());
+                Ok(())
             }
             Err(error @ (PaymentError::Unknown(_) | PaymentError::ProcessingError(_))) => {
                 tracing::warn!(attempt = %attempt.id, %error, "capture outcome unknown; the reconciler will retry");

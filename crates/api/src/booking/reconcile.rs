@@ -59,6 +59,8 @@ impl Booking {
                 }
             }
         }
+        // What this pass captured is marked before it reports.
+        self.captures.flush().await;
         for (result, count) in report.counts() {
             self.metrics.reconciled(result, count);
         }
@@ -78,7 +80,9 @@ impl Booking {
         ) {
             return Ok(());
         }
-        self.reconcile_attempt(&attempt, &mut ReconcileReport::default()).await
+        self.reconcile_attempt(&attempt, &mut ReconcileReport::default()).await?;
+        self.captures.flush().await;
+        Ok(())
     }
 
     async fn reconcile_attempt(&self, attempt: &PaymentAttempt, report: &mut ReconcileReport) -> Result<()> {

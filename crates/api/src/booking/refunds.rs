@@ -76,6 +76,8 @@ impl Booking {
         key: Option<&KeyClaim>,
     ) -> Result<Order> {
         let refund_id = marquee_domain::ids::prefixed("ref");
+        // A refund needs the payment's capture recorded: write this node's pending marks.
+        self.captures.flush().await;
         let refund = self
             .store
             .begin_refund(&NewRefund {

@@ -27,8 +27,10 @@ on_both_backends!(
 /// The promise, checked from both sides after reconciliation: every captured payment (net of
 /// refunds) pays for an order that holds tickets, every such order has exactly one captured
 /// payment, sold tickets are exactly the live tickets of those orders, and nothing is left
-/// unsettled.
+/// unsettled (once the lazy capture marks are written).
 async fn assert_money_and_tickets_agree(app: &TestApp, showtime: &TestShowtime) {
+    // Capture marks are written lazily; the check is of the state once they are.
+    app.booking.captures.flush().await;
     let mut orders = Vec::new();
     for user in app.store.list_users(1000, None).await.unwrap() {
         orders.extend(app.store.list_orders(&user.id, 100, None).await.unwrap());

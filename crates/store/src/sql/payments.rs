@@ -433,6 +433,31 @@ impl PaymentStore for SqlStore {
         .await?
     }
 
+    async fn mark_captured(&self, attempt_ids: &[String], now: OffsetDateTime) -> Result<()> {
+        let attempt_ids = attempt_ids.to_vec();
+        self.retrying(|| {
+            let attempt_ids = attempt_ids.clone();
+            self.pipeline.run(work(move |tx| {
+                Box::pin(async move {
+                    // Locked in id order, like every multi-row write here.
+                    sqlx::query(
+                        "WITH marked AS (SELECT id FROM payment_attempts \
+                         WHERE id = ANY($1) AND status = 'authorized' ORDER BY id FOR UPDATE) \
+                         UPDATE payment_attempts a SET status = 'captured', updated_at = $2 \
+                         FROM marked WHERE a.id = marked.id",
+                    )
+                    .bind(&attempt_ids)
+                    .bind(to_millis(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    Ok(())
+                })
+            }))
+        })
+        .await
+    }
+
     async fn cancel_unpaid_order(&self, attempt_id: &str, failure: &str, now: OffsetDateTime) -> Result<()> {
         let (attempt_id, failure) = (attempt_id.to_owned(), failure.to_owned());
         self.retrying(|| {

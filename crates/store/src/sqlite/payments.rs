@@ -403,6 +403,23 @@ impl PaymentStore for SqliteStore {
         }
     }
 
+    async fn mark_captured(&self, attempt_ids: &[String], now: OffsetDateTime) -> Result<()> {
+        let attempt_ids = attempt_ids.to_vec();
+        self.write(move |connection| {
+            let mut mark = connection
+                .prepare_cached(
+                    "UPDATE payment_attempts SET status = 'captured', updated_at = ?2 \
+                     WHERE id = ?1 AND status = 'authorized'",
+                )
+                .map_err(db)?;
+            for id in &attempt_ids {
+                mark.execute(params![id, to_millis(now)]).map_err(db)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn cancel_unpaid_order(&self, attempt_id: &str, failure: &str, now: OffsetDateTime) -> Result<()> {
         let (attempt_id, failure) = (attempt_id.to_owned(), failure.to_owned());
         self.write(move |connection| inventory::cancel_unpaid_order(connection, &attempt_id, &failure, now))
