@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# The crash test on both backends: a flash sale while `marquee` is killed with SIGKILL at
-# random moments (and restarted), then every acknowledged purchase, the inventory and the
-# payments are checked in the database (see crates/bench/src/crash.rs).
+# The crash test: a flash sale while something is crashed at random moments, then every
+# acknowledged purchase, the inventory and the payments are checked in the database (see
+# crates/bench/src/crash.rs). The buyers retry every request whose answer was lost with its
+# Idempotency-Key, and every acknowledged order's request is replayed at the end.
+# - `marquee` is killed with SIGKILL and restarted, on SQLite (its writer thread dies mid-batch)
+#   and on PostgreSQL;
+# - PostgreSQL itself is stopped in immediate mode and started again while the server runs: a
+#   private cluster (its own data folder and port), when run as root with PostgreSQL's server
+#   binaries installed.
 #
-#   scripts/crash-test.sh [kills] [buyers]        # default 20 kills, 200 buyers
+#   scripts/crash-test.sh [kills] [buyers]        # default 20 crashes, 200 buyers
 #
 # Builds the debug binaries (the CI short form); for the long form build with --release and set
-# PROFILE=release. PostgreSQL comes from MARQUEE_TEST_POSTGRES_URL (its server is used for a
+# PROFILE=release. KEEP_JSON=DIR keeps each run's figures there. PostgreSQL comes from MARQUEE_TEST_POSTGRES_URL (its server is used for a
 # fresh database `marquee_crash`); without it only SQLite runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +21,21 @@ buyers=${2:-200}
 profile=${PROFILE:-debug}
 if [ "$profile" = release ]; then cargo build -q --release -p marquee -p marquee-bench; else cargo build -q -p marquee -p marquee-bench; fi
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+pg=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+data=$work/pgdata
+cleanup() {
+  if [ -n "${KEEP_JSON:-}" ]; then cp "$work"/*.json "$KEEP_JSON"/ 2>/dev/null || true; fi
+  if [ -f "$data/postmaster.pid" ]; then su postgres -c "$pg/pg_ctl -D $data -m fast stop" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 run() {
   local name=$1 url=$2
-  echo "== crash test on $name: $kills kills, $buyers buyers"
+  shift 2
+  echo "== crash test on $name: $kills crashes, $buyers buyers"
   if ! "target/$profile/marquee-bench" --json "$work/$name.json" crash-sale --marquee "target/$profile/marquee" \
-      --database-url "$url" --kills "$kills" --buyers "$buyers" --connections 32 --server-log "$work/$name.log"; then
+      --database-url "$url" --kills "$kills" --buyers "$buyers" --connections 32 --server-log "$work/$name.log" "$@"; then
     echo "crash test on $name FAILED; the server's last output:"
     tail -n 40 "$work/$name.log"
     exit 1
@@ -34,4 +48,16 @@ if [ -n "${MARQUEE_TEST_POSTGRES_URL:-}" ]; then
   psql "$server/postgres" -qc "DROP DATABASE IF EXISTS marquee_crash WITH (FORCE)" -c "CREATE DATABASE marquee_crash"
   run postgres "$server/marquee_crash"
   psql "$server/postgres" -qc "DROP DATABASE IF EXISTS marquee_crash WITH (FORCE)"
+fi
+if [ "$(id -u)" = 0 ] && [ -n "$pg" ]; then
+  port=${CRASH_PG_PORT:-5440}
+  chmod 755 "$work"
+  install -d -o postgres "$data"
+  su postgres -c "$pg/initdb -D $data -A trust -U postgres" >/dev/null
+  printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '/tmp'\n" "$port" >>"$data/postgresql.conf"
+  start="su postgres -c '$pg/pg_ctl -D $data -l $data/log -w start' >/dev/null"
+  eval "$start"
+  psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE marquee_crash"
+  run postgres-database-crashes "postgres://postgres@127.0.0.1:$port/marquee_crash" \
+    --database-crash-command "su postgres -c '$pg/pg_ctl -D $data -m immediate stop' >/dev/null && $start"
 fi

@@ -9,18 +9,29 @@
 //!   attempt is left open, every confirmed order's money was captured, and every payment the
 //!   provider captured or still holds belongs to a confirmed order.
 //!
+//! The buyers are clients that retry: every hold and order carries an `Idempotency-Key`, and
+//! a request whose answer was lost (the connection dropped with the server, a 5xx while the
+//! database was down, or 409 "in progress") is sent again with the same key until it gets a
+//! definite answer. At the end every acknowledged order's request is sent once more with its
+//! key, and must answer with the same order.
+//!
+//! With `--database-crash-command` the database is crashed instead of the server (e.g.
+//! PostgreSQL stopped in immediate mode and started again): the server stays up, and the same
+//! checks hold. (On SQLite the database is the server's own writer thread: killing the server
+//! kills it mid-batch.)
+//!
 //! The payment provider is a fake Stripe run in this process, so that what it knows survives
 //! every kill of the server, as Stripe's memory would.
 
 use crate::database::Database;
-use crate::flash::{Rng, SeatMap, Stats, biggest_showtime, register, visit};
+use crate::flash::{Availability, FreePlaces, Rng, SeatMap, SeatTicket, Stats, biggest_showtime, register};
 use marquee_payments::fake_stripe;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
@@ -52,6 +63,11 @@ pub struct Options {
     /// The server's output is appended here.
     #[arg(long, default_value = "crash-test-server.log")]
     server_log: PathBuf,
+    /// Crash the database instead of the server: a shell command that crashes it and starts it
+    /// again, returning once it accepts connections (e.g. `pg_ctl stop -m immediate` then
+    /// `pg_ctl start -w`).
+    #[arg(long)]
+    database_crash_command: Option<String>,
 }
 
 /// The server under test: started, killed, started again on the same port and database.
@@ -146,9 +162,11 @@ pub async fn run(options: Options) -> anyhow::Result<Value> {
     let stats = Arc::new(Stats::new());
     let (stop, down) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let permits = Arc::new(Semaphore::new(options.connections));
+    let retries = Arc::new(Retries::default());
+    let ledger: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
     let mut buyers = Vec::new();
     for buyer in 0..options.buyers {
-        let (client, base, showtime, tokens, stats, permits, layout, stop, down) = (
+        let (client, base, showtime, tokens, stats, permits, layout, stop, down, retries, ledger) = (
             client.clone(),
             base.clone(),
             showtime.clone(),
@@ -158,6 +176,8 @@ pub async fn run(options: Options) -> anyhow::Result<Value> {
             layout.clone(),
             stop.clone(),
             down.clone(),
+            retries.clone(),
+            ledger.clone(),
         );
         buyers.push(tokio::spawn(async move {
             let mut rng = Rng::new();
@@ -167,19 +187,14 @@ pub async fn run(options: Options) -> anyhow::Result<Value> {
                     continue;
                 }
                 let Ok(_permit) = permits.acquire().await else { return };
-                if !visit(
-                    &client,
-                    &base,
-                    &showtime,
-                    &layout,
-                    None,
-                    &tokens[buyer],
-                    buyer % 5 == 0,
-                    &stats,
-                    &mut rng,
-                )
-                .await
-                {
+                let shopper = Shopper {
+                    client: &client,
+                    base: &base,
+                    token: &tokens[buyer],
+                    stats: &stats,
+                    retries: &retries,
+                };
+                if !shopper.visit(&showtime, &layout, buyer % 5 == 0, &ledger, &mut rng).await {
                     // Sold out, or everything left is held (by killed requests, until expiry).
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -194,12 +209,18 @@ pub async fn run(options: Options) -> anyhow::Result<Value> {
         let gap = options.min_gap_ms
             + rng.below((options.max_gap_ms.saturating_sub(options.min_gap_ms) + 1) as usize) as u64;
         tokio::time::sleep(Duration::from_millis(gap)).await;
-        down.store(true, Ordering::Relaxed);
         let killed = Instant::now();
-        server.kill().await?;
-        server.start(&client).await?;
+        if let Some(command) = &options.database_crash_command {
+            // The server stays up; its requests fail (503) until the database is back.
+            let status = Command::new("sh").arg("-c").arg(command).status().await?;
+            anyhow::ensure!(status.success(), "the database crash command failed ({status})");
+        } else {
+            down.store(true, Ordering::Relaxed);
+            server.kill().await?;
+            server.start(&client).await?;
+            down.store(false, Ordering::Relaxed);
+        }
         downtime += killed.elapsed();
-        down.store(false, Ordering::Relaxed);
         eprintln!(
             "kill {kill}/{}: back after {} ms; {} purchases acknowledged so far",
             options.kills,
@@ -234,9 +255,22 @@ pub async fn run(options: Options) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let settle_s = settle_started.elapsed().as_secs_f64();
-    server.kill().await?;
     let acknowledged = stats.acknowledged.lock().unwrap().clone();
     let mut result = verify(&db, &acknowledged, &provider.intents()).await?;
+    // Every acknowledged order's request, once more with its key: the same order.
+    let ledger = ledger.lock().unwrap().clone();
+    let replays = replay(&client, &server.base(), &ledger, options.connections).await;
+    if !replays.is_empty() {
+        result["ok"] = json!(false);
+        if let Some(problems) = result["problems"].as_array_mut() {
+            problems.extend(replays.iter().take(20).map(|problem| json!(problem)));
+        }
+    }
+    result["replayed_orders"] = json!(ledger.len() - replays.len());
+    result["requests_retried_with_their_key"] = json!(retries.sent.load(Ordering::Relaxed));
+    result["purchases_acknowledged_after_a_lost_answer"] = json!(retries.recovered.load(Ordering::Relaxed));
+    result["target"] = json!(if options.database_crash_command.is_some() { "database" } else { "server" });
+    server.kill().await?;
     result["scenario"] = json!("crash-sale");
     result["kills"] = json!(options.kills);
     result["buyers"] = json!(options.buyers);
@@ -389,4 +423,164 @@ async fn verify(
         "provider_payments_by_status": intent_statuses,
         "problems": problems,
     }))
+}
+
+/// How long a buyer keeps sending a request whose answer was lost before giving up on it.
+const RETRY_FOR: Duration = Duration::from_secs(90);
+
+/// Requests sent again with their key because the answer was lost.
+#[derive(Default)]
+struct Retries {
+    sent: AtomicU64,
+    /// Purchases acknowledged only by a retry.
+    recovered: AtomicU64,
+}
+
+/// An acknowledged order, with the request that bought it.
+#[derive(Clone)]
+struct Acknowledged {
+    token: String,
+    key: String,
+    body: Value,
+    order: String,
+}
+
+/// One buyer, as a client that retries with `Idempotency-Key`s.
+struct Shopper<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    stats: &'a Stats,
+    retries: &'a Retries,
+}
+
+impl Shopper<'_> {
+    /// Looks at the availability, holds, pays; false when nothing is left to buy.
+    async fn visit(
+        &self,
+        showtime: &str,
+        layout: &[SeatTicket],
+        ga: bool,
+        ledger: &Mutex<Vec<Acknowledged>>,
+        rng: &mut Rng,
+    ) -> bool {
+        let availability = self.client.get(format!("{}/api/v1/showtimes/{showtime}/availability", self.base));
+        let Some(map) = async { availability.send().await.ok()?.json::<Availability>().await.ok() }.await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return true;
+        };
+        let statuses = map.statuses.into_bytes();
+        let Some(free) = FreePlaces::of(&statuses, layout) else { return false };
+        let want = 1 + rng.below(4);
+        for _attempt in 0..3 {
+            let body = free.hold_body(showtime, want, ga, rng);
+            let Some((status, hold, _)) = self.definite("holds", &body, &new_key(rng)).await else {
+                return true;
+            };
+            self.stats.count("hold", status);
+            match status {
+                201 => {}
+                409 => continue,
+                _ => return true,
+            }
+            let body = json!({"hold_id": hold["id"], "payment_token": "tok_visa"});
+            let key = new_key(rng);
+            let Some((status, purchase, retried)) = self.definite("orders", &body, &key).await else {
+                return true;
+            };
+            self.stats.count("order", status);
+            if status == 201 {
+                let order = purchase["order"]["id"].as_str().unwrap_or_default().to_owned();
+                let tickets = purchase["tickets"].as_array().map(Vec::as_slice).unwrap_or_default();
+                self.stats.record_purchase(
+                    order.clone(),
+                    tickets.iter().filter_map(|t| t["id"].as_str().map(str::to_owned)).collect(),
+                );
+                if retried {
+                    self.retries.recovered.fetch_add(1, Ordering::Relaxed);
+                }
+                ledger.lock().unwrap().push(Acknowledged { token: self.token.to_owned(), key, body, order });
+            }
+            return true;
+        }
+        true
+    }
+
+    /// Sends `POST /api/v1/{what}` with the key until the answer is definite: not lost in a
+    /// dropped connection, not a 5xx, not "in progress". The status, the body, and whether it
+    /// took a retry; `None` if no definite answer came within [`RETRY_FOR`].
+    async fn definite(&self, what: &str, body: &Value, key: &str) -> Option<(u16, Value, bool)> {
+        let started = Instant::now();
+        let mut retried = false;
+        while started.elapsed() < RETRY_FOR {
+            let sent = self
+                .client
+                .post(format!("{}/api/v1/{what}", self.base))
+                .bearer_auth(self.token)
+                .header("Idempotency-Key", key)
+                .json(body)
+                .send()
+                .await;
+            if let Ok(response) = sent {
+                let status = response.status().as_u16();
+                let answer = response.json::<Value>().await.unwrap_or_default();
+                let in_progress = status == 409 && answer["code"] == "idempotency_in_progress";
+                if status < 500 && !in_progress && answer != Value::Null {
+                    return Some((status, answer, retried));
+                }
+            }
+            retried = true;
+            self.retries.sent.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        None
+    }
+}
+
+fn new_key(rng: &mut Rng) -> String {
+    format!("crash-{:016x}{:016x}", rng.below(usize::MAX) as u64, rng.below(usize::MAX) as u64)
+}
+
+/// Sends every acknowledged order's request again with its key; the problems found (an answer
+/// other than the same order).
+async fn replay(
+    client: &reqwest::Client,
+    base: &str,
+    ledger: &[Acknowledged],
+    connections: usize,
+) -> Vec<String> {
+    let permits = Arc::new(Semaphore::new(connections));
+    let mut checks = Vec::new();
+    for entry in ledger.iter().cloned() {
+        let (client, base, permits) = (client.clone(), base.to_owned(), permits.clone());
+        checks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await.ok()?;
+            let sent = client
+                .post(format!("{base}/api/v1/orders"))
+                .bearer_auth(&entry.token)
+                .header("Idempotency-Key", &entry.key)
+                .json(&entry.body)
+                .send()
+                .await;
+            let answer = match sent {
+                Ok(response) => {
+                    (response.status().as_u16(), response.json::<Value>().await.unwrap_or_default())
+                }
+                Err(error) => return Some(format!("replay of order {}: {error}", entry.order)),
+            };
+            (answer.0 != 201 || answer.1["order"]["id"] != entry.order.as_str()).then(|| {
+                format!("replay of order {} answered {} {}", entry.order, answer.0, answer.1["order"]["id"])
+            })
+        }));
+    }
+    let mut problems = Vec::new();
+    for check in checks {
+        match check.await {
+            Ok(Some(problem)) => problems.push(problem),
+            Ok(None) => {}
+            Err(error) => problems.push(format!("a replay failed: {error}")),
+        }
+    }
+    problems
 }

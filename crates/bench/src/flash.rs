@@ -122,11 +122,11 @@ impl Stats {
         self.started.elapsed().as_secs() as usize
     }
 
-    fn count(&self, what: &str, status: u16) {
+    pub(crate) fn count(&self, what: &str, status: u16) {
         *self.statuses.lock().unwrap().entry(format!("{what} {status}")).or_default() += 1;
     }
 
-    fn record_hold(&self, latency: Duration) {
+    pub(crate) fn record_hold(&self, latency: Duration) {
         let micros = latency.as_micros() as u64;
         let _ = self.hold.lock().unwrap().record(micros);
         let second = self.second();
@@ -137,7 +137,7 @@ impl Stats {
         let _ = seconds[second].1.record(micros);
     }
 
-    fn record_purchase(&self, order: String, tickets: Vec<String>) {
+    pub(crate) fn record_purchase(&self, order: String, tickets: Vec<String>) {
         self.purchases.fetch_add(1, Ordering::Relaxed);
         let second = self.second();
         {
@@ -228,6 +228,36 @@ pub(crate) struct Availability {
     pub(crate) statuses: String,
 }
 
+/// What a buyer saw free: seats, and general-admission places.
+pub(crate) struct FreePlaces<'a> {
+    seated: Vec<&'a SeatTicket>,
+    floor: Vec<&'a SeatTicket>,
+}
+
+impl<'a> FreePlaces<'a> {
+    /// From an availability string (one status letter per ticket, in layout order); `None`
+    /// when nothing is free.
+    pub(crate) fn of(statuses: &[u8], layout: &'a [SeatTicket]) -> Option<Self> {
+        let free =
+            statuses.iter().zip(layout).filter(|(status, _)| **status == b'A').map(|(_, ticket)| ticket);
+        let (seated, floor): (Vec<&SeatTicket>, Vec<&SeatTicket>) = free.partition(|t| t.row.is_some());
+        (!seated.is_empty() || !floor.is_empty()).then_some(Self { seated, floor })
+    }
+
+    /// A hold request for `want` places: GA places (`ga` buyers, or when no seat is left), or
+    /// seats together — a run of neighbours in seat-map order from a random start.
+    pub(crate) fn hold_body(&self, showtime: &str, want: usize, ga: bool, rng: &mut Rng) -> Value {
+        let (seated, floor) = (&self.seated, &self.floor);
+        if (ga && !floor.is_empty()) || seated.is_empty() {
+            return json!({"showtime_id": showtime, "section": floor[0].section, "quantity": want.min(floor.len())});
+        }
+        let start = rng.below(seated.len());
+        let ids: Vec<&str> =
+            seated.iter().cycle().skip(start).take(want.min(seated.len())).map(|t| t.id.as_str()).collect();
+        json!({"showtime_id": showtime, "ticket_ids": ids})
+    }
+}
+
 /// One buyer's visit: look at the live availability (the layout was loaded once, as a page
 /// does) — polled, or from the page's event stream (`view`) — pick seats or GA places, hold,
 /// pay. Returns false when nothing is left to buy.
@@ -262,27 +292,10 @@ pub(crate) async fn visit(
             map.statuses.into_bytes()
         }
     };
-    let free = statuses.iter().zip(layout).filter(|(status, _)| **status == b'A').map(|(_, ticket)| ticket);
-    let (seated, floor): (Vec<&SeatTicket>, Vec<&SeatTicket>) = free.partition(|t| t.row.is_some());
-    if seated.is_empty() && floor.is_empty() {
-        return false;
-    }
+    let Some(free) = FreePlaces::of(&statuses, layout) else { return false };
     let want = 1 + rng.below(4);
     for _attempt in 0..3 {
-        let body = if (ga && !floor.is_empty()) || seated.is_empty() {
-            json!({"showtime_id": showtime, "section": floor[0].section, "quantity": want.min(floor.len())})
-        } else {
-            // Seats together: a run of neighbours in seat-map order from a random start.
-            let start = rng.below(seated.len());
-            let ids: Vec<&str> = seated
-                .iter()
-                .cycle()
-                .skip(start)
-                .take(want.min(seated.len()))
-                .map(|t| t.id.as_str())
-                .collect();
-            json!({"showtime_id": showtime, "ticket_ids": ids})
-        };
+        let body = free.hold_body(showtime, want, ga, rng);
         stats.hold_attempts.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
