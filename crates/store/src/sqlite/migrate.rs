@@ -25,10 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_live_inventory_and_waiting_rooms.sql"),
     ),
     (5, "0005_sales_by_showtime", include_str!("../../migrations/sqlite/0005_sales_by_showtime.sql")),
+    (6, "0006_sale_functions", include_str!("../../migrations/sqlite/0006_sale_functions.sql")),
     (
-        6,
-        "0006_idempotency_claimed_by_the_write",
-        include_str!("../../migrations/sqlite/0006_idempotency_claimed_by_the_write.sql"),
+        7,
+        "0007_idempotency_claimed_by_the_write",
+        include_str!("../../migrations/sqlite/0007_idempotency_claimed_by_the_write.sql"),
     ),
 ];
 
@@ -175,14 +176,25 @@ impl<T> OptionalRow<T> for rusqlite::Result<T> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_migration_file_is_embedded_in_order() {
-        let files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+    /// The migrations in a backend's folder, by name, in order.
+    fn migration_files(backend: &str) -> Vec<String> {
+        let folder = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_dir(folder)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().trim_end_matches(".sql").to_owned())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn both_backends_number_and_name_each_change_alike() {
+        assert_eq!(migration_files("sqlite"), migration_files("postgres"));
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded_in_order() {
+        let files = migration_files("sqlite");
         let embedded: Vec<&str> = MIGRATIONS.iter().map(|(_, name, _)| *name).collect();
         assert_eq!(files, embedded);
         for (index, (version, name, _)) in MIGRATIONS.iter().enumerate() {
@@ -194,7 +206,7 @@ mod tests {
     #[test]
     fn migrating_twice_changes_nothing_and_a_fresh_database_lacks_them_all() {
         let connection = Connection::open_in_memory().unwrap();
-        assert_eq!(unapplied(&connection).unwrap(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(unapplied(&connection).unwrap(), [1, 2, 3, 4, 5, 6, 7]);
         run(&connection).unwrap();
         run(&connection).unwrap();
         assert!(unapplied(&connection).unwrap().is_empty());
