@@ -135,7 +135,7 @@ impl CatalogCache {
 
 /// The middleware: serves catalog `GET`s from the cache, and invalidates it after admin writes.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let cache = &state.booking.catalog;
+    let cache = &state.caches.catalog;
     let cacheable = request.method() == Method::GET
         && request
             .extensions()

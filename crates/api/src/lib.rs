@@ -140,12 +140,44 @@ impl Default for ApiConfig {
     }
 }
 
+/// This node's snapshots of what changes with the inventory, and its live feed: together
+/// they hear every [`booking::InventoryChanged`].
+pub struct Caches {
+    /// Seat-map snapshots.
+    pub seat_maps: seatmap::SeatMapCache,
+    /// Availability snapshots (the compact status string).
+    pub availability: seatmap::SeatMapCache,
+    /// Public catalog pages (availability counts in them).
+    pub catalog: catalog_cache::CatalogCache,
+    /// Wakes the feed's reader (live seat maps; other nodes learn through the database).
+    pub feed: Arc<live::LiveFeed>,
+}
+
+impl booking::InventoryListener for Caches {
+    fn inventory_changed(&self, change: booking::InventoryChanged<'_>) {
+        match change {
+            booking::InventoryChanged::Showtime(showtime) => {
+                self.seat_maps.invalidate(showtime);
+                self.availability.invalidate(showtime);
+                self.feed.changed();
+            }
+            booking::InventoryChanged::Everywhere => {
+                self.seat_maps.invalidate_all();
+                self.availability.invalidate_all();
+            }
+        }
+        self.catalog.invalidate();
+    }
+}
+
 /// Everything a handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub booking: Booking,
+    /// Snapshots kept fresh by the booking service's inventory changes.
+    pub caches: Arc<Caches>,
     pub config: Arc<ApiConfig>,
     pub limits: Arc<security::WriteLimits>,
     /// Signs and checks e-ticket door codes.
@@ -185,27 +217,25 @@ impl AppState {
         let admission = Arc::new(admission::AdmissionSigner::from_key(&admission_key)?);
         let feed = Arc::new(live::LiveFeed::new(store.inventory_event_bounds().await?.1));
         let metrics = Arc::new(observe::Metrics::new());
-        let booking = Booking {
-            captures: Arc::new(booking::CaptureMarks::start(store.clone(), clock.clone())),
-            metrics: metrics.clone(),
-            store: store.clone(),
-            gateway,
-            clock: clock.clone(),
-            policy: config.hold_policy,
-            cancellation_cutoff: config.cancellation_cutoff,
-            faults: Arc::new(booking::NoFaults),
-            admission: admission.clone(),
+        let caches = Arc::new(Caches {
+            seat_maps: seatmap::SeatMapCache::new(config.seat_map_min_age, config.seat_map_max_age),
+            availability: seatmap::SeatMapCache::new(config.seat_map_min_age, config.seat_map_max_age),
+            catalog: catalog_cache::CatalogCache::new(config.seat_map_min_age, config.seat_map_max_age),
             feed: feed.clone(),
-            seat_maps: Arc::new(seatmap::SeatMapCache::new(config.seat_map_min_age, config.seat_map_max_age)),
-            availability: Arc::new(seatmap::SeatMapCache::new(
-                config.seat_map_min_age,
-                config.seat_map_max_age,
-            )),
-            catalog: Arc::new(catalog_cache::CatalogCache::new(
-                config.seat_map_min_age,
-                config.seat_map_max_age,
-            )),
+        });
+        let rules = booking::Rules {
+            hold_policy: config.hold_policy,
+            cancellation_cutoff: config.cancellation_cutoff,
         };
+        let booking = Booking::new(
+            store.clone(),
+            gateway,
+            clock.clone(),
+            rules,
+            admission.clone(),
+            caches.clone(),
+            metrics.clone(),
+        );
         let limits = Arc::new(security::WriteLimits::new(
             config.writes_per_minute_per_ip,
             config.writes_per_minute_per_user,
@@ -214,6 +244,7 @@ impl AppState {
             store,
             clock,
             booking,
+            caches,
             config: Arc::new(config),
             limits,
             tickets,

@@ -113,6 +113,8 @@ pub struct NewRefund {
     pub now: OffsetDateTime,
     /// The request's `Idempotency-Key`, claimed in the refund's transaction.
     pub claim: Option<KeyClaim>,
+    /// Who asked for it, appended to the audit log in the refund's transaction.
+    pub audit: Option<AuditEntry>,
 }
 
 impl NewRefund {
@@ -126,6 +128,7 @@ impl NewRefund {
             reason: reason.to_owned(),
             now,
             claim: None,
+            audit: None,
         }
     }
 }
@@ -204,7 +207,8 @@ pub trait PaymentStore: Send + Sync + 'static {
     async fn unsettled_attempts(&self, before: OffsetDateTime) -> Result<Vec<PaymentAttempt>>;
 
     /// Writes a pending refund of the given live tickets of a confirmed order, deciding
-    /// `refuse_used` under the order's lock (which check-in takes too), and claims its key.
+    /// `refuse_used` under the order's lock (which check-in takes too), claims its key and
+    /// appends its audit entry.
     /// Errors: `NotFound`, `Conflict` (not refundable), `IdempotencyInProgress`.
     async fn begin_refund(&self, refund: &NewRefund) -> Result<Refund>;
     /// Applies a refund the provider made: tickets back on sale (old codes void), order

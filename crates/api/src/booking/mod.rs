@@ -74,32 +74,93 @@ pub struct Caller {
     pub key: Option<KeyClaim>,
 }
 
-#[derive(Clone)]
-pub struct Booking {
-    pub store: Arc<dyn Store>,
-    pub gateway: Arc<dyn PaymentGateway>,
-    pub clock: Arc<dyn Clock>,
-    pub policy: HoldPolicy,
+/// What changed in the inventory: the one event the node's caches and live feed learn of
+/// changes from (see [`InventoryListener`]).
+#[derive(Clone, Copy, Debug)]
+pub enum InventoryChanged<'a> {
+    /// Tickets of one showtime were held, released, sold or refunded (or its layout, prices or
+    /// sale changed).
+    Showtime(&'a ShowtimeId),
+    /// Something that may touch any showtime (a catalog edit, an order cancelled for lack of
+    /// payment).
+    Everywhere,
+}
+
+/// Told of every [`InventoryChanged`] the booking service (or an admin's catalog edit) makes:
+/// the node's seat-map, availability and catalog snapshots, and its live feed, each deciding
+/// what to drop or wake.
+pub trait InventoryListener: Send + Sync + 'static {
+    fn inventory_changed(&self, change: InventoryChanged<'_>);
+}
+
+/// The rules of the house the booking service applies.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pub hold_policy: HoldPolicy,
     /// How long before the show a customer may still cancel for a full refund.
     pub cancellation_cutoff: time::Duration,
-    pub faults: Arc<dyn Faults>,
-    /// Seat-map snapshots, invalidated by every inventory change made here.
-    pub seat_maps: Arc<crate::seatmap::SeatMapCache>,
-    /// Availability snapshots (the compact status string), invalidated alike.
-    pub availability: Arc<crate::seatmap::SeatMapCache>,
-    /// Public catalog pages (availability counts in them), invalidated alike.
-    pub catalog: Arc<crate::catalog_cache::CatalogCache>,
+}
+
+/// The booking service (see the module documentation). Built once per node by
+/// [`Booking::new`]; cheap to clone.
+#[derive(Clone)]
+pub struct Booking {
+    store: Arc<dyn Store>,
+    gateway: Arc<dyn PaymentGateway>,
+    clock: Arc<dyn Clock>,
+    policy: HoldPolicy,
+    cancellation_cutoff: time::Duration,
+    faults: Arc<dyn Faults>,
     /// Checks waiting-room admissions.
-    pub admission: Arc<crate::admission::AdmissionSigner>,
-    /// Told of every inventory change made here (live seat maps, other nodes).
-    pub feed: Arc<crate::live::LiveFeed>,
+    admission: Arc<crate::admission::AdmissionSigner>,
+    /// Told of every inventory change made here.
+    changes: Arc<dyn InventoryListener>,
     /// Counts holds, conflicts, payments, sales and refunds as they happen.
-    pub metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
     /// Writes the `captured` marks of paid orders, lazily and in batches.
-    pub captures: Arc<CaptureMarks>,
+    captures: Arc<CaptureMarks>,
 }
 
 impl Booking {
+    /// Wires the service. Starts its capture-mark writer on the current Tokio runtime.
+    pub fn new(
+        store: Arc<dyn Store>,
+        gateway: Arc<dyn PaymentGateway>,
+        clock: Arc<dyn Clock>,
+        rules: Rules,
+        admission: Arc<crate::admission::AdmissionSigner>,
+        changes: Arc<dyn InventoryListener>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            captures: Arc::new(CaptureMarks::start(store.clone(), clock.clone())),
+            store,
+            gateway,
+            clock,
+            policy: rules.hold_policy,
+            cancellation_cutoff: rules.cancellation_cutoff,
+            faults: Arc::new(NoFaults),
+            admission,
+            changes,
+            metrics,
+        }
+    }
+
+    /// The same service with fault injection (tests).
+    pub fn with_faults(self, faults: Arc<dyn Faults>) -> Self {
+        Self { faults, ..self }
+    }
+
+    /// The payment provider's name, as attempts record it.
+    pub fn provider(&self) -> &str {
+        self.gateway.name()
+    }
+
+    /// Waits until this node's pending capture marks are written (see [`CaptureMarks`]).
+    pub async fn flush_capture_marks(&self) {
+        self.captures.flush().await;
+    }
+
     /// Reserves tickets for the user, all or none, for the configured time. A showtime sold
     /// through a waiting room needs the user's admission token for it.
     pub async fn hold(
@@ -231,8 +292,8 @@ impl Booking {
             }
         };
         self.checkpoint(Step::Authorized)?;
-        let buyer = Buyer { user, ip: caller.ip.as_deref() };
-        self.settle_authorized(&attempt, &authorization.reference, authorization.state, Some(buyer)).await
+        let buyer = Some((user, caller));
+        self.settle_authorized(&attempt, &authorization.reference, authorization.state, buyer).await
     }
 
     /// The one-step purchase of the seed API: hold one ticket, pay, confirm. If payment
@@ -289,21 +350,15 @@ impl Booking {
         attempt: &PaymentAttempt,
         reference: &str,
         state: ProviderState,
-        buyer: Option<Buyer<'_>>,
+        buyer: Option<(&User, &Caller)>,
     ) -> Result<Order> {
         let (message, showtime, tickets) =
-            self.confirmation_message(attempt, buyer.as_ref().map(|buyer| &buyer.user.email)).await?;
+            self.confirmation_message(attempt, buyer.map(|(user, _)| &user.email)).await?;
         let now = self.clock.now();
-        let audit = buyer.map(|buyer| AuditEntry {
-            id: AuditEntry::new_id(),
-            at: now,
-            actor_id: Some(buyer.user.id.clone()),
-            actor_email: Some(buyer.user.email.as_str().to_owned()),
-            ip: buyer.ip.map(str::to_owned),
-            action: "order.confirmed".to_owned(),
-            target: Some(attempt.order_id.as_str().to_owned()),
-            details: serde_json::json!({ "total": attempt.amount, "tickets": tickets, "payment": reference })
-                .to_string(),
+        let audit = buyer.map(|(user, caller)| {
+            let details =
+                serde_json::json!({ "total": attempt.amount, "tickets": tickets, "payment": reference });
+            self.audit_entry(user, caller, "order.confirmed", attempt.order_id.as_str(), details)
         });
         let confirmed =
             self.store.confirm_payment(&attempt.id, reference, &message, audit.as_ref(), now).await;
@@ -439,19 +494,35 @@ impl Booking {
         Ok((message, hold.showtime_id, hold.tickets.len()))
     }
 
-    /// Marks a showtime's seat map and availability snapshots stale.
-    pub fn showtime_changed(&self, showtime: &ShowtimeId) {
-        self.seat_maps.invalidate(showtime);
-        self.availability.invalidate(showtime);
-        self.catalog.invalidate();
-        self.feed.changed();
+    /// An audit entry of `actor`'s request, to be written with the change it records.
+    fn audit_entry(
+        &self,
+        actor: &User,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            id: AuditEntry::new_id(),
+            at: self.clock.now(),
+            actor_id: Some(actor.id.clone()),
+            actor_email: Some(actor.email.as_str().to_owned()),
+            ip: caller.ip.clone(),
+            action: action.to_owned(),
+            target: Some(target.to_owned()),
+            details: details.to_string(),
+        }
     }
 
-    /// Marks every snapshot stale.
+    /// Tells the node a showtime's inventory changed.
+    pub fn showtime_changed(&self, showtime: &ShowtimeId) {
+        self.changes.inventory_changed(InventoryChanged::Showtime(showtime));
+    }
+
+    /// Tells the node something that may touch any showtime changed.
     pub fn showtimes_changed(&self) {
-        self.seat_maps.invalidate_all();
-        self.availability.invalidate_all();
-        self.catalog.invalidate();
+        self.changes.inventory_changed(InventoryChanged::Everywhere);
     }
 
     fn checkpoint(&self, step: Step) -> Result<()> {
@@ -460,12 +531,6 @@ impl Booking {
         }
         Ok(())
     }
-}
-
-/// The user a purchase request settles a payment for, and where the request came from.
-struct Buyer<'a> {
-    user: &'a User,
-    ip: Option<&'a str>,
 }
 
 /// `12.50 EUR`.

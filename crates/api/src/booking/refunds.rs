@@ -2,30 +2,32 @@
 //! every order of a cancelled showtime. Written ahead like payments: the refund row exists
 //! before the provider is asked, and the reconciler finishes refunds a crash interrupted.
 
-use super::{Booking, format_money};
+use super::{Booking, Caller, format_money};
 use crate::observe::RefundOutcome;
 use marquee_domain::account::User;
 use marquee_domain::ids::{OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::Order;
 use marquee_domain::payment::PaymentError;
 use marquee_domain::{Error, Result};
-use marquee_store::{KeyClaim, NewRefund, OutboxMessage, Refund};
+use marquee_store::{NewRefund, OutboxMessage, Refund};
 
 impl Booking {
-    /// The customer cancels their whole order, up to the cutoff before the show.
-    /// `key` is the request's `Idempotency-Key`, claimed with the refund's record.
-    pub async fn cancel_order(
-        &self,
-        user: &User,
-        order_id: &OrderId,
-        key: Option<&KeyClaim>,
-    ) -> Result<Order> {
+    /// The customer cancels their whole order, up to the cutoff before the show. The
+    /// caller's key is claimed, and the cancellation audited, with the refund's record.
+    pub async fn cancel_order(&self, user: &User, order_id: &OrderId, caller: &Caller) -> Result<Order> {
         let order = self.own_order(user, order_id).await?;
         if self.cancellation_deadline(&order).await? < self.clock.now() {
             return Err(Error::RefundWindowClosed { cutoff_hours: self.cancellation_cutoff.whole_hours() });
         }
-        // A ticket already used at the door cannot be handed back for money.
-        self.start_refund(order_id, None, true, "cancelled by the customer", key).await
+        let details = serde_json::json!({ "by": "customer" });
+        let refund = NewRefund {
+            // A ticket already used at the door cannot be handed back for money.
+            refuse_used: true,
+            claim: caller.key.clone(),
+            audit: Some(self.audit_entry(user, caller, "order.refund", order_id.as_str(), details)),
+            ..self.new_refund(order_id, "cancelled by the customer")
+        };
+        self.start_refund(refund).await
     }
 
     /// The last moment the customer may cancel the order: the cutoff before its show.
@@ -57,36 +59,34 @@ impl Booking {
     }
 
     /// Refunds the given tickets of an order (all live ones when `None`), used or not: the box
-    /// office's decision.
+    /// office's decision. `by` is the admin who asked (audited with the refund's record);
+    /// `None` for the refunds of a cancelled showtime, which its cancellation audits.
     pub async fn refund(
         &self,
         order_id: &OrderId,
         tickets: Option<&[TicketId]>,
         reason: &str,
+        by: Option<(&User, &Caller)>,
     ) -> Result<Order> {
-        self.start_refund(order_id, tickets, false, reason, None).await
+        let details = serde_json::json!({ "tickets": tickets, "reason": reason });
+        let refund = NewRefund {
+            ticket_ids: tickets.map(<[TicketId]>::to_vec),
+            audit: by.map(|(admin, caller)| {
+                self.audit_entry(admin, caller, "order.refund", order_id.as_str(), details)
+            }),
+            ..self.new_refund(order_id, reason)
+        };
+        self.start_refund(refund).await
     }
 
-    async fn start_refund(
-        &self,
-        order_id: &OrderId,
-        tickets: Option<&[TicketId]>,
-        refuse_used: bool,
-        reason: &str,
-        key: Option<&KeyClaim>,
-    ) -> Result<Order> {
-        let refund_id = marquee_domain::ids::prefixed("ref");
+    fn new_refund(&self, order_id: &OrderId, reason: &str) -> NewRefund {
+        NewRefund::whole(&marquee_domain::ids::prefixed("ref"), order_id, reason, self.clock.now())
+    }
+
+    async fn start_refund(&self, refund: NewRefund) -> Result<Order> {
         // A refund needs the payment's capture recorded: write this node's pending marks.
         self.captures.flush().await;
-        let refund = self
-            .store
-            .begin_refund(&NewRefund {
-                ticket_ids: tickets.map(<[TicketId]>::to_vec),
-                refuse_used,
-                claim: key.cloned(),
-                ..NewRefund::whole(&refund_id, order_id, reason, self.clock.now())
-            })
-            .await?;
+        let refund = self.store.begin_refund(&refund).await?;
         self.finish_refund(&refund).await
     }
 
@@ -95,7 +95,7 @@ impl Booking {
     pub async fn refund_showtime(&self, showtime_id: &ShowtimeId) -> Result<(u32, u32)> {
         let (mut refunded, mut deferred) = (0, 0);
         for order_id in self.store.orders_with_tickets(showtime_id).await? {
-            match self.refund(&order_id, None, "the showtime was cancelled").await {
+            match self.refund(&order_id, None, "the showtime was cancelled", None).await {
                 Ok(_) => refunded += 1,
                 Err(error) => {
                     deferred += 1;

@@ -137,7 +137,7 @@ pub async fn seat_map(
     Path(showtime_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let showtime_id = ShowtimeId::from_raw(showtime_id);
-    let rendered = snapshot(&state, &state.booking.seat_maps, &showtime_id, |tickets, version| {
+    let rendered = snapshot(&state, &state.caches.seat_maps, &showtime_id, |tickets, version| {
         let count = |status| tickets.iter().filter(|t| t.status == status).count() as i64;
         serde_json::to_vec(&SeatMapOut {
             showtime_id: showtime_id.to_string(),
@@ -183,7 +183,7 @@ async fn snapshot(
 
 /// The availability view of a showtime (what [`availability`] serves), with its version.
 pub async fn availability_snapshot(state: &AppState, showtime_id: &ShowtimeId) -> Result<Rendered, ApiError> {
-    snapshot(state, &state.booking.availability, showtime_id, |tickets, version| {
+    snapshot(state, &state.caches.availability, showtime_id, |tickets, version| {
         let statuses: String = tickets
             .iter()
             .map(|t| match t.status {

@@ -11,7 +11,7 @@ use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::routes::schema::IdempotencyKeyHeader;
 use crate::security::ClientIp;
-use crate::{AppState, TAG_INVENTORY, audit};
+use crate::{AppState, TAG_INVENTORY};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -19,7 +19,6 @@ use marquee_domain::Error;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::{HoldSelection, Order};
 use marquee_store::KeyResource;
-use serde_json::json;
 
 /// Holds tickets for the caller, all or none, until `expires_at`. Give either `ticket_ids`
 /// or `section` and `quantity` (general admission or best available).
@@ -228,10 +227,8 @@ pub async fn cancel_order(
         }
     };
     idempotency::run(state, user, key, request, StatusCode::OK, outcome, |key, _| async move {
-        let order_id = OrderId::from_raw(order_id.clone());
-        let order = state.booking.cancel_order(user, &order_id, key.as_ref()).await?;
-        let details = json!({ "status": order.status, "by": "customer" });
-        audit::record(state, Some(user), ip, "order.refund", Some(order.id.as_str()), details).await;
+        let caller = Caller { ip: ip.to_string_opt(), key };
+        let order = state.booking.cancel_order(user, &OrderId::from_raw(order_id.clone()), &caller).await?;
         Ok(PurchaseOut::from(&order))
     })
     .await

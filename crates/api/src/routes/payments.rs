@@ -122,9 +122,7 @@ pub async fn webhook(
     if event.kind.starts_with("payment_intent.") {
         let attempt = match event.data.object.metadata.get("attempt_id") {
             Some(attempt_id) => state.store.get_attempt(attempt_id).await?,
-            None => {
-                state.store.attempt_by_reference(state.booking.gateway.name(), &event.data.object.id).await?
-            }
+            None => state.store.attempt_by_reference(state.booking.provider(), &event.data.object.id).await?,
         };
         if let Some(attempt) = attempt {
             state.booking.settle_attempt(&attempt.id).await?;

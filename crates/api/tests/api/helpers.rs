@@ -141,7 +141,7 @@ impl TestApp {
         let mut state =
             AppState::new(store.clone(), gateway.clone(), clock.clone(), config).await.expect("wire the app");
         let faults = Arc::new(CrashAt::default());
-        state.booking.faults = faults.clone();
+        state.booking = state.booking.with_faults(faults.clone());
         let booking = state.booking.clone();
         let metrics = state.metrics.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");

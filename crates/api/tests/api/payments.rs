@@ -30,7 +30,7 @@ on_both_backends!(
 /// unsettled (once the lazy capture marks are written).
 async fn assert_money_and_tickets_agree(app: &TestApp, showtime: &TestShowtime) {
     // Capture marks are written lazily; the check is of the state once they are.
-    app.booking.captures.flush().await;
+    app.booking.flush_capture_marks().await;
     let mut orders = Vec::new();
     for user in app.store.list_users(1000, None).await.unwrap() {
         orders.extend(app.store.list_orders(&user.id, 100, None).await.unwrap());

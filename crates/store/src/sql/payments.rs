@@ -608,6 +608,9 @@ impl PaymentStore for SqlStore {
                 KeyResource::Refund { refund_id: refund_id.to_owned(), order_id: order_id.clone() };
             keys::claim_in(&mut tx, claim, &resource, refund.now).await?;
         }
+        if let Some(entry) = &refund.audit {
+            super::admin::insert_audit(&mut *tx, entry).await?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(Refund {
             id: refund_id.to_owned(),

@@ -252,6 +252,9 @@ fn begin_refund(connection: &Connection, refund: &NewRefund) -> Result<Refund> {
         let resource = KeyResource::Refund { refund_id: refund_id.to_owned(), order_id: order_id.clone() };
         super::keys::claim(connection, claim, &resource, refund.now)?;
     }
+    if let Some(entry) = &refund.audit {
+        super::admin::insert_audit(connection, entry)?;
+    }
     Ok(Refund {
         id: refund_id.to_owned(),
         order_id: order_id.clone(),

@@ -1,17 +1,17 @@
 //! Any order, and refunds by the box office.
 
 use super::TAG_ADMIN;
+use crate::AppState;
 use crate::auth::AdminUser;
+use crate::booking::Caller;
 use crate::dto::PurchaseOut;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path};
 use crate::security::ClientIp;
-use crate::{AppState, audit};
 use axum::extract::State;
 use marquee_domain::Error;
 use marquee_domain::ids::{OrderId, TicketId};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -58,8 +58,7 @@ pub async fn refund_order(
     let tickets: Option<Vec<TicketId>> =
         body.ticket_ids.map(|ids| ids.into_iter().map(TicketId::from_raw).collect());
     let reason = body.reason.unwrap_or_else(|| "refunded by the box office".into());
-    let order = state.booking.refund(&order_id, tickets.as_deref(), &reason).await?;
-    let details = json!({ "status": order.status, "tickets": tickets, "reason": reason });
-    audit::record(&state, Some(&admin), ip, "order.refund", Some(order_id.as_str()), details).await;
+    let caller = Caller { ip: ip.to_string_opt(), key: None };
+    let order = state.booking.refund(&order_id, tickets.as_deref(), &reason, Some((&admin, &caller))).await?;
     Ok(axum::Json(PurchaseOut::from(&order)))
 }
