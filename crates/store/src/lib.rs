@@ -34,7 +34,8 @@ pub mod testing;
 pub use admin::{AdminStore, AuditFilter, CategorySales, Sale};
 pub use live::{InventoryChange, InventoryEvent, LiveStore, QueueLength, QueuePlace, QueueSummary};
 pub use payments::{
-    AttemptStatus, BeginPayment, CheckIn, NewRefund, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
+    AttemptStatus, BeginPayment, CheckIn, Confirmation, NewRefund, OutboxMessage, PaymentAttempt,
+    PaymentStore, Refund,
 };
 
 use async_trait::async_trait;

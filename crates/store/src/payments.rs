@@ -99,6 +99,19 @@ impl OutboxMessage {
     }
 }
 
+/// What confirming a payment did (see [`PaymentStore::confirm_payment`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The hold's tickets are sold to the attempt's order.
+    Confirmed(Box<Order>),
+    /// The order was paid before — by this payment (a retried webhook or reconciler pass) or
+    /// by another: nothing changed.
+    AlreadyPaid,
+    /// The hold's tickets are no longer all its own (it ran out and someone took one): the
+    /// order is `expired` (written now, or before), and the payment must be given back.
+    TicketsGone,
+}
+
 /// A refund to write before the provider is asked (see [`PaymentStore::begin_refund`]).
 #[derive(Clone, Debug)]
 pub struct NewRefund {
@@ -182,8 +195,8 @@ pub trait PaymentStore: Send + Sync + 'static {
 
     /// Sells the hold's tickets to the attempt's order, if every one is still held by the
     /// hold: order `confirmed`, attempt `authorized` with `reference`, the message queued and
-    /// the `audit` entry appended, all in one transaction. Otherwise the order becomes `expired` and `HoldExpired` is returned
-    /// (the caller voids the authorization). `HoldNotActive` if another attempt confirmed it.
+    /// the `audit` entry appended, all in one transaction. The other outcomes are
+    /// [`Confirmation`]s too; `NotFound` if there is no such attempt.
     async fn confirm_payment(
         &self,
         attempt_id: &str,
@@ -191,7 +204,7 @@ pub trait PaymentStore: Send + Sync + 'static {
         message: &OutboxMessage,
         audit: Option<&AuditEntry>,
         now: OffsetDateTime,
-    ) -> Result<Order>;
+    ) -> Result<Confirmation>;
 
     /// Marks attempts `captured` (the provider took the money of their confirmed orders), in
     /// one write. Attempts no longer `authorized` are left as they are.

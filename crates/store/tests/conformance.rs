@@ -12,8 +12,9 @@ use marquee_domain::inventory::{HoldSelection, HoldStatus, OrderStatus, TicketSt
 use marquee_domain::money::Money;
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
-    AttemptStatus, AuditFilter, Backend, BeginPayment, CategorySales, EventFilter, KeyClaim, KeyResource,
-    NewHold, NewRefund, OutboxMessage, ShowtimeFilter, SqlStore, SqliteStore, Store, StoreOptions,
+    AttemptStatus, AuditFilter, Backend, BeginPayment, CategorySales, Confirmation, EventFilter, KeyClaim,
+    KeyResource, NewHold, NewRefund, OutboxMessage, ShowtimeFilter, SqlStore, SqliteStore, Store,
+    StoreOptions,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -215,10 +216,19 @@ async fn pay(
     now: OffsetDateTime,
 ) -> marquee_domain::Result<marquee_domain::inventory::Order> {
     let attempt = begin(store, hold, now).await?;
-    let order =
-        store.confirm_payment(&attempt.id, &format!("pi_{}", attempt.id), &message(), None, now).await?;
+    let order = confirmed(
+        store.confirm_payment(&attempt.id, &format!("pi_{}", attempt.id), &message(), None, now).await?,
+    );
     store.record_attempt(&attempt.id, AttemptStatus::Captured, None, None, now).await?;
     Ok(order)
+}
+
+/// The order a confirmation sold to; a test failure for any other outcome.
+fn confirmed(confirmation: Confirmation) -> marquee_domain::inventory::Order {
+    match confirmation {
+        Confirmation::Confirmed(order) => *order,
+        other => panic!("expected a confirmed order, got {other:?}"),
+    }
 }
 
 async fn accounts_have_unique_emails_and_expiring_sessions(store: Arc<dyn Store>) {
@@ -487,7 +497,10 @@ async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store:
         .await
         .unwrap();
     let attempt = begin(&store, &lucky, NOW).await.unwrap();
-    assert!(store.confirm_payment(&attempt.id, "pi_lucky", &message(), None, later).await.is_ok());
+    let lucky = store.confirm_payment(&attempt.id, "pi_lucky", &message(), None, later).await.unwrap();
+    assert!(matches!(lucky, Confirmation::Confirmed(_)), "{lucky:?}");
+    let again = store.confirm_payment(&attempt.id, "pi_lucky", &message(), None, later).await.unwrap();
+    assert_eq!(again, Confirmation::AlreadyPaid, "confirming twice is an outcome, and changes nothing");
 
     // Paying began while the hold was active, and its tickets were taken once it expired: the
     // confirmation is refused, and that the order expired is recorded (a kept outcome, not a
@@ -513,7 +526,7 @@ async fn a_hold_whose_tickets_were_taken_after_expiry_cannot_be_confirmed(store:
         .await
         .unwrap();
     let refused = store.confirm_payment(&attempt.id, "pi_late", &message(), None, later).await;
-    assert!(matches!(refused, Err(Error::HoldExpired)), "{refused:?}");
+    assert_eq!(refused.unwrap(), Confirmation::TicketsGone);
     assert_eq!(store.get_order(&attempt.order_id).await.unwrap().unwrap().status, OrderStatus::Expired);
     assert_eq!(store.get_hold(&started.id, later).await.unwrap().unwrap().status, HoldStatus::Expired);
     assert_eq!(store.get_ticket(&seats[5], later).await.unwrap().unwrap().status, TicketStatus::Held);
@@ -724,7 +737,7 @@ async fn a_confirmation_is_audited_in_its_own_transaction(store: Arc<dyn Store>)
     let taken = HoldSelection::Tickets(vec![seats[1].clone()]);
     store.create_hold(&new_hold(&bob, &fixture.showtime.id, taken, late)).await.unwrap();
     let refused = store.confirm_payment(&attempt.id, "pi_2", &message(), Some(&entry("late")), late).await;
-    assert!(matches!(refused, Err(Error::HoldExpired)), "{refused:?}");
+    assert_eq!(refused.unwrap(), Confirmation::TicketsGone);
     let log = store.list_audit(&AuditFilter { limit: 10, ..AuditFilter::default() }).await.unwrap();
     assert_eq!(log.len(), 1);
 }
@@ -1276,7 +1289,7 @@ async fn a_failed_commit_is_an_error_and_sells_nothing(store: Arc<dyn Store>, fa
             .all(|a| a.status == AttemptStatus::Started)
     );
 
-    let order = store.confirm_payment(&attempt.id, "pi_1", &message(), None, NOW).await.unwrap();
+    let order = confirmed(store.confirm_payment(&attempt.id, "pi_1", &message(), None, NOW).await.unwrap());
     assert_eq!(order.tickets.len(), 2);
     assert_eq!(store.get_ticket(&seats[0], NOW).await.unwrap().unwrap().status, TicketStatus::Sold);
     assert_eq!(store.commit_stats().unwrap().failed_commits, 2);

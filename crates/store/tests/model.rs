@@ -20,7 +20,8 @@ use marquee_domain::ids::{EventId, HallId, HoldId, OrderId, ShowtimeId, TicketId
 use marquee_domain::inventory::{HoldSelection, HoldStatus, OrderStatus, TicketStatus};
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
-    AttemptStatus, Backend, BeginPayment, CheckIn, InventoryCounts, NewHold, NewRefund, OutboxMessage, Store,
+    AttemptStatus, Backend, BeginPayment, CheckIn, Confirmation, InventoryCounts, NewHold, NewRefund,
+    OutboxMessage, Store,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -644,7 +645,9 @@ impl Real {
             OutboxMessage::new("order_confirmed", "buyer@example.com", "Your order".into(), "Thanks".into());
         let confirmed = self.store.confirm_payment(&id, &format!("pi_{id}"), &message, None, self.now).await;
         let order = match confirmed {
-            Ok(order) => order,
+            Ok(Confirmation::Confirmed(order)) => order,
+            Ok(Confirmation::TicketsGone) => return Outcome::Refused(Refusal::HoldExpired),
+            Ok(Confirmation::AlreadyPaid) => return Outcome::Refused(Refusal::HoldNotActive),
             Err(error) => return self.refusal(error),
         };
         if let Err(error) =

@@ -34,7 +34,9 @@ use marquee_domain::inventory::{Hold, HoldPolicy, HoldSelection, Order};
 use marquee_domain::money::Money;
 use marquee_domain::payment::{AuthorizeRequest, PaymentError, PaymentGateway, ProviderState};
 use marquee_domain::{Error, Result};
-use marquee_store::{AttemptStatus, BeginPayment, KeyClaim, NewHold, OutboxMessage, PaymentAttempt, Store};
+use marquee_store::{
+    AttemptStatus, BeginPayment, Confirmation, KeyClaim, NewHold, OutboxMessage, PaymentAttempt, Store,
+};
 use std::sync::Arc;
 
 /// Points of the purchase path where a test can make the process "crash": the step's work is
@@ -364,17 +366,17 @@ impl Booking {
             self.store.confirm_payment(&attempt.id, reference, &message, audit.as_ref(), now).await;
         // Sold, or given back to the pool (expired): either way the map changed.
         self.showtime_changed(&showtime);
-        match confirmed {
-            Ok(order) => {
+        match confirmed? {
+            Confirmation::Confirmed(order) => {
                 self.metrics.purchase_confirmed();
                 self.checkpoint(Step::Confirmed)?;
                 // A successful capture does not change the order: no need to read it again.
                 self.capture(attempt, reference).await?;
-                Ok(order)
+                Ok(*order)
             }
-            Err(Error::HoldNotActive { .. }) => {
-                // Confirmed already — by this very payment (a retried webhook or reconciler
-                // pass)? Then only the capture may be missing.
+            Confirmation::AlreadyPaid => {
+                // By this very payment (a retried webhook or reconciler pass)? Then only the
+                // capture may be missing.
                 let order = self.store.get_order(&attempt.order_id).await?.ok_or(Error::NotFound("order"))?;
                 if order.payment_reference == reference {
                     self.capture(attempt, reference).await?;
@@ -383,11 +385,10 @@ impl Booking {
                 self.give_back(attempt, reference, state, "the order was paid by another payment").await?;
                 Err(Error::HoldNotActive { status: "purchased" })
             }
-            Err(error @ Error::HoldExpired) => {
+            Confirmation::TicketsGone => {
                 self.give_back(attempt, reference, state, "the tickets were no longer held").await?;
-                Err(error)
+                Err(Error::HoldExpired)
             }
-            Err(error) => Err(error),
         }
     }
 

@@ -8,8 +8,8 @@ use super::{SqlStore, db, from_millis, instant, keys};
 use crate::KeyResource;
 use crate::live::InventoryChange;
 use crate::payments::{
-    AttemptStatus, BeginPayment, CheckIn, NewRefund, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
-    SoldTicket,
+    AttemptStatus, BeginPayment, CheckIn, Confirmation, NewRefund, OutboxMessage, PaymentAttempt,
+    PaymentStore, Refund, SoldTicket,
 };
 use async_trait::async_trait;
 use marquee_domain::audit::AuditEntry;
@@ -212,8 +212,8 @@ impl SqlStore {
     }
 
     /// Runs in the commit pipeline: one call of `marquee_confirm_payment` (migration 0006),
-    /// then the order for the answer. The inner `Err(HoldExpired)` is an outcome whose writes
-    /// (the order marked expired) are kept: the savepoint is released, not rolled back.
+    /// then the order for the answer. Every outcome is kept (the pipeline releases the
+    /// savepoint): `TicketsGone` has written the order's expiry.
     async fn confirm_payment_in(
         tx: &mut PgConnection,
         attempt_id: &str,
@@ -221,7 +221,7 @@ impl SqlStore {
         message: &OutboxMessage,
         audit: Option<&AuditEntry>,
         now: OffsetDateTime,
-    ) -> Result<Result<Order>> {
+    ) -> Result<Confirmation> {
         let row = sqlx::query(
             "SELECT outcome, order_ref FROM marquee_confirm_payment($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -239,16 +239,15 @@ impl SqlStore {
         match row.try_get::<String, _>("outcome").map_err(db)?.as_str() {
             "confirmed" => {}
             "no_attempt" => return Err(Error::NotFound("payment attempt")),
-            "order_expired" => return Err(Error::HoldExpired),
-            "already_paid" => return Err(Error::HoldNotActive { status: "purchased" }),
-            "tickets_taken" => return Ok(Err(Error::HoldExpired)),
+            "order_expired" | "tickets_taken" => return Ok(Confirmation::TicketsGone),
+            "already_paid" => return Ok(Confirmation::AlreadyPaid),
             other => return Err(Error::internal(format!("marquee_confirm_payment answered {other:?}"))),
         }
         if let Some(entry) = audit {
             super::admin::insert_audit(&mut *tx, entry).await?;
         }
         let order_id = OrderId::from_raw(row.try_get::<String, _>("order_ref").map_err(db)?);
-        Ok(Ok(Self::load_order_in(tx, &order_id).await?))
+        Ok(Confirmation::Confirmed(Box::new(Self::load_order_in(tx, &order_id).await?)))
     }
 
     /// Puts an order's live tickets (or the listed ones) back on sale and marks their items
@@ -419,7 +418,7 @@ impl PaymentStore for SqlStore {
         message: &OutboxMessage,
         audit: Option<&AuditEntry>,
         now: OffsetDateTime,
-    ) -> Result<Order> {
+    ) -> Result<Confirmation> {
         let (attempt_id, reference) = (attempt_id.to_owned(), reference.to_owned());
         self.retrying(|| {
             let (attempt_id, reference, message) = (attempt_id.clone(), reference.clone(), message.clone());
@@ -430,7 +429,7 @@ impl PaymentStore for SqlStore {
                 })
             }))
         })
-        .await?
+        .await
     }
 
     async fn mark_captured(&self, attempt_ids: &[String], now: OffsetDateTime) -> Result<()> {

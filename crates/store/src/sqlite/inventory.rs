@@ -13,7 +13,7 @@ use super::rows::{
     ticket_columns_of, ticket_from_row,
 };
 use crate::live::InventoryChange;
-use crate::payments::{AttemptStatus, BeginPayment, OutboxMessage, PaymentAttempt};
+use crate::payments::{AttemptStatus, BeginPayment, Confirmation, OutboxMessage, PaymentAttempt};
 use crate::{KeyResource, NewHold};
 use marquee_domain::audit::AuditEntry;
 use marquee_domain::clock::{from_millis, to_millis};
@@ -587,14 +587,6 @@ pub fn record_attempt(
     Ok(())
 }
 
-/// What confirming a payment did.
-pub enum Confirmation {
-    /// The tickets are sold to the order.
-    Confirmed(Box<Order>),
-    /// The tickets were no longer held by the hold: the order is now `expired` (written).
-    HoldExpired,
-}
-
 /// Sells the hold's tickets to the attempt's order if every one is still held by the hold
 /// (see `PaymentStore::confirm_payment`).
 pub fn confirm_payment(
@@ -622,8 +614,8 @@ pub fn confirm_payment(
             )?;
             OrderStatus::PendingPayment
         }
-        OrderStatus::Expired => return Err(Error::HoldExpired),
-        _ => return Err(Error::HoldNotActive { status: "purchased" }),
+        OrderStatus::Expired => return Ok(Confirmation::TicketsGone),
+        _ => return Ok(Confirmation::AlreadyPaid),
     };
     let held: Vec<(String, Option<String>)> = connection
         .prepare_cached(
@@ -649,7 +641,7 @@ pub fn confirm_payment(
             .prepare_cached("UPDATE holds SET status = 'expired' WHERE id = ?1 AND status = 'active'")
             .and_then(|mut update| update.execute([attempt.hold_id.as_str()]))
             .map_err(db)?;
-        return Ok(Confirmation::HoldExpired);
+        return Ok(Confirmation::TicketsGone);
     }
     let sql = format!(
         "UPDATE tickets SET status = 'sold', order_id = ?1, hold_expires_at = NULL, checked_in_at = NULL \
@@ -664,7 +656,9 @@ pub fn confirm_payment(
             .collect()
         })
         .map_err(db)?;
-    let showtime_id = sold.first().map(|(_, ticket)| ticket.showtime_id.clone()).ok_or(Error::HoldExpired)?;
+    let Some(showtime_id) = sold.first().map(|(_, ticket)| ticket.showtime_id.clone()) else {
+        return Err(Error::internal("a confirmation found its tickets held, then sold none"));
+    };
     let ids: Vec<String> = sold.iter().map(|(_, ticket)| ticket.id.as_str().to_owned()).collect();
     record_change(connection, showtime_id.as_str(), InventoryChange::Sold, &ids, now)?;
     let mut item = connection

@@ -8,15 +8,15 @@
 //! [`super::inventory`]. Every order status change goes through [`transition`], which checks
 //! the domain's state machine and writes the history row in the same command.
 
-use super::inventory::{self, Confirmation};
+use super::inventory;
 use super::orders::load_order;
 use super::rows::{all_rows, instant, one_row, optional_row, parsed, record_change};
 use super::{SqliteStore, db};
 use crate::KeyResource;
 use crate::live::InventoryChange;
 use crate::payments::{
-    AttemptStatus, BeginPayment, CheckIn, NewRefund, OutboxMessage, PaymentAttempt, PaymentStore, Refund,
-    SoldTicket,
+    AttemptStatus, BeginPayment, CheckIn, Confirmation, NewRefund, OutboxMessage, PaymentAttempt,
+    PaymentStore, Refund, SoldTicket,
 };
 use async_trait::async_trait;
 use marquee_domain::audit::AuditEntry;
@@ -391,19 +391,13 @@ impl PaymentStore for SqliteStore {
         message: &OutboxMessage,
         audit: Option<&AuditEntry>,
         now: OffsetDateTime,
-    ) -> Result<Order> {
+    ) -> Result<Confirmation> {
         let (attempt_id, reference, message) = (attempt_id.to_owned(), reference.to_owned(), message.clone());
         let audit = audit.cloned();
-        let confirmation = self
-            .write(move |connection| {
-                inventory::confirm_payment(connection, &attempt_id, &reference, &message, audit.as_ref(), now)
-            })
-            .await?;
-        // The order's expiry is written and committed; the caller learns it as an error.
-        match confirmation {
-            Confirmation::Confirmed(order) => Ok(*order),
-            Confirmation::HoldExpired => Err(Error::HoldExpired),
-        }
+        self.write(move |connection| {
+            inventory::confirm_payment(connection, &attempt_id, &reference, &message, audit.as_ref(), now)
+        })
+        .await
     }
 
     async fn mark_captured(&self, attempt_ids: &[String], now: OffsetDateTime) -> Result<()> {
@@ -1042,11 +1036,11 @@ mod tests {
             ("pay_ord_1", "hld_ord_1", "usr_1")
         );
 
-        // Someone else took the ticket meanwhile: the order expires (written) and the caller
-        // learns it as an error.
+        // Someone else took the ticket meanwhile: the order expires (written), and the caller
+        // learns the tickets are gone.
         fixture.setup.execute("UPDATE tickets SET hold_id = 'hld_other' WHERE id = 'tkt_3'", []).unwrap();
         let late = store.confirm_payment("pay_2", "ref_2", &message("msg_1"), None, now()).await;
-        assert!(matches!(late, Err(Error::HoldExpired)));
+        assert_eq!(late.unwrap(), Confirmation::TicketsGone);
         let status: String = fixture
             .setup
             .query_row("SELECT status FROM orders WHERE id = 'ord_2'", [], |row| row.get(0))
