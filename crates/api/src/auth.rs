@@ -199,8 +199,8 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthenticated)?;
         let user = state
-            .store
-            .session_user(&token_hash(token), state.clock.now())
+            .sessions
+            .user(state.store.as_ref(), &token_hash(token), state.clock.now())
             .await?
             .ok_or(Error::Unauthenticated)?;
         Ok(AuthUser(user))

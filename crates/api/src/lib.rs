@@ -29,6 +29,7 @@ pub mod observe;
 pub mod routes;
 pub mod seatmap;
 pub mod security;
+pub mod sessions;
 pub mod web;
 pub mod wire;
 
@@ -61,6 +62,10 @@ pub struct ApiConfig {
     pub hold_policy: HoldPolicy,
     /// How long a login token stays valid.
     pub session_ttl: time::Duration,
+    /// How long a node reuses a session it read (see [`sessions`]): the longest a logout or a
+    /// disabled account made through another node takes to reach this one. Zero: every
+    /// request reads its session.
+    pub session_cache_ttl: time::Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Longest a request may take before it is answered 408.
@@ -118,6 +123,7 @@ impl Default for ApiConfig {
         Self {
             hold_policy: HoldPolicy::default(),
             session_ttl: time::Duration::days(7),
+            session_cache_ttl: time::Duration::seconds(2),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
@@ -178,6 +184,8 @@ pub struct AppState {
     pub booking: Booking,
     /// Snapshots kept fresh by the booking service's inventory changes.
     pub caches: Arc<Caches>,
+    /// Sessions read recently, by token hash.
+    pub sessions: Arc<sessions::SessionCache>,
     pub config: Arc<ApiConfig>,
     pub limits: Arc<security::WriteLimits>,
     /// Signs and checks e-ticket door codes.
@@ -241,6 +249,7 @@ impl AppState {
             config.writes_per_minute_per_user,
         ));
         Ok(Self {
+            sessions: Arc::new(sessions::SessionCache::new(config.session_cache_ttl)),
             store,
             clock,
             booking,

@@ -130,7 +130,8 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
     let cookies = auth::CookieNames::of(state.config.secure_cookies, state.config.tls, request.headers());
     let user = match auth::session_token(request.headers(), cookies).filter(|_| !system && !new_session) {
         Some((token, source)) => {
-            match state.store.session_user(&auth::token_hash(token), state.clock.now()).await {
+            match state.sessions.user(state.store.as_ref(), &auth::token_hash(token), state.clock.now()).await
+            {
                 // A browser sends its cookies with requests that other sites make it send: a
                 // write on a cookie session must prove it comes from our pages.
                 Ok(Some(_))

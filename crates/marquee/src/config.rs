@@ -82,6 +82,12 @@ pub struct Config {
     /// How long a login token stays valid, in hours.
     #[arg(long, env = "MARQUEE_SESSION_TTL_HOURS", default_value_t = 168)]
     pub session_ttl_hours: u32,
+    /// How long a node reuses a session it read, in milliseconds (0 to 60,000; 0: every request
+    /// reads its session): the longest a logout or a disabled account made through another
+    /// node takes to reach this one.
+    #[arg(long, env = "MARQUEE_SESSION_CACHE_TTL_MS", default_value_t = 2_000,
+        value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub session_cache_ttl_ms: u32,
     /// How often expired holds are tidied (and their expiry shown on live seat maps), in seconds.
     #[arg(long, env = "MARQUEE_SWEEP_INTERVAL_SECS", default_value_t = 2)]
     pub sweep_interval_secs: u64,
@@ -193,6 +199,7 @@ impl Config {
                 max_held_per_user: self.max_held_tickets_per_showtime.max(self.max_tickets_per_hold),
             },
             session_ttl: time::Duration::hours(i64::from(self.session_ttl_hours)),
+            session_cache_ttl: time::Duration::milliseconds(i64::from(self.session_cache_ttl_ms)),
             max_body_bytes: self.max_body_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             max_header_bytes: self.max_header_bytes,

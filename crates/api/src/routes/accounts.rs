@@ -50,7 +50,7 @@ pub async fn login(
 ) -> Result<axum::Json<LoginOut>, ApiError> {
     let user = authenticate(&state, ip, &body).await?;
     if let Some(previous) = bearer_token(&headers) {
-        state.store.delete_session(&token_hash(previous)).await?;
+        state.sessions.end(state.store.as_ref(), &token_hash(previous)).await?;
     }
     let (token, expires_at) = start_session(&state, &user, state.clock.now()).await?;
     audit::record(&state, Some(&user), ip, "login.succeeded", Some(user.id.as_str()), json!({})).await;
@@ -103,7 +103,7 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let token = bearer_token(&headers).ok_or(Error::Unauthenticated)?;
-    state.store.delete_session(&token_hash(token)).await?;
+    state.sessions.end(state.store.as_ref(), &token_hash(token)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,7 +184,7 @@ fn cookie_names(state: &AppState, headers: &HeaderMap) -> CookieNames {
 
 async fn end_cookie_session(state: &AppState, headers: &HeaderMap) -> Result<()> {
     if let Some(token) = auth::cookie(headers, cookie_names(state, headers).session) {
-        state.store.delete_session(&token_hash(token)).await?;
+        state.sessions.end(state.store.as_ref(), &token_hash(token)).await?;
     }
     Ok(())
 }

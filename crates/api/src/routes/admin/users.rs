@@ -151,6 +151,7 @@ pub async fn change_role(
 ) -> Result<axum::Json<AdminUserOut>, ApiError> {
     let id = other_user(&state, &admin, user_id).await?;
     let user = state.store.set_user_role(&id, body.role).await?;
+    state.sessions.forget_user(&id);
     audit::record(&state, Some(&admin), ip, "user.role", Some(id.as_str()), json!({ "role": body.role }))
         .await;
     Ok(axum::Json(AdminUserOut::from(&user)))
@@ -195,6 +196,7 @@ async fn set_disabled(
 ) -> Result<axum::Json<AdminUserOut>, ApiError> {
     let id = other_user(state, admin, user_id).await?;
     let user = state.store.set_user_disabled(&id, disabled, state.clock.now()).await?;
+    state.sessions.forget_user(&id);
     let action = if disabled { "user.disable" } else { "user.enable" };
     audit::record(state, Some(admin), ip, action, Some(id.as_str()), json!({})).await;
     Ok(axum::Json(AdminUserOut::from(&user)))
