@@ -12,14 +12,20 @@
 #   scripts/crash-test.sh [kills] [buyers]        # default 20 crashes, 200 buyers
 #
 # Builds the debug binaries (the CI short form); for the long form build with --release and set
-# PROFILE=release. KEEP_JSON=DIR keeps each run's figures there. PostgreSQL comes from MARQUEE_TEST_POSTGRES_URL (its server is used for a
+# PROFILE=release, or give BIN_DIR (a folder with built marquee and marquee-bench). KEEP_JSON=DIR
+# keeps each run's figures there. PostgreSQL comes from MARQUEE_TEST_POSTGRES_URL (its server is used for a
 # fresh database `marquee_crash`); without it only SQLite runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kills=${1:-20}
 buyers=${2:-200}
 profile=${PROFILE:-debug}
-if [ "$profile" = release ]; then cargo build -q --release -p marquee -p marquee-bench; else cargo build -q -p marquee -p marquee-bench; fi
+if [ -n "${BIN_DIR:-}" ]; then
+  bin=$(realpath "$BIN_DIR")
+else
+  if [ "$profile" = release ]; then cargo build -q --release -p marquee -p marquee-bench; else cargo build -q -p marquee -p marquee-bench; fi
+  bin=target/$profile
+fi
 work=$(mktemp -d)
 pg=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 data=$work/pgdata
@@ -34,7 +40,7 @@ run() {
   local name=$1 url=$2
   shift 2
   echo "== crash test on $name: $kills crashes, $buyers buyers"
-  if ! "target/$profile/marquee-bench" --json "$work/$name.json" crash-sale --marquee "target/$profile/marquee" \
+  if ! "$bin/marquee-bench" --json "$work/$name.json" crash-sale --marquee "$bin/marquee" \
       --database-url "$url" --kills "$kills" --buyers "$buyers" --connections 32 --server-log "$work/$name.log" "$@"; then
     echo "crash test on $name FAILED; the server's last output:"
     tail -n 40 "$work/$name.log"
