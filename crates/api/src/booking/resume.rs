@@ -36,7 +36,9 @@ impl Booking {
         Ok(Outcome::Done(self.own_hold(user, hold_id).await?))
     }
 
-    /// A payment attempt's: its order once the attempt confirmed it.
+    /// A payment attempt's: its order once the attempt confirmed it and its capture is
+    /// recorded (a confirmed order whose capture is refused is cancelled: until the capture is
+    /// known, the outcome is not).
     pub async fn payment_outcome(&self, user: &User, attempt_id: &str) -> Result<Outcome<Order>> {
         let attempt = self
             .store
@@ -46,8 +48,8 @@ impl Booking {
             .ok_or(Error::NotFound("payment attempt"))?;
         Ok(match attempt.status {
             AttemptStatus::Failed | AttemptStatus::Voided => Outcome::Again,
-            AttemptStatus::Started | AttemptStatus::Unknown => Outcome::Pending,
-            AttemptStatus::Authorized | AttemptStatus::Captured => {
+            AttemptStatus::Started | AttemptStatus::Unknown | AttemptStatus::Authorized => Outcome::Pending,
+            AttemptStatus::Captured => {
                 let order = self.own_order(user, &attempt.order_id).await?;
                 let paid_by_it = attempt
                     .reference

@@ -146,8 +146,9 @@ async fn a_crash_at_any_step_of_a_purchase_is_settled_by_the_reconciler(app: &Te
 
 /// A purchase that failed after its payment began (here: a crash injected after each step)
 /// left its `Idempotency-Key` claimed by its payment attempt. A retry with the key learns what
-/// became of that attempt — never a second order or charge: the order once confirmed, "in
-/// progress" while the provider's answer is awaited, and a new run once it surely failed.
+/// became of that attempt — never a second order or charge: the order once confirmed and
+/// captured, "in progress" while the provider's answer is awaited, and a new run once it
+/// surely failed.
 async fn a_retry_of_a_purchase_whose_answer_was_lost_gets_its_outcome(app: &TestApp) {
     let showtime = app.showtime("Retry").await;
     let seats = app.seat_ids(&showtime).await;
@@ -155,7 +156,8 @@ async fn a_retry_of_a_purchase_whose_answer_was_lost_gets_its_outcome(app: &Test
         *status == StatusCode::CONFLICT && body["code"] == "idempotency_in_progress"
     };
 
-    // Lost after the order was confirmed: the retry answers with that order at once.
+    // Lost after the order was confirmed, before the capture: "in progress" until the capture
+    // is known (a refused capture would cancel the order), then that order.
     let ada = app.user().await;
     let (_, hold) = app.hold(&ada, &showtime, &seats[0..2]).await;
     let hold_id = hold["id"].as_str().unwrap();
@@ -163,6 +165,9 @@ async fn a_retry_of_a_purchase_whose_answer_was_lost_gets_its_outcome(app: &Test
     let (status, _) = app.pay(&ada, hold_id, "tok_visa", Some("ada-1")).await;
     app.faults.set(None);
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let answer = app.pay(&ada, hold_id, "tok_visa", Some("ada-1")).await;
+    assert!(in_progress(&answer), "{answer:?}");
+    reconcile(app).await;
     let (status, retried) = app.pay(&ada, hold_id, "tok_visa", Some("ada-1")).await;
     assert_eq!(status, StatusCode::CREATED, "{retried}");
     assert_eq!(retried["order"]["status"], "confirmed");
