@@ -70,7 +70,7 @@ impl Faults for NoFaults {
 /// Who asks, beyond the user: the client's address for the audit log, and the request's
 /// `Idempotency-Key`, claimed by the write that makes the request's outcome (a hold, a
 /// payment attempt, a refund) in that write's transaction.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Caller {
     pub ip: Option<String>,
     pub key: Option<KeyClaim>,
