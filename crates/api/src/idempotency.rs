@@ -15,13 +15,13 @@
 //! runs again.
 
 use crate::AppState;
-use crate::booking::Outcome;
 use crate::error::{ApiError, problem_response};
 use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use marquee_booking::Outcome;
 use marquee_domain::Error;
 use marquee_domain::account::User;
 use marquee_store::{KeyClaim, KeyRecord, KeyResource};

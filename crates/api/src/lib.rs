@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`app`]: the router with every route, its middleware, and the OpenAPI document.
 //! - [`routes`]: thin handlers, one module per area (seed API, catalog, inventory, accounts).
-//! - [`booking`]: the purchase flow between handlers, the store and the payment gateway.
+//! - The booking service (holds, purchases, refunds, reconciliation) is the crate below this
+//!   one, [`marquee_booking`]: handlers call it; [`Caches`] hear its inventory changes.
 //! - [`auth`], [`idempotency`], [`security`], [`audit`]: cross-cutting request handling
 //!   (authentication and roles, safe retries, rate limits and throttling, the audit log).
 //! - [`error`]: every failure as an RFC 9457 problem document; [`wire`] does the same for
@@ -15,7 +16,6 @@
 pub mod admission;
 pub mod audit;
 pub mod auth;
-pub mod booking;
 pub mod catalog_cache;
 pub mod demo;
 pub mod dto;
@@ -35,7 +35,8 @@ pub mod wire;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use booking::Booking;
+use marquee_booking::admission::AdmissionSigner;
+use marquee_booking::{Booking, InventoryChanged, InventoryListener};
 use marquee_domain::clock::Clock;
 use marquee_domain::inventory::HoldPolicy;
 use marquee_domain::payment::PaymentGateway;
@@ -147,7 +148,7 @@ impl Default for ApiConfig {
 }
 
 /// This node's snapshots of what changes with the inventory, and its live feed: together
-/// they hear every [`booking::InventoryChanged`].
+/// they hear every [`InventoryChanged`].
 pub struct Caches {
     /// Seat-map snapshots.
     pub seat_maps: seatmap::SeatMapCache,
@@ -159,15 +160,15 @@ pub struct Caches {
     pub feed: Arc<live::LiveFeed>,
 }
 
-impl booking::InventoryListener for Caches {
-    fn inventory_changed(&self, change: booking::InventoryChanged<'_>) {
+impl InventoryListener for Caches {
+    fn inventory_changed(&self, change: InventoryChanged<'_>) {
         match change {
-            booking::InventoryChanged::Showtime(showtime) => {
+            InventoryChanged::Showtime(showtime) => {
                 self.seat_maps.invalidate(showtime);
                 self.availability.invalidate(showtime);
                 self.feed.changed();
             }
-            booking::InventoryChanged::Everywhere => {
+            InventoryChanged::Everywhere => {
                 self.seat_maps.invalidate_all();
                 self.availability.invalidate_all();
             }
@@ -191,7 +192,7 @@ pub struct AppState {
     /// Signs and checks e-ticket door codes.
     pub tickets: Arc<etickets::TicketSigner>,
     /// Signs and checks waiting-room admissions.
-    pub admission: Arc<admission::AdmissionSigner>,
+    pub admission: Arc<AdmissionSigner>,
     /// This node's view of the inventory change feed (live seat maps).
     pub feed: Arc<live::LiveFeed>,
     /// This node's metrics (shared with the booking service, which counts business events).
@@ -219,10 +220,10 @@ impl AppState {
             Some(key) => key.clone(),
             None => {
                 let generated = etickets::TicketSigner::generate_seed()?;
-                store.setting_or_insert(admission::SETTING_KEY, &generated).await?
+                store.setting_or_insert(marquee_booking::admission::SETTING_KEY, &generated).await?
             }
         };
-        let admission = Arc::new(admission::AdmissionSigner::from_key(&admission_key)?);
+        let admission = Arc::new(AdmissionSigner::from_key(&admission_key)?);
         let feed = Arc::new(live::LiveFeed::new(store.inventory_event_bounds().await?.1));
         let metrics = Arc::new(observe::Metrics::new());
         let caches = Arc::new(Caches {
@@ -231,7 +232,7 @@ impl AppState {
             catalog: catalog_cache::CatalogCache::new(config.seat_map_min_age, config.seat_map_max_age),
             feed: feed.clone(),
         });
-        let rules = booking::Rules {
+        let rules = marquee_booking::Rules {
             hold_policy: config.hold_policy,
             cancellation_cutoff: config.cancellation_cutoff,
         };
@@ -515,35 +516,14 @@ pub async fn run_reconciler(
     .await;
 }
 
-/// One pass of the hold sweeper: marks expired holds expired and frees their tickets; returns
-/// how many tickets it freed.
-pub async fn sweep_expired_holds(store: &dyn Store, clock: &dyn Clock, metrics: &observe::Metrics) -> u64 {
-    match store.sweep_expired_holds(clock.now()).await {
-        Ok(freed) => {
-            metrics.expired_tickets_freed(freed);
-            if freed > 0 {
-                tracing::info!(freed, "swept expired holds");
-            }
-            freed
-        }
-        Err(error) => {
-            tracing::warn!(%error, "sweeping expired holds failed");
-            0
-        }
-    }
-}
-
-/// Tidies expired holds every `every` until `stop`. Correctness never depends on it: expired
-/// holds free their tickets the moment they expire.
-pub async fn run_sweeper(
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<observe::Metrics>,
-    every: Duration,
-    stop: impl Future<Output = ()> + Send,
-) {
+/// Tidies expired holds every `every` until `stop` (see [`Booking::sweep_expired_holds`]).
+pub async fn run_sweeper(booking: Booking, every: Duration, stop: impl Future<Output = ()> + Send) {
     periodically(every, stop, || async {
-        sweep_expired_holds(store.as_ref(), clock.as_ref(), &metrics).await;
+        match booking.sweep_expired_holds().await {
+            Ok(0) => {}
+            Ok(freed) => tracing::info!(freed, "swept expired holds"),
+            Err(error) => tracing::warn!(%error, "sweeping expired holds failed"),
+        }
     })
     .await;
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use marquee_domain::Result;
 use marquee_domain::clock::Clock;
-use marquee_store::{OutboxMessage, Store};
+use marquee_store::{OutboxMessage, PaymentStore};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,7 +84,7 @@ pub fn backoff(attempts: i64) -> time::Duration {
 }
 
 /// Delivers the due messages once; returns how many were delivered.
-pub async fn deliver_due(store: &dyn Store, sender: &dyn Sender, clock: &dyn Clock) -> Result<u32> {
+pub async fn deliver_due(store: &dyn PaymentStore, sender: &dyn Sender, clock: &dyn Clock) -> Result<u32> {
     let mut delivered = 0;
     for message in store.due_messages(clock.now(), clock.now() + LEASE, BATCH).await? {
         match sender.send(&message).await {
@@ -103,7 +103,7 @@ pub async fn deliver_due(store: &dyn Store, sender: &dyn Sender, clock: &dyn Clo
 
 /// Runs [`deliver_due`] every `every` until `stop` resolves (a pass under way is finished).
 pub async fn run_outbox(
-    store: Arc<dyn Store>,
+    store: Arc<dyn PaymentStore>,
     sender: Arc<dyn Sender>,
     clock: Arc<dyn Clock>,
     every: Duration,

@@ -20,6 +20,9 @@ use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode};
 use axum::middleware::Next;
+use marquee_booking::events::{
+    HoldConflict, PaymentOutcome, PaymentStep, Reconciled, RefundOutcome, SaleMetrics,
+};
 use marquee_store::Store;
 use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -62,148 +65,6 @@ pub const QUEUE_ADMITTED: &str = "marquee_queue_admitted";
 /// is about to time out.
 const LATENCY_BUCKETS: [f64; 13] =
     [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-
-/// Why a hold was refused with 409.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HoldConflict {
-    /// A chosen seat is held or sold by someone else.
-    TicketsUnavailable,
-    /// A general-admission section has fewer free places than asked for.
-    NotEnoughPlaces,
-    /// The user already holds as many tickets of the showtime as allowed.
-    HoldLimit,
-}
-
-impl HoldConflict {
-    const ALL: [Self; 3] = [Self::TicketsUnavailable, Self::NotEnoughPlaces, Self::HoldLimit];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::TicketsUnavailable => "tickets_unavailable",
-            Self::NotEnoughPlaces => "not_enough_places",
-            Self::HoldLimit => "hold_limit",
-        }
-    }
-
-    /// The conflict a hold's error stands for, if it is one.
-    pub fn of(error: &marquee_domain::Error) -> Option<Self> {
-        match error {
-            marquee_domain::Error::TicketsUnavailable { .. } => Some(Self::TicketsUnavailable),
-            marquee_domain::Error::NotEnoughPlaces { .. } => Some(Self::NotEnoughPlaces),
-            marquee_domain::Error::HoldLimitReached { .. } => Some(Self::HoldLimit),
-            _ => None,
-        }
-    }
-}
-
-/// A step of a payment at the provider.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PaymentStep {
-    Authorize,
-    Capture,
-    /// Money given back because it bought nothing (a void, or a refund of a capture).
-    Release,
-}
-
-impl PaymentStep {
-    const ALL: [Self; 3] = [Self::Authorize, Self::Capture, Self::Release];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Authorize => "authorize",
-            Self::Capture => "capture",
-            Self::Release => "release",
-        }
-    }
-}
-
-/// What the provider answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PaymentOutcome {
-    /// It did what was asked (authorized, captured, released).
-    Ok,
-    Declined,
-    InvalidToken,
-    /// The provider failed and says nothing moved.
-    ProcessingError,
-    /// No answer: the reconciler will find out.
-    Unknown,
-    /// Refused for another reason (e.g. a capture of an expired authorization).
-    Refused,
-}
-
-impl PaymentOutcome {
-    const ALL: [Self; 6] =
-        [Self::Ok, Self::Declined, Self::InvalidToken, Self::ProcessingError, Self::Unknown, Self::Refused];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Declined => "declined",
-            Self::InvalidToken => "invalid_token",
-            Self::ProcessingError => "processing_error",
-            Self::Unknown => "unknown",
-            Self::Refused => "refused",
-        }
-    }
-
-    pub fn of(error: &marquee_domain::payment::PaymentError) -> Self {
-        use marquee_domain::payment::PaymentError as E;
-        match error {
-            E::Declined(_) => Self::Declined,
-            E::InvalidToken => Self::InvalidToken,
-            E::ProcessingError(_) => Self::ProcessingError,
-            E::Unknown(_) => Self::Unknown,
-            E::NotFound => Self::Refused,
-        }
-    }
-}
-
-/// How a refund ended, as far as this attempt knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefundOutcome {
-    Completed,
-    /// The provider did not answer: the refund stays pending for the reconciler.
-    Pending,
-    Failed,
-}
-
-impl RefundOutcome {
-    const ALL: [Self; 3] = [Self::Completed, Self::Pending, Self::Failed];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Completed => "completed",
-            Self::Pending => "pending",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// What one reconciliation pass settled a payment attempt or refund as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reconciled {
-    Confirmed,
-    Released,
-    Failed,
-    Refunded,
-    /// Not settled this time (the provider did not answer).
-    Deferred,
-}
-
-impl Reconciled {
-    const ALL: [Self; 5] = [Self::Confirmed, Self::Released, Self::Failed, Self::Refunded, Self::Deferred];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Confirmed => "confirmed",
-            Self::Released => "released",
-            Self::Failed => "failed",
-            Self::Refunded => "refunded",
-            Self::Deferred => "deferred",
-        }
-    }
-}
 
 static METADATA: Metadata<'static> = Metadata::new("marquee", Level::INFO, Some(module_path!()));
 
@@ -394,34 +255,6 @@ impl Metrics {
         histogram.record(elapsed.as_secs_f64());
     }
 
-    pub fn hold_created(&self) {
-        self.counters.holds_created.increment(1);
-    }
-
-    pub fn hold_conflict(&self, conflict: HoldConflict) {
-        self.counters.hold_conflicts[conflict as usize].increment(1);
-    }
-
-    pub fn purchase_confirmed(&self) {
-        self.counters.purchases_confirmed.increment(1);
-    }
-
-    pub fn expired_tickets_freed(&self, tickets: u64) {
-        self.counters.expired_tickets_freed.increment(tickets);
-    }
-
-    pub fn payment(&self, step: PaymentStep, outcome: PaymentOutcome) {
-        self.counters.payments[step as usize][outcome as usize].increment(1);
-    }
-
-    pub fn refund(&self, outcome: RefundOutcome) {
-        self.counters.refunds[outcome as usize].increment(1);
-    }
-
-    pub fn reconciled(&self, result: Reconciled, count: u32) {
-        self.counters.reconciled[result as usize].increment(u64::from(count));
-    }
-
     pub fn queue_joined(&self) {
         self.counters.queue_joins.increment(1);
     }
@@ -462,6 +295,36 @@ impl Metrics {
         self.gauge(SSE_STREAMS, &[], feed.open_streams() as f64);
         self.handle.run_upkeep();
         self.handle.render()
+    }
+}
+
+impl SaleMetrics for Metrics {
+    fn hold_created(&self) {
+        self.counters.holds_created.increment(1);
+    }
+
+    fn hold_conflict(&self, conflict: HoldConflict) {
+        self.counters.hold_conflicts[conflict as usize].increment(1);
+    }
+
+    fn purchase_confirmed(&self) {
+        self.counters.purchases_confirmed.increment(1);
+    }
+
+    fn expired_tickets_freed(&self, tickets: u64) {
+        self.counters.expired_tickets_freed.increment(tickets);
+    }
+
+    fn payment(&self, step: PaymentStep, outcome: PaymentOutcome) {
+        self.counters.payments[step as usize][outcome as usize].increment(1);
+    }
+
+    fn refund(&self, outcome: RefundOutcome) {
+        self.counters.refunds[outcome as usize].increment(1);
+    }
+
+    fn reconciled(&self, result: Reconciled, count: u32) {
+        self.counters.reconciled[result as usize].increment(u64::from(count));
     }
 }
 

@@ -13,7 +13,7 @@
 use marquee_domain::Result;
 use marquee_domain::account::User;
 use marquee_domain::ids::UserId;
-use marquee_store::Store;
+use marquee_store::AccountStore;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use time::{Duration, OffsetDateTime};
@@ -36,7 +36,7 @@ impl SessionCache {
     /// The user of a live session, from memory when read less than `ttl` ago.
     pub async fn user(
         &self,
-        store: &dyn Store,
+        store: &dyn AccountStore,
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<User>> {
@@ -67,7 +67,7 @@ impl SessionCache {
     }
 
     /// Ends a session: deleted in the database, forgotten here.
-    pub async fn end(&self, store: &dyn Store, token_hash: &str) -> Result<()> {
+    pub async fn end(&self, store: &dyn AccountStore, token_hash: &str) -> Result<()> {
         store.delete_session(token_hash).await?;
         self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(token_hash);
         Ok(())
@@ -91,7 +91,7 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
 
-    async fn ada(store: &dyn Store) -> User {
+    async fn ada(store: &dyn AccountStore) -> User {
         let user = User {
             id: UserId::generate(),
             email: Email::parse("ada@example.com").unwrap(),

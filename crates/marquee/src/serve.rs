@@ -57,13 +57,7 @@ pub async fn run(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -
     let reconcile_every = Duration::from_secs(config.reconcile_interval_secs.max(1));
     let sender = config.sender()?;
     let mut workers: Vec<JoinHandle<()>> = vec![
-        tokio::spawn(marquee_api::run_sweeper(
-            store.clone(),
-            clock.clone(),
-            state.metrics.clone(),
-            sweep_every,
-            shutdown.wait(),
-        )),
+        tokio::spawn(marquee_api::run_sweeper(state.booking.clone(), sweep_every, shutdown.wait())),
         tokio::spawn(marquee_api::run_reconciler(
             state.booking.clone(),
             reconcile_every,

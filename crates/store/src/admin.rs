@@ -45,7 +45,6 @@ pub struct AuditFilter {
 pub trait AdminStore: Send + Sync + 'static {
     // ---- users ----
 
-    async fn get_user(&self, id: &UserId) -> Result<Option<User>>;
     /// All users by id (creation order), after `after`.
     async fn list_users(&self, limit: u32, after: Option<&UserId>) -> Result<Vec<User>>;
     async fn set_user_role(&self, id: &UserId, role: Role) -> Result<User>;

@@ -1,10 +1,13 @@
-//! Marquee's storage: one [`Store`] interface, implemented once per backend — SQLite
-//! ([`SqliteStore`], the embedded default) and PostgreSQL ([`SqlStore`], many stateless Marquee
-//! nodes on one database). [`connect`] picks one from the database URL.
+//! Marquee's storage: one [`Store`] interface made of narrow ones, implemented once per
+//! backend — SQLite ([`SqliteStore`], the embedded default) and PostgreSQL ([`SqlStore`], many
+//! stateless Marquee nodes on one database). [`connect`] picks one from the database URL.
 //!
 //! # Layout
-//! - [`Store`] (this file): every operation the public service needs, in domain types.
-//! - [`AdminStore`] ([`admin`]): box-office administration, reports, users, audit log and
+//! - This file: [`AccountStore`] (users, sessions), [`CatalogStore`] (the public catalog),
+//!   [`InventoryStore`] (seats, holds, orders), [`KeyStore`] (`Idempotency-Key`s), and
+//!   [`Store`], all of them together with the database's lifecycle. A caller holds the parts
+//!   it uses (an `Arc<dyn Store>` upcasts to any of them).
+//! - [`AdminStore`] ([`admin`]): box-office administration, reports, user roles, audit log and
 //!   login throttling.
 //! - [`PaymentStore`] ([`payments`]): write-ahead payment attempts, refunds, check-in,
 //!   settings, webhook de-duplication and the notification outbox.
@@ -35,7 +38,7 @@ pub use admin::{AdminStore, AuditFilter, CategorySales, Sale};
 pub use live::{InventoryChange, InventoryEvent, LiveStore, QueueLength, QueuePlace, QueueSummary};
 pub use payments::{
     AttemptStatus, BeginPayment, CheckIn, Confirmation, NewRefund, OutboxMessage, PaymentAttempt,
-    PaymentStore, Refund,
+    PaymentStore, Refund, RefundStatus,
 };
 
 use async_trait::async_trait;
@@ -232,11 +235,26 @@ pub struct KeyRecord {
     pub claimed_at: OffsetDateTime,
 }
 
-/// The whole storage interface: the operations of the public service ([`Store`]'s own
-/// methods), box-office administration and security bookkeeping ([`AdminStore`]), and
-/// payments, refunds, check-in and the outbox ([`PaymentStore`]).
+/// The whole storage interface, made of narrow ones that each caller names by what it uses
+/// (the booking service holds the inventory, payment, account and catalog parts, never the
+/// whole): accounts and sessions ([`AccountStore`]), the catalog ([`CatalogStore`]), seats,
+/// holds and orders ([`InventoryStore`]), `Idempotency-Key`s ([`KeyStore`]), box-office
+/// administration and security bookkeeping ([`AdminStore`]), payments, refunds, check-in and
+/// the outbox ([`PaymentStore`]), the change feed and waiting rooms ([`LiveStore`]); and
+/// [`Store`]'s own methods: the database's lifecycle.
 #[async_trait]
-pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore
+    + CatalogStore
+    + InventoryStore
+    + KeyStore
+    + AdminStore
+    + PaymentStore
+    + LiveStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which backend this is ("sqlite" or "postgres").
     fn backend(&self) -> Backend;
 
@@ -260,9 +278,12 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
     /// successfully (empty: the schema is the one this binary expects). Readiness asks this;
     /// migrations applied by a newer binary that this one does not know are not its concern.
     async fn unapplied_migrations(&self) -> Result<Vec<i64>>;
+}
 
-    // ---- accounts ----
-
+/// Users and their sessions.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>>;
     /// Creates a user; [`marquee_domain::Error::EmailTaken`] if the email is in use.
     async fn create_user(&self, user: &User, password_hash: &str) -> Result<()>;
     /// The user with this email and their password hash.
@@ -277,9 +298,12 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
     /// The user of an unexpired session.
     async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
+}
 
-    // ---- catalog ----
-
+/// Venues, halls, events and showtimes as the public catalog shows them (their
+/// administration is [`AdminStore`]'s).
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
     async fn create_venue(&self, venue: &Venue) -> Result<()>;
     /// Stores a hall and its sections. The layout must have been validated.
     async fn create_hall(&self, hall: &Hall) -> Result<()>;
@@ -310,9 +334,11 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<ShowtimeSummary>>;
+}
 
-    // ---- inventory ----
-
+/// Tickets, holds and orders: who holds or bought which seat.
+#[async_trait]
+pub trait InventoryStore: Send + Sync + 'static {
     /// Every ticket of a showtime in seat-map order, with its status at `now`.
     async fn seat_map(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<Vec<Ticket>>;
     async fn get_ticket(&self, id: &TicketId, now: OffsetDateTime) -> Result<Option<Ticket>>;
@@ -338,9 +364,11 @@ pub trait Store: AdminStore + PaymentStore + LiveStore + Send + Sync + 'static {
     /// Tidies expired holds: marks them expired and frees their tickets' rows. Returns the
     /// number of tickets freed. Correctness never depends on it having run.
     async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64>;
+}
 
-    // ---- idempotency ----
-
+/// `Idempotency-Key`s of retried writes.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
     /// The stored key of this user, if any. Keys are claimed by the writes they belong to
     /// ([`NewHold::claim`], [`BeginPayment::claim`], `begin_refund`'s claim), in the write's
     /// transaction: a key another request holds makes the write fail with

@@ -159,6 +159,28 @@ pub struct Refund {
     pub reason: String,
 }
 
+/// Where a refund stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundStatus {
+    /// Written; the provider's answer is awaited (or was lost: the reconciler asks again).
+    Pending,
+    /// The provider gave the money back and the order says so.
+    Succeeded,
+    /// The provider refused; the order is unchanged.
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn parse(stored: &str) -> Result<Self> {
+        match stored {
+            "pending" => Ok(Self::Pending),
+            "succeeded" => Ok(Self::Succeeded),
+            "failed" => Ok(Self::Failed),
+            other => Err(marquee_domain::Error::internal(format!("unknown refund status {other:?}"))),
+        }
+    }
+}
+
 /// Who holds a sold ticket now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SoldTicket {
@@ -234,6 +256,8 @@ pub trait PaymentStore: Send + Sync + 'static {
     ) -> Result<Order>;
     async fn fail_refund(&self, refund_id: &str, failure: &str, now: OffsetDateTime) -> Result<()>;
     async fn pending_refunds(&self, before: OffsetDateTime) -> Result<Vec<Refund>>;
+    /// Where one refund stands (`None`: no such refund).
+    async fn refund_status(&self, refund_id: &str) -> Result<Option<RefundStatus>>;
     /// Orders of a showtime that still hold tickets.
     async fn orders_with_tickets(&self, showtime_id: &ShowtimeId) -> Result<Vec<OrderId>>;
 

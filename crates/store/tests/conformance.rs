@@ -13,8 +13,8 @@ use marquee_domain::money::Money;
 use marquee_store::testing::TestDatabase;
 use marquee_store::{
     AttemptStatus, AuditFilter, Backend, BeginPayment, CategorySales, Confirmation, EventFilter, KeyClaim,
-    KeyResource, NewHold, NewRefund, OutboxMessage, ShowtimeFilter, SqlStore, SqliteStore, Store,
-    StoreOptions,
+    KeyResource, NewHold, NewRefund, OutboxMessage, RefundStatus, ShowtimeFilter, SqlStore, SqliteStore,
+    Store, StoreOptions,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -52,6 +52,7 @@ conformance!(
     idempotency_keys_are_claimed_by_the_writes_they_belong_to,
     a_confirmation_is_audited_in_its_own_transaction,
     capture_marks_move_only_authorized_attempts,
+    a_refund_says_where_it_stands,
     racing_holds_never_share_a_ticket,
     a_user_may_hold_only_so_many_tickets_of_a_showtime,
     admins_change_roles_and_disabling_ends_sessions,
@@ -773,6 +774,31 @@ async fn capture_marks_move_only_authorized_attempts(store: Arc<dyn Store>) {
     }
     assert_eq!(status(&attempts[2]).await.status, AttemptStatus::Failed, "a failed attempt stays failed");
     store.mark_captured(&[], later).await.unwrap();
+}
+
+async fn a_refund_says_where_it_stands(store: Arc<dyn Store>) {
+    let fixture = fixture(&store, "Refunded", "Lyon", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let mut orders = Vec::new();
+    for seat in &seats[..2] {
+        let selection = HoldSelection::Tickets(vec![seat.clone()]);
+        let held = store.create_hold(&new_hold(&ada, &fixture.showtime.id, selection, NOW)).await.unwrap();
+        orders.push(pay(&store, &held, NOW).await.unwrap());
+    }
+    assert_eq!(store.refund_status("ref_none").await.unwrap(), None);
+
+    store.begin_refund(&NewRefund::whole("ref_ok", &orders[0].id, "changed plans", NOW)).await.unwrap();
+    assert_eq!(store.refund_status("ref_ok").await.unwrap(), Some(RefundStatus::Pending));
+    let refunded = store.complete_refund("ref_ok", &message(), NOW).await.unwrap();
+    assert_eq!(refunded.status, OrderStatus::Refunded);
+    assert_eq!(store.refund_status("ref_ok").await.unwrap(), Some(RefundStatus::Succeeded));
+
+    store.begin_refund(&NewRefund::whole("ref_no", &orders[1].id, "changed plans", NOW)).await.unwrap();
+    store.fail_refund("ref_no", "declined by the provider", NOW).await.unwrap();
+    assert_eq!(store.refund_status("ref_no").await.unwrap(), Some(RefundStatus::Failed));
+    let kept = store.get_order(&orders[1].id).await.unwrap().unwrap();
+    assert_eq!(kept.status, OrderStatus::Confirmed, "a failed refund leaves the order as it was");
 }
 
 async fn racing_holds_never_share_a_ticket(store: Arc<dyn Store>) {

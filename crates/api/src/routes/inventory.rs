@@ -4,7 +4,6 @@
 use super::page::{decode_id_cursor, encode_cursor, finish, page_size};
 use crate::admission::AdmissionToken;
 use crate::auth::AuthUser;
-use crate::booking::Caller;
 use crate::dto::{HoldIn, HoldOut, OrderIn, OrderListQuery, OrderPage, PurchaseOut};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
@@ -15,6 +14,7 @@ use crate::{AppState, TAG_INVENTORY};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use marquee_booking::Caller;
 use marquee_domain::Error;
 use marquee_domain::ids::{HoldId, OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::{HoldSelection, Order};

@@ -5,7 +5,6 @@
 use super::catalog::{event_detail, event_page};
 use crate::admission::AdmissionToken;
 use crate::auth::AuthUser;
-use crate::booking::{Caller, Outcome};
 use crate::dto::{BuyTicketIn, EventDetail, EventListQuery, EventPage, PurchaseOut, TicketPriceOut};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
@@ -16,6 +15,7 @@ use crate::{AppState, TAG_SEED};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use marquee_booking::{Caller, Outcome};
 use marquee_domain::Error;
 use marquee_domain::catalog::EventKind;
 use marquee_domain::ids::{EventId, TicketId};

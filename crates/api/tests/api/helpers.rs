@@ -81,9 +81,7 @@ pub struct TestApp {
     /// Makes the purchase path "crash" after a chosen step.
     pub faults: Arc<CrashAt>,
     /// The server's booking service, to run reconciliation passes.
-    pub booking: marquee_api::booking::Booking,
-    /// The server's metrics registry, for background passes run by the test (the sweeper).
-    pub metrics: Arc<marquee_api::observe::Metrics>,
+    pub booking: marquee_booking::Booking,
     database: TestDatabase,
     server: tokio::task::JoinHandle<()>,
     users: AtomicU64,
@@ -92,16 +90,16 @@ pub struct TestApp {
 /// Fault injection: the purchase path stops dead after the chosen step, as if the process
 /// had been killed there.
 #[derive(Debug, Default)]
-pub struct CrashAt(std::sync::Mutex<Option<marquee_api::booking::Step>>);
+pub struct CrashAt(std::sync::Mutex<Option<marquee_booking::Step>>);
 
 impl CrashAt {
-    pub fn set(&self, step: Option<marquee_api::booking::Step>) {
+    pub fn set(&self, step: Option<marquee_booking::Step>) {
         *self.0.lock().unwrap() = step;
     }
 }
 
-impl marquee_api::booking::Faults for CrashAt {
-    fn crash_at(&self, step: marquee_api::booking::Step) -> bool {
+impl marquee_booking::Faults for CrashAt {
+    fn crash_at(&self, step: marquee_booking::Step) -> bool {
         *self.0.lock().unwrap() == Some(step)
     }
 }
@@ -143,7 +141,6 @@ impl TestApp {
         let faults = Arc::new(CrashAt::default());
         state.booking = state.booking.with_faults(faults.clone());
         let booking = state.booking.clone();
-        let metrics = state.metrics.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
@@ -161,7 +158,6 @@ impl TestApp {
             users: AtomicU64::new(0),
             faults,
             booking,
-            metrics,
         })
     }
 

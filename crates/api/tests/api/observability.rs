@@ -148,7 +148,7 @@ async fn the_sweeper_counts_the_tickets_it_frees(app: &TestApp) {
     let seats = app.seat_ids(&showtime).await;
     let (status, _) = app.hold(&user, &showtime, &seats[..3]).await;
     assert_eq!(status, StatusCode::CREATED);
-    let pass = || marquee_api::sweep_expired_holds(app.store.as_ref(), app.clock.as_ref(), &app.metrics);
+    let pass = || async { app.booking.sweep_expired_holds().await.expect("a sweep") };
     assert_eq!(pass().await, 0, "nothing expired yet");
     app.clock.advance(Duration::minutes(11));
     assert_eq!(pass().await, 3);

@@ -3,7 +3,7 @@
 
 use crate::helpers::{TestApp, TestShowtime, TestUser};
 use crate::on_both_backends;
-use marquee_api::booking::Step;
+use marquee_booking::Step;
 use marquee_domain::payment::ProviderState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -93,7 +93,7 @@ async fn assert_money_and_tickets_agree(app: &TestApp, showtime: &TestShowtime) 
     assert_eq!(authorized_left, 0, "an authorization was left dangling");
 }
 
-async fn reconcile(app: &TestApp) -> marquee_api::booking::ReconcileReport {
+async fn reconcile(app: &TestApp) -> marquee_booking::ReconcileReport {
     app.clock.advance(Duration::seconds(61));
     app.booking.reconcile(Duration::seconds(60)).await.unwrap()
 }
@@ -137,11 +137,7 @@ async fn a_crash_at_any_step_of_a_purchase_is_settled_by_the_reconciler(app: &Te
     }
     // The seats of the attempt the provider never saw are still held: nothing was lost.
     assert_eq!(app.get_json(&format!("/ticket/{}/price", seats[0])).await["status"], "held");
-    assert_eq!(
-        reconcile(app).await,
-        marquee_api::booking::ReconcileReport::default(),
-        "nothing left to settle"
-    );
+    assert_eq!(reconcile(app).await, marquee_booking::ReconcileReport::default(), "nothing left to settle");
 }
 
 /// A purchase that failed after its payment began (here: a crash injected after each step)

@@ -4,7 +4,7 @@ use super::{
     DynamicQuery, EVENT_COLUMNS, SHOWTIME_SUMMARY_SELECT, SqlStore, USER_COLUMNS, db, event_from_row,
     instant, is_foreign_key_violation, showtime_summary_from_row, user_from_row,
 };
-use crate::{AdminStore, AuditFilter, CategorySales, Sale, ShowtimeSummary};
+use crate::{AccountStore, AdminStore, AuditFilter, CategorySales, Sale, ShowtimeSummary};
 use async_trait::async_trait;
 use marquee_domain::account::{Role, User};
 use marquee_domain::audit::AuditEntry;
@@ -166,13 +166,6 @@ impl SqlStore {
 
 #[async_trait]
 impl AdminStore for SqlStore {
-    async fn get_user(&self, id: &UserId) -> Result<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-        let row =
-            sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(&self.read).await.map_err(db)?;
-        row.as_ref().map(user_from_row).transpose()
-    }
-
     async fn list_users(&self, limit: u32, after: Option<&UserId>) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id > $1 ORDER BY u.id LIMIT $2");
         let rows = sqlx::query(AssertSqlSafe(sql))

@@ -17,8 +17,8 @@ mod pipeline;
 
 use crate::live::InventoryChange;
 use crate::{
-    EventFilter, EventSummary, InventoryCounts, KeyClaim, KeyRecord, KeyResource, NewHold, PoolStats,
-    ShowtimeFilter, ShowtimeSummary, Store,
+    AccountStore, CatalogStore, EventFilter, EventSummary, InventoryCounts, InventoryStore, KeyClaim,
+    KeyRecord, KeyResource, KeyStore, NewHold, PoolStats, ShowtimeFilter, ShowtimeSummary, Store,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, Role, User};
@@ -855,6 +855,16 @@ impl Store for SqlStore {
             .filter(|version| !applied.contains(version))
             .collect())
     }
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
+        let row =
+            sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(&self.read).await.map_err(db)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
 
     async fn create_user(&self, user: &User, password_hash: &str) -> Result<()> {
         sqlx::query(
@@ -924,7 +934,10 @@ impl Store for SqlStore {
             .map_err(db)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl CatalogStore for SqlStore {
     async fn create_venue(&self, venue: &Venue) -> Result<()> {
         sqlx::query("INSERT INTO venues (id, name, city, time_zone) VALUES ($1, $2, $3, $4)")
             .bind(venue.id.as_str())
@@ -1139,7 +1152,10 @@ impl Store for SqlStore {
             .map_err(db)?;
         row.as_ref().map(showtime_summary_from_row).transpose()
     }
+}
 
+#[async_trait]
+impl InventoryStore for SqlStore {
     async fn seat_map(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<Vec<Ticket>> {
         let sql = format!(
             "SELECT {TICKET_COLUMNS} FROM tickets t JOIN showtimes sh ON sh.id = t.showtime_id \
@@ -1241,7 +1257,10 @@ impl Store for SqlStore {
     async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64> {
         self.retrying(|| self.pipeline.run(work(move |tx| Box::pin(Self::sweep_expired_in(tx, now))))).await
     }
+}
 
+#[async_trait]
+impl KeyStore for SqlStore {
     async fn idempotency_key(&self, user_id: &UserId, key: &str) -> Result<Option<KeyRecord>> {
         // On the primary: a retry must see the answer its original just committed.
         keys::record(&self.write, user_id, key).await

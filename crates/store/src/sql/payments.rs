@@ -9,7 +9,7 @@ use crate::KeyResource;
 use crate::live::InventoryChange;
 use crate::payments::{
     AttemptStatus, BeginPayment, CheckIn, Confirmation, NewRefund, OutboxMessage, PaymentAttempt,
-    PaymentStore, Refund, SoldTicket,
+    PaymentStore, Refund, RefundStatus, SoldTicket,
 };
 use async_trait::async_trait;
 use marquee_domain::audit::AuditEntry;
@@ -685,6 +685,15 @@ impl PaymentStore for SqlStore {
             .await
             .map_err(db)?;
         rows.iter().map(refund_from_row).collect()
+    }
+
+    async fn refund_status(&self, refund_id: &str) -> Result<Option<RefundStatus>> {
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM refunds WHERE id = $1")
+            .bind(refund_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?;
+        status.as_deref().map(RefundStatus::parse).transpose()
     }
 
     async fn orders_with_tickets(&self, showtime_id: &ShowtimeId) -> Result<Vec<OrderId>> {

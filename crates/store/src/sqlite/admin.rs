@@ -261,15 +261,6 @@ fn purge_tickets(connection: &Connection, showtime_scope: &str, scope_id: &str) 
 
 #[async_trait]
 impl AdminStore for SqliteStore {
-    async fn get_user(&self, id: &UserId) -> Result<Option<User>> {
-        let id = id.clone();
-        self.read(move |connection| {
-            let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1");
-            optional_row(connection, &sql, [id.as_str()], user_from_row)
-        })
-        .await
-    }
-
     async fn list_users(&self, limit: u32, after: Option<&UserId>) -> Result<Vec<User>> {
         let after = after.map_or_else(String::new, |id| id.as_str().to_owned());
         self.read(move |connection| {
@@ -744,7 +735,7 @@ mod tests {
     use super::*;
     use crate::sqlite::tickets::STATISTICS_REFRESH_THRESHOLD;
     use crate::testing::TestDatabase;
-    use crate::{Store, StoreOptions};
+    use crate::{AccountStore, Store, StoreOptions};
 
     /// The instant every test acts at, in milliseconds.
     const NOW: i64 = 1_700_000_000_000;

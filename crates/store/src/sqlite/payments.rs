@@ -16,7 +16,7 @@ use crate::KeyResource;
 use crate::live::InventoryChange;
 use crate::payments::{
     AttemptStatus, BeginPayment, CheckIn, Confirmation, NewRefund, OutboxMessage, PaymentAttempt,
-    PaymentStore, Refund, SoldTicket,
+    PaymentStore, Refund, RefundStatus, SoldTicket,
 };
 use async_trait::async_trait;
 use marquee_domain::audit::AuditEntry;
@@ -512,6 +512,19 @@ impl PaymentStore for SqliteStore {
                 .map_err(db)
         })
         .await
+    }
+
+    async fn refund_status(&self, refund_id: &str) -> Result<Option<RefundStatus>> {
+        let refund_id = refund_id.to_owned();
+        let status: Option<String> = self
+            .read(move |connection| {
+                connection
+                    .prepare_cached("SELECT status FROM refunds WHERE id = ?1")
+                    .and_then(|mut select| select.query_row([&refund_id], |row| row.get(0)).optional())
+                    .map_err(db)
+            })
+            .await?;
+        status.as_deref().map(RefundStatus::parse).transpose()
     }
 
     async fn orders_with_tickets(&self, showtime_id: &ShowtimeId) -> Result<Vec<OrderId>> {

@@ -4,14 +4,15 @@
 use super::orders::{ORDER_COLUMNS, order_from_row};
 use super::rows::{
     EVENT_COLUMNS, SHOWTIME_SUMMARY_SELECT, USER_COLUMNS, event_from_row, in_seat_map_order, instant,
-    is_unique_violation, like_pattern, mapped, showtime_summary_from_row, ticket_columns_of, ticket_from_row,
-    user_from_row, with_statement,
+    is_unique_violation, like_pattern, mapped, optional_row, showtime_summary_from_row, ticket_columns_of,
+    ticket_from_row, user_from_row, with_statement,
 };
 use super::tickets::{insert_sections, insert_tickets, refresh_statistics};
 use super::{SqliteStore, db, inventory, keys, migrate};
 use crate::{
-    Backend, CommitStats, EventFilter, EventSummary, InventoryCounts, KeyClaim, KeyRecord, NewHold,
-    PoolStats, ShowtimeFilter, ShowtimeSummary, Store,
+    AccountStore, Backend, CatalogStore, CommitStats, EventFilter, EventSummary, InventoryCounts,
+    InventoryStore, KeyClaim, KeyRecord, KeyStore, NewHold, PoolStats, ShowtimeFilter, ShowtimeSummary,
+    Store,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, User};
@@ -127,8 +128,18 @@ impl Store for SqliteStore {
         self.writer.close().await;
         self.readers.close();
     }
+}
 
-    // ---- accounts ----
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>> {
+        let id = id.clone();
+        self.read(move |connection| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1");
+            optional_row(connection, &sql, [id.as_str()], user_from_row)
+        })
+        .await
+    }
 
     async fn create_user(&self, user: &User, password_hash: &str) -> Result<()> {
         let (user, password_hash) = (user.clone(), password_hash.to_owned());
@@ -211,9 +222,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    // ---- catalog ----
-
+#[async_trait]
+impl CatalogStore for SqliteStore {
     async fn create_venue(&self, venue: &Venue) -> Result<()> {
         let venue = venue.clone();
         self.write(move |connection| {
@@ -434,9 +446,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    // ---- inventory ----
-
+#[async_trait]
+impl InventoryStore for SqliteStore {
     async fn seat_map(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<Vec<Ticket>> {
         let showtime_id = showtime_id.clone();
         self.read(move |connection| {
@@ -521,9 +534,10 @@ impl Store for SqliteStore {
     async fn sweep_expired_holds(&self, now: OffsetDateTime) -> Result<u64> {
         self.write(move |connection| inventory::sweep_expired_holds(connection, now)).await
     }
+}
 
-    // ---- idempotency ----
-
+#[async_trait]
+impl KeyStore for SqliteStore {
     async fn idempotency_key(&self, user_id: &UserId, key: &str) -> Result<Option<KeyRecord>> {
         let (user_id, key) = (user_id.clone(), key.to_owned());
         self.read(move |connection| keys::record(connection, &user_id, &key)).await

@@ -3,12 +3,12 @@
 use super::TAG_ADMIN;
 use crate::AppState;
 use crate::auth::AdminUser;
-use crate::booking::Caller;
 use crate::dto::PurchaseOut;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path};
 use crate::security::ClientIp;
 use axum::extract::State;
+use marquee_booking::Caller;
 use marquee_domain::Error;
 use marquee_domain::ids::{OrderId, TicketId};
 use serde::Deserialize;

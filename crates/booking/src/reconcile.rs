@@ -1,7 +1,7 @@
 //! Settling what a crash, a timeout or a lost answer left unfinished.
 
 use super::Booking;
-use crate::observe::Reconciled;
+use crate::events::Reconciled;
 use marquee_domain::Result;
 use marquee_domain::payment::ProviderState;
 use marquee_store::{AttemptStatus, PaymentAttempt};
@@ -41,7 +41,7 @@ impl Booking {
     pub async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport> {
         let mut report = ReconcileReport::default();
         let before = self.clock.now() - grace;
-        for attempt in self.store.unsettled_attempts(before).await? {
+        for attempt in self.payments.unsettled_attempts(before).await? {
             match self.reconcile_attempt(&attempt, &mut report).await {
                 Ok(()) => {}
                 Err(error) => {
@@ -50,7 +50,7 @@ impl Booking {
                 }
             }
         }
-        for refund in self.store.pending_refunds(before).await? {
+        for refund in self.payments.pending_refunds(before).await? {
             match self.finish_refund(&refund).await {
                 Ok(_) => report.refunds += 1,
                 Err(error) => {
@@ -73,7 +73,7 @@ impl Booking {
     /// Settles one attempt now, from what the provider says (a webhook's trigger). Settled
     /// attempts are left alone; every step is idempotent, so duplicates are harmless.
     pub async fn settle_attempt(&self, attempt_id: &str) -> Result<()> {
-        let Some(attempt) = self.store.get_attempt(attempt_id).await? else { return Ok(()) };
+        let Some(attempt) = self.payments.get_attempt(attempt_id).await? else { return Ok(()) };
         if !matches!(
             attempt.status,
             AttemptStatus::Started | AttemptStatus::Unknown | AttemptStatus::Authorized
@@ -90,7 +90,7 @@ impl Booking {
         // What does the provider know? (For `authorized` attempts we know the reference, but
         // asking also tells whether a capture already went through.)
         let Some(payment) = self.gateway.lookup(&attempt.id).await? else {
-            self.store
+            self.payments
                 .record_attempt(
                     &attempt.id,
                     AttemptStatus::Failed,
@@ -104,7 +104,7 @@ impl Booking {
         };
         match payment.state {
             ProviderState::Failed => {
-                self.store
+                self.payments
                     .record_attempt(
                         &attempt.id,
                         AttemptStatus::Failed,
@@ -116,7 +116,7 @@ impl Booking {
                 report.failed += 1;
             }
             ProviderState::Voided => {
-                self.store
+                self.payments
                     .record_attempt(
                         &attempt.id,
                         AttemptStatus::Voided,

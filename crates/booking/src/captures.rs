@@ -5,7 +5,7 @@
 //! reconciler asks the provider, learns the capture, and marks it.
 
 use marquee_domain::clock::Clock;
-use marquee_store::Store;
+use marquee_store::PaymentStore;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, watch};
 
@@ -23,7 +23,7 @@ pub struct CaptureMarks {
 
 impl CaptureMarks {
     /// Starts the writer task (on the current Tokio runtime).
-    pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn start(store: Arc<dyn PaymentStore>, clock: Arc<dyn Clock>) -> Self {
         let (queue, mut marks) = mpsc::unbounded_channel::<(u64, String)>();
         let (done, written) = watch::channel(0);
         tokio::spawn(async move {

@@ -1,5 +1,11 @@
-//! The booking service: holds, purchases, refunds and reconciliation, between the HTTP
-//! handlers, the store and the payment gateway.
+//! The booking service: holds, purchases, refunds and reconciliation, below the HTTP layer,
+//! between the store and the payment gateway.
+//!
+//! It knows the store only by the narrow interfaces it uses (inventory, payments, accounts and
+//! one catalog read; [`Booking::new`] upcasts the whole store to them), and the node only
+//! through two interfaces of its own ([`events`]): the node's caches and live feed hear every
+//! [`InventoryChanged`], its metrics registry counts the [`SaleMetrics`]. HTTP handlers parse,
+//! authorize, call one function of this crate and answer.
 //!
 //! # A purchase, step by step (write-ahead)
 //! 1. **Record:** the hold's order is created (or reused after a decline) in
@@ -16,16 +22,20 @@
 //! job (confirm and capture, or void / refund). After it, no money is taken without a
 //! confirmed order and no order is confirmed without money, whatever crashed where.
 
+pub mod admission;
 mod captures;
+pub mod events;
 mod reconcile;
 mod refunds;
 mod resume;
 
 pub use captures::CaptureMarks;
+pub use events::{InventoryChanged, InventoryListener, SaleMetrics};
 pub use reconcile::ReconcileReport;
 pub use resume::Outcome;
 
-use crate::observe::{HoldConflict, Metrics, PaymentOutcome, PaymentStep};
+use crate::admission::AdmissionSigner;
+use crate::events::{HoldConflict, PaymentOutcome, PaymentStep};
 use marquee_domain::account::{Email, User};
 use marquee_domain::audit::AuditEntry;
 use marquee_domain::clock::Clock;
@@ -35,7 +45,8 @@ use marquee_domain::money::Money;
 use marquee_domain::payment::{AuthorizeRequest, PaymentError, PaymentGateway, ProviderState};
 use marquee_domain::{Error, Result};
 use marquee_store::{
-    AttemptStatus, BeginPayment, Confirmation, KeyClaim, NewHold, OutboxMessage, PaymentAttempt, Store,
+    AccountStore, AttemptStatus, BeginPayment, CatalogStore, Confirmation, InventoryStore, KeyClaim, NewHold,
+    OutboxMessage, PaymentAttempt, PaymentStore, Store,
 };
 use std::sync::Arc;
 
@@ -76,25 +87,6 @@ pub struct Caller {
     pub key: Option<KeyClaim>,
 }
 
-/// What changed in the inventory: the one event the node's caches and live feed learn of
-/// changes from (see [`InventoryListener`]).
-#[derive(Clone, Copy, Debug)]
-pub enum InventoryChanged<'a> {
-    /// Tickets of one showtime were held, released, sold or refunded (or its layout, prices or
-    /// sale changed).
-    Showtime(&'a ShowtimeId),
-    /// Something that may touch any showtime (a catalog edit, an order cancelled for lack of
-    /// payment).
-    Everywhere,
-}
-
-/// Told of every [`InventoryChanged`] the booking service (or an admin's catalog edit) makes:
-/// the node's seat-map, availability and catalog snapshots, and its live feed, each deciding
-/// what to drop or wake.
-pub trait InventoryListener: Send + Sync + 'static {
-    fn inventory_changed(&self, change: InventoryChanged<'_>);
-}
-
 /// The rules of the house the booking service applies.
 #[derive(Clone, Debug)]
 pub struct Rules {
@@ -107,18 +99,25 @@ pub struct Rules {
 /// [`Booking::new`]; cheap to clone.
 #[derive(Clone)]
 pub struct Booking {
-    store: Arc<dyn Store>,
+    /// Seats, holds and orders.
+    inventory: Arc<dyn InventoryStore>,
+    /// Payment attempts, refunds and the outbox.
+    payments: Arc<dyn PaymentStore>,
+    /// The buyer of an order the reconciler settles.
+    accounts: Arc<dyn AccountStore>,
+    /// When a showtime starts (the cancellation cutoff).
+    catalog: Arc<dyn CatalogStore>,
     gateway: Arc<dyn PaymentGateway>,
     clock: Arc<dyn Clock>,
     policy: HoldPolicy,
     cancellation_cutoff: time::Duration,
     faults: Arc<dyn Faults>,
     /// Checks waiting-room admissions.
-    admission: Arc<crate::admission::AdmissionSigner>,
+    admission: Arc<AdmissionSigner>,
     /// Told of every inventory change made here.
     changes: Arc<dyn InventoryListener>,
     /// Counts holds, conflicts, payments, sales and refunds as they happen.
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn SaleMetrics>,
     /// Writes the `captured` marks of paid orders, lazily and in batches.
     captures: Arc<CaptureMarks>,
 }
@@ -130,13 +129,16 @@ impl Booking {
         gateway: Arc<dyn PaymentGateway>,
         clock: Arc<dyn Clock>,
         rules: Rules,
-        admission: Arc<crate::admission::AdmissionSigner>,
+        admission: Arc<AdmissionSigner>,
         changes: Arc<dyn InventoryListener>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<dyn SaleMetrics>,
     ) -> Self {
         Self {
             captures: Arc::new(CaptureMarks::start(store.clone(), clock.clone())),
-            store,
+            inventory: store.clone(),
+            payments: store.clone(),
+            accounts: store.clone(),
+            catalog: store,
             gateway,
             clock,
             policy: rules.hold_policy,
@@ -194,7 +196,7 @@ impl Booking {
             expires_at: now + self.policy.ttl,
             claim: key.cloned(),
         };
-        let created = self.store.create_hold(&hold).await;
+        let created = self.inventory.create_hold(&hold).await;
         match &created {
             Ok(_) => {
                 self.metrics.hold_created();
@@ -213,7 +215,7 @@ impl Booking {
 
     /// The user's hold; someone else's is "not found".
     pub async fn own_hold(&self, user: &User, id: &HoldId) -> Result<Hold> {
-        self.store
+        self.inventory
             .get_hold(id, self.clock.now())
             .await?
             .filter(|hold| hold.user_id == user.id)
@@ -222,14 +224,23 @@ impl Booking {
 
     pub async fn release(&self, user: &User, id: &HoldId) -> Result<Hold> {
         let hold = self.own_hold(user, id).await?;
-        let released = self.store.release_hold(id, self.clock.now()).await;
+        let released = self.inventory.release_hold(id, self.clock.now()).await;
         self.showtime_changed(&hold.showtime_id);
         released
     }
 
+    /// One pass of the hold sweeper: marks expired holds expired and frees their tickets'
+    /// rows; returns how many tickets it freed. Correctness never depends on it: an expired
+    /// hold's tickets are free the moment it expires.
+    pub async fn sweep_expired_holds(&self) -> Result<u64> {
+        let freed = self.inventory.sweep_expired_holds(self.clock.now()).await?;
+        self.metrics.expired_tickets_freed(freed);
+        Ok(freed)
+    }
+
     /// The user's order; someone else's is "not found".
     pub async fn own_order(&self, user: &User, id: &OrderId) -> Result<Order> {
-        self.store
+        self.inventory
             .get_order(id)
             .await?
             .filter(|order| order.user_id == user.id)
@@ -248,7 +259,7 @@ impl Booking {
         // No read of the hold first: beginning the payment checks, in its own transaction,
         // that the hold is the user's (else `NotFound`) and still active.
         let attempt = self
-            .store
+            .payments
             .begin_payment(&BeginPayment {
                 attempt_id: marquee_domain::ids::prefixed("pay"),
                 new_order_id: OrderId::generate(),
@@ -274,14 +285,14 @@ impl Booking {
         let authorization = match authorized {
             Ok(authorization) => authorization,
             Err(PaymentError::Unknown(cause)) => {
-                self.store
+                self.payments
                     .record_attempt(&attempt.id, AttemptStatus::Unknown, None, Some(&cause), self.clock.now())
                     .await?;
                 return Err(Error::PaymentOutcomeUnknown(cause));
             }
             Err(error) => {
                 let failure = error.to_string();
-                self.store
+                self.payments
                     .record_attempt(
                         &attempt.id,
                         AttemptStatus::Failed,
@@ -310,7 +321,7 @@ impl Booking {
     ) -> Result<Order> {
         check_payment_token(payment_token)?;
         let now = self.clock.now();
-        let ticket = self.store.get_ticket(ticket_id, now).await?.ok_or(Error::NotFound("ticket"))?;
+        let ticket = self.inventory.get_ticket(ticket_id, now).await?.ok_or(Error::NotFound("ticket"))?;
         let selection = HoldSelection::Tickets(vec![ticket_id.clone()]);
         let hold = self.hold(user, ticket.showtime_id, selection, admission, caller.key.as_ref()).await?;
         self.pay_for_new_hold(user, &hold, payment_token, caller).await
@@ -334,7 +345,7 @@ impl Booking {
             ) => {
                 // Definitely not paid: give the seat back at once.
                 self.showtime_changed(&hold.showtime_id);
-                if let Err(release_error) = self.store.release_hold(&hold.id, self.clock.now()).await {
+                if let Err(release_error) = self.inventory.release_hold(&hold.id, self.clock.now()).await {
                     tracing::warn!(hold = %hold.id, %release_error, "could not release a failed one-step purchase");
                 }
                 Err(error)
@@ -363,7 +374,7 @@ impl Booking {
             self.audit_entry(user, caller, "order.confirmed", attempt.order_id.as_str(), details)
         });
         let confirmed =
-            self.store.confirm_payment(&attempt.id, reference, &message, audit.as_ref(), now).await;
+            self.payments.confirm_payment(&attempt.id, reference, &message, audit.as_ref(), now).await;
         // Sold, or given back to the pool (expired): either way the map changed.
         self.showtime_changed(&showtime);
         match confirmed? {
@@ -377,7 +388,8 @@ impl Booking {
             Confirmation::AlreadyPaid => {
                 // By this very payment (a retried webhook or reconciler pass)? Then only the
                 // capture may be missing.
-                let order = self.store.get_order(&attempt.order_id).await?.ok_or(Error::NotFound("order"))?;
+                let order =
+                    self.inventory.get_order(&attempt.order_id).await?.ok_or(Error::NotFound("order"))?;
                 if order.payment_reference == reference {
                     self.capture(attempt, reference).await?;
                     return Ok(order);
@@ -413,7 +425,7 @@ impl Booking {
             }
             Err(error) => {
                 let failure = format!("capture refused: {error}");
-                self.store.cancel_unpaid_order(&attempt.id, &failure, self.clock.now()).await?;
+                self.payments.cancel_unpaid_order(&attempt.id, &failure, self.clock.now()).await?;
                 self.showtimes_changed();
                 Err(error.into())
             }
@@ -440,7 +452,7 @@ impl Booking {
         );
         match outcome {
             Ok(()) => {
-                self.store
+                self.payments
                     .record_attempt(
                         &attempt.id,
                         AttemptStatus::Voided,
@@ -452,7 +464,7 @@ impl Booking {
             }
             Err(error) => {
                 // Leave the attempt unsettled: the reconciler tries again.
-                self.store
+                self.payments
                     .record_attempt(
                         &attempt.id,
                         AttemptStatus::Authorized,
@@ -475,10 +487,13 @@ impl Booking {
     ) -> Result<(OutboxMessage, ShowtimeId, usize)> {
         let recipient = match buyer {
             Some(email) => email.clone(),
-            None => self.store.get_user(&attempt.user_id).await?.ok_or(Error::NotFound("user"))?.email,
+            None => self.accounts.get_user(&attempt.user_id).await?.ok_or(Error::NotFound("user"))?.email,
         };
-        let hold =
-            self.store.get_hold(&attempt.hold_id, self.clock.now()).await?.ok_or(Error::NotFound("hold"))?;
+        let hold = self
+            .inventory
+            .get_hold(&attempt.hold_id, self.clock.now())
+            .await?
+            .ok_or(Error::NotFound("hold"))?;
         let seats: Vec<&str> = hold.tickets.iter().map(|t| t.label.as_str()).collect();
         let body = format!(
             "Thank you for your order {}.\nSeats: {}\nTotal: {}\nYour tickets and their door codes are under My tickets.",

@@ -4,9 +4,9 @@
 use super::Booking;
 use marquee_domain::account::User;
 use marquee_domain::ids::{HoldId, OrderId};
-use marquee_domain::inventory::{Hold, HoldStatus, Order, OrderStatus};
+use marquee_domain::inventory::{Hold, HoldStatus, Order};
 use marquee_domain::{Error, Result};
-use marquee_store::{AttemptStatus, KeyResource};
+use marquee_store::{AttemptStatus, KeyResource, RefundStatus};
 
 /// What became of a lost request's write.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ impl Booking {
     /// known, the outcome is not).
     pub async fn payment_outcome(&self, user: &User, attempt_id: &str) -> Result<Outcome<Order>> {
         let attempt = self
-            .store
+            .payments
             .get_attempt(attempt_id)
             .await?
             .filter(|attempt| attempt.user_id == user.id)
@@ -65,7 +65,7 @@ impl Booking {
     pub async fn resumable_hold(&self, user: &User, earlier: &KeyResource) -> Result<Option<Hold>> {
         let hold_id = match earlier {
             KeyResource::Hold(id) => id.clone(),
-            KeyResource::Payment(attempt) => match self.store.get_attempt(attempt).await? {
+            KeyResource::Payment(attempt) => match self.payments.get_attempt(attempt).await? {
                 Some(attempt) if attempt.user_id == user.id => attempt.hold_id,
                 _ => return Ok(None),
             },
@@ -83,13 +83,11 @@ impl Booking {
         order_id: &OrderId,
     ) -> Result<Outcome<Order>> {
         let order = self.own_order(user, order_id).await?;
-        let pending = self.store.pending_refunds(self.clock.now() + time::Duration::seconds(1)).await?;
-        Ok(if pending.iter().any(|refund| refund.id == refund_id) {
-            Outcome::Pending
-        } else if matches!(order.status, OrderStatus::Refunded | OrderStatus::PartiallyRefunded) {
-            Outcome::Done(order)
-        } else {
-            Outcome::Again
+        Ok(match self.payments.refund_status(refund_id).await? {
+            Some(RefundStatus::Pending) => Outcome::Pending,
+            Some(RefundStatus::Succeeded) => Outcome::Done(order),
+            // Refused by the provider (or never written): the request may run again.
+            Some(RefundStatus::Failed) | None => Outcome::Again,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! before the provider is asked, and the reconciler finishes refunds a crash interrupted.
 
 use super::{Booking, Caller, format_money};
-use crate::observe::RefundOutcome;
+use crate::events::RefundOutcome;
 use marquee_domain::account::User;
 use marquee_domain::ids::{OrderId, ShowtimeId, TicketId};
 use marquee_domain::inventory::Order;
@@ -33,7 +33,7 @@ impl Booking {
     /// The last moment the customer may cancel the order: the cutoff before its show.
     async fn cancellation_deadline(&self, order: &Order) -> Result<time::OffsetDateTime> {
         let starts_at =
-            self.store.showtime_starts_at(&order.showtime_id).await?.ok_or(Error::NotFound("showtime"))?;
+            self.catalog.showtime_starts_at(&order.showtime_id).await?.ok_or(Error::NotFound("showtime"))?;
         Ok(starts_at - self.cancellation_cutoff)
     }
 
@@ -50,7 +50,7 @@ impl Booking {
         }
         for ticket in &order.tickets {
             // Still this order's (not refunded and sold again) and already admitted?
-            let sold = self.store.sold_ticket(&ticket.id).await?;
+            let sold = self.payments.sold_ticket(&ticket.id).await?;
             if sold.is_some_and(|sold| sold.order_id == order.id && sold.checked_in_at.is_some()) {
                 return Ok(None);
             }
@@ -86,7 +86,7 @@ impl Booking {
     async fn start_refund(&self, refund: NewRefund) -> Result<Order> {
         // A refund needs the payment's capture recorded: write this node's pending marks.
         self.captures.flush().await;
-        let refund = self.store.begin_refund(&refund).await?;
+        let refund = self.payments.begin_refund(&refund).await?;
         self.finish_refund(&refund).await
     }
 
@@ -94,7 +94,7 @@ impl Booking {
     /// and those left to the reconciler.
     pub async fn refund_showtime(&self, showtime_id: &ShowtimeId) -> Result<(u32, u32)> {
         let (mut refunded, mut deferred) = (0, 0);
-        for order_id in self.store.orders_with_tickets(showtime_id).await? {
+        for order_id in self.payments.orders_with_tickets(showtime_id).await? {
             match self.refund(&order_id, None, "the showtime was cancelled", None).await {
                 Ok(_) => refunded += 1,
                 Err(error) => {
@@ -112,7 +112,7 @@ impl Booking {
         match self.gateway.refund(&refund.reference, refund.amount.amount, &refund.id).await {
             Ok(()) => {
                 let message = self.refund_message(refund).await?;
-                let order = self.store.complete_refund(&refund.id, &message, self.clock.now()).await?;
+                let order = self.payments.complete_refund(&refund.id, &message, self.clock.now()).await?;
                 self.metrics.refund(RefundOutcome::Completed);
                 self.showtime_changed(&order.showtime_id);
                 Ok(order)
@@ -122,7 +122,7 @@ impl Booking {
                 Err(Error::PaymentUnavailable(format!("refund pending: {error}")))
             }
             Err(error) => {
-                self.store.fail_refund(&refund.id, &error.to_string(), self.clock.now()).await?;
+                self.payments.fail_refund(&refund.id, &error.to_string(), self.clock.now()).await?;
                 self.metrics.refund(RefundOutcome::Failed);
                 Err(error.into())
             }
@@ -130,8 +130,8 @@ impl Booking {
     }
 
     async fn refund_message(&self, refund: &Refund) -> Result<OutboxMessage> {
-        let order = self.store.get_order(&refund.order_id).await?.ok_or(Error::NotFound("order"))?;
-        let user = self.store.get_user(&order.user_id).await?.ok_or(Error::NotFound("user"))?;
+        let order = self.inventory.get_order(&refund.order_id).await?.ok_or(Error::NotFound("order"))?;
+        let user = self.accounts.get_user(&order.user_id).await?.ok_or(Error::NotFound("user"))?;
         let body = format!(
             "We refunded {} for {} ticket(s) of order {} ({}). The tickets' door codes are no longer valid.",
             format_money(&refund.amount),
