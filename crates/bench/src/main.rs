@@ -24,6 +24,7 @@ mod report;
 mod resources;
 mod soak;
 mod stream;
+mod synctrace;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -86,6 +87,10 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         duration_secs: u64,
     },
+    /// Reads `strace` of a short sale (the server's sockets, the database's syncs) and checks
+    /// that every acknowledged hold and purchase was answered only after a sync that began
+    /// after its request returned (see `scripts/trace-sync.sh`). Exits with 1 if one was not.
+    SyncTrace(synctrace::Options),
 }
 
 #[tokio::main]
@@ -109,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
             ceiling::pgbench(&url, clients, duration_secs).await?
         }
         Scenario::SqliteLoop { duration_secs } => ceiling::sqlite_loop(duration_secs).await?,
+        Scenario::SyncTrace(options) => synctrace::run(options)?,
     };
     println!("{}", report::human(&result));
     if let Some(path) = cli.json {
