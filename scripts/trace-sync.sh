@@ -58,7 +58,7 @@ sale() {
   "$bin/marquee-bench" --base "http://127.0.0.1:$port" --json "$work/$name-sale.json" flash-sale \
     --showtime "$showtime" --buyers "$buyers" --connections "$connections" --http-ceiling-secs 0 \
     >"$work/$name-sale.txt"
-  jq -c '{purchases, tickets_sold, invariant_ok}' "$work/$name-sale.json"
+  jq -c '{purchases, sold: .invariant.sold, invariant_ok}' "$work/$name-sale.json"
   stop_server
 }
 
