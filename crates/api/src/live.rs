@@ -3,8 +3,9 @@
 //!
 //! One reader task per node (not one per client) reads the feed: it wakes when this node
 //! changed inventory, when another node announced a change (PostgreSQL `NOTIFY`), and at least
-//! every [`POLL_EVERY`] in any case. Streams subscribe to a bounded broadcast channel; a client
-//! that falls too far behind is not buffered for, it gets a fresh snapshot (a resync).
+//! every [`POLL_EVERY`] in any case. Streams subscribe to a bounded broadcast channel of
+//! [`FeedEvent`]s, each change's JSON rendered once for all of them; a client that falls too far
+//! behind is not buffered for, it gets a fresh snapshot (a resync).
 //!
 //! # Order and gaps
 //! Event ids come from the database in insertion order, but on PostgreSQL two transactions can
@@ -37,10 +38,29 @@ pub const MAX_STREAMS: usize = 20_000;
 /// Events read per query.
 const BATCH: u32 = 1000;
 
+/// A change as the node's streams send it: the event, with its `data` rendered once for all of
+/// them (a rush fans every change out to thousands of streams).
+#[derive(Debug)]
+pub struct FeedEvent {
+    pub event: InventoryEvent,
+    pub data: String,
+}
+
+/// The `data` of a stream's `inventory` event (see `routes::stream`).
+pub fn event_data(event: &InventoryEvent) -> String {
+    serde_json::json!({
+        "change": event.change.as_str(),
+        "status": event.change.status(),
+        "ticket_ids": event.ticket_ids,
+        "at": event.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+    })
+    .to_string()
+}
+
 pub struct LiveFeed {
     /// Queue summaries for streams, looked up at most once a second per showtime and node.
     queues: std::sync::Mutex<HashMap<ShowtimeId, (Instant, Option<QueueSummary>)>>,
-    sender: broadcast::Sender<Arc<InventoryEvent>>,
+    sender: broadcast::Sender<Arc<FeedEvent>>,
     /// The id of the last event delivered; set *before* the event is sent, so a stream that
     /// subscribes and then reads the position misses nothing.
     position: AtomicI64,
@@ -81,7 +101,7 @@ impl LiveFeed {
         self.position.load(Ordering::SeqCst)
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<InventoryEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
         self.sender.subscribe()
     }
 
@@ -184,7 +204,7 @@ impl LiveFeed {
             for event in events.into_iter().take(ready) {
                 self.position.store(event.id, Ordering::SeqCst);
                 // Nobody listening is fine.
-                let _ = self.sender.send(Arc::new(event));
+                let _ = self.sender.send(Arc::new(FeedEvent { data: event_data(&event), event }));
             }
             if ready < fetched || fetched < BATCH as usize {
                 return Ok(());

@@ -17,6 +17,7 @@
 use super::catalog::availability_snapshot;
 use crate::error::{ApiError, Problem};
 use crate::extract::Path;
+use crate::live::{FeedEvent, event_data};
 use crate::seatmap::Rendered;
 use crate::{AppState, TAG_CATALOG};
 use axum::extract::State;
@@ -24,7 +25,6 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use marquee_domain::ids::ShowtimeId;
-use marquee_store::InventoryEvent;
 use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -93,7 +93,7 @@ struct Gone;
 impl Watcher {
     async fn run(
         self,
-        mut changes: broadcast::Receiver<std::sync::Arc<InventoryEvent>>,
+        mut changes: broadcast::Receiver<std::sync::Arc<FeedEvent>>,
         resume: Option<i64>,
         first: Rendered,
     ) {
@@ -102,7 +102,7 @@ impl Watcher {
 
     async fn watch(
         &self,
-        changes: &mut broadcast::Receiver<std::sync::Arc<InventoryEvent>>,
+        changes: &mut broadcast::Receiver<std::sync::Arc<FeedEvent>>,
         resume: Option<i64>,
         first: Rendered,
     ) -> Result<(), Gone> {
@@ -120,9 +120,10 @@ impl Watcher {
         loop {
             tokio::select! {
                 change = changes.recv() => match change {
-                    Ok(event) => {
+                    Ok(feed) => {
+                        let event = &feed.event;
                         if event.id > sent && event.showtime_id == self.showtime_id {
-                            self.send(inventory_event(&event)).await?;
+                            self.send(inventory_event(event.id, &feed.data)).await?;
                         }
                         sent = sent.max(event.id);
                     }
@@ -175,7 +176,7 @@ impl Watcher {
                 .map_err(|_| Gone)?;
             let done = events.len() < REPLAY_BATCH as usize;
             for event in events.iter().filter(|event| event.id <= upto) {
-                self.send(inventory_event(event)).await?;
+                self.send(inventory_event(event.id, &event_data(event))).await?;
                 after = event.id;
             }
             if done || events.last().is_some_and(|event| event.id > upto) {
@@ -208,12 +209,7 @@ impl Watcher {
     }
 }
 
-fn inventory_event(event: &InventoryEvent) -> Event {
-    let data = json!({
-        "change": event.change.as_str(),
-        "status": event.change.status(),
-        "ticket_ids": event.ticket_ids,
-        "at": event.at.format(&Rfc3339).unwrap_or_default(),
-    });
-    Event::default().event("inventory").id(event.id.to_string()).data(data.to_string())
+/// An `inventory` event of change `id` whose `data` is rendered ([`event_data`]).
+fn inventory_event(id: i64, data: &str) -> Event {
+    Event::default().event("inventory").id(id.to_string()).data(data)
 }
