@@ -203,8 +203,11 @@ impl LiveFeed {
             let ready = deliverable(self.position(), &ids, gap_since, Instant::now());
             for event in events.into_iter().take(ready) {
                 self.position.store(event.id, Ordering::SeqCst);
-                // Nobody listening is fine.
-                let _ = self.sender.send(Arc::new(FeedEvent { data: event_data(&event), event }));
+                // Nobody listening is fine, and then nothing is rendered (a node whose buyers
+                // poll pays nothing for the feed but the read).
+                if self.sender.receiver_count() > 0 {
+                    let _ = self.sender.send(Arc::new(FeedEvent { data: event_data(&event), event }));
+                }
             }
             if ready < fetched || fetched < BATCH as usize {
                 return Ok(());
