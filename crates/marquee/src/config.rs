@@ -49,6 +49,12 @@ pub struct DatabaseArgs {
     /// is down or saturated.
     #[arg(long, env = "MARQUEE_DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, global = true)]
     pub database_acquire_timeout_secs: u64,
+    /// PostgreSQL: commit pipelines run side by side on this node, each committing its batch
+    /// of holds, payments and confirmations on a connection of its own (SQLite has one writer).
+    #[arg(long, env = "MARQUEE_DATABASE_COMMIT_PIPELINES", default_value_t = marquee_store::DEFAULT_COMMIT_PIPELINES,
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(marquee_store::MAX_COMMIT_PIPELINES)),
+          global = true)]
+    pub database_commit_pipelines: u16,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "MARQUEE_LOG_JSON", default_value_t = false, global = true)]
     pub log_json: bool,
@@ -280,6 +286,7 @@ pub async fn connect(config: &DatabaseArgs, replica_url: Option<String>) -> anyh
         max_connections: config.database_connections,
         replica_url,
         acquire_timeout: Duration::from_secs(config.database_acquire_timeout_secs.max(1)),
+        commit_pipelines: usize::from(config.database_commit_pipelines),
     };
     let store = marquee_store::connect(&config.database_url, &options).await.map_err(|error| {
         let reason = match error {

@@ -46,11 +46,11 @@ use marquee_domain::Result;
 use marquee_domain::account::{Email, User};
 use marquee_domain::catalog::{Event, EventKind, Hall, Showtime, Venue};
 use marquee_domain::ids::{EventId, HoldId, OrderId, ShowtimeId, TicketId, UserId, VenueId};
-use marquee_domain::inventory::{Hold, HoldSelection, Order, Ticket};
+use marquee_domain::inventory::{Hold, HoldSelection, Order, Ticket, TicketStatus};
 use marquee_domain::money::Money;
 use time::OffsetDateTime;
 
-pub use sql::{Backend, SqlStore, StoreOptions};
+pub use sql::{Backend, DEFAULT_COMMIT_PIPELINES, MAX_COMMIT_PIPELINES, SqlStore, StoreOptions};
 pub use sqlite::SqliteStore;
 
 /// Opens the store of a database URL — `sqlite://PATH` (the embedded store, see [`sqlite`]) or
@@ -122,6 +122,26 @@ pub struct InventoryCounts {
     pub available: i64,
     pub held: i64,
     pub sold: i64,
+}
+
+/// What a showtime's availability view shows: each ticket's status at one instant, in
+/// seat-map order, without the rest of the ticket (a fraction of the seat map's read).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TicketStatuses {
+    pub statuses: Vec<TicketStatus>,
+    /// When the first live hold among them expires: the view is wrong from then on.
+    pub first_hold_expiry: Option<OffsetDateTime>,
+}
+
+impl TicketStatuses {
+    /// Adds one ticket, from its stored status and hold expiry (the seat map's rule).
+    pub fn push(&mut self, stored: &str, hold_expires_at: Option<OffsetDateTime>, now: OffsetDateTime) {
+        let status = marquee_domain::inventory::effective_status(stored, hold_expires_at, now);
+        if let (TicketStatus::Held, Some(expiry)) = (status, hold_expires_at) {
+            self.first_hold_expiry = Some(self.first_hold_expiry.map_or(expiry, |first| first.min(expiry)));
+        }
+        self.statuses.push(status);
+    }
 }
 
 /// A hold to create.
@@ -341,6 +361,8 @@ pub trait CatalogStore: Send + Sync + 'static {
 pub trait InventoryStore: Send + Sync + 'static {
     /// Every ticket of a showtime in seat-map order, with its status at `now`.
     async fn seat_map(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<Vec<Ticket>>;
+    /// Every ticket's status at `now`, in seat-map order (empty for an unknown showtime).
+    async fn ticket_statuses(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<TicketStatuses>;
     async fn get_ticket(&self, id: &TicketId, now: OffsetDateTime) -> Result<Option<Ticket>>;
     async fn inventory_counts(
         &self,

@@ -40,6 +40,7 @@ macro_rules! conformance {
 conformance!(
     accounts_have_unique_emails_and_expiring_sessions,
     a_showtime_has_one_ticket_per_seat_and_ga_place,
+    the_availability_view_agrees_with_the_seat_map,
     the_catalog_lists_published_events_on_sale_with_filters_and_pages,
     a_hold_takes_all_requested_tickets_or_none,
     tickets_of_an_expired_hold_are_available_again_at_once,
@@ -265,6 +266,45 @@ async fn a_showtime_has_one_ticket_per_seat_and_ga_place(store: Arc<dyn Store>) 
     let ticket = store.get_ticket(&map[3].id, NOW).await.unwrap().unwrap();
     assert_eq!(ticket, map[3]);
     assert!(store.get_ticket(&TicketId::generate(), NOW).await.unwrap().is_none());
+}
+
+/// The statuses the availability view is built from are the seat map's, ticket for ticket:
+/// sold, held, and a hold past its expiry counted available again before any sweep.
+async fn the_availability_view_agrees_with_the_seat_map(store: Arc<dyn Store>) {
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let (ada, bob) = (user(&store, "ada@example.com").await, user(&store, "bob@example.com").await);
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let bought = store
+        .create_hold(&new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[0..2].to_vec()), NOW))
+        .await
+        .unwrap();
+    pay(&store, &bought, NOW).await.unwrap();
+    let long = store
+        .create_hold(&new_hold(&ada, &fixture.showtime.id, HoldSelection::Tickets(seats[2..4].to_vec()), NOW))
+        .await
+        .unwrap();
+    // Made nine minutes earlier: it expires one minute from NOW.
+    let early = NOW - Duration::minutes(9);
+    let short = HoldSelection::Quantity { section: "Floor".into(), quantity: 3 };
+    store.create_hold(&new_hold(&bob, &fixture.showtime.id, short, early)).await.unwrap();
+
+    for (now, first_expiry) in
+        [(NOW, NOW + Duration::minutes(1)), (NOW + Duration::minutes(5), long.expires_at)]
+    {
+        let view = store.ticket_statuses(&fixture.showtime.id, now).await.unwrap();
+        let map: Vec<TicketStatus> =
+            store.seat_map(&fixture.showtime.id, now).await.unwrap().into_iter().map(|t| t.status).collect();
+        assert_eq!(view.statuses, map, "at {now}");
+        assert_eq!(view.first_hold_expiry, Some(first_expiry), "at {now}");
+    }
+    let count =
+        |view: &marquee_store::TicketStatuses, wanted| view.statuses.iter().filter(|s| **s == wanted).count();
+    let view = store.ticket_statuses(&fixture.showtime.id, NOW).await.unwrap();
+    assert_eq!((count(&view, TicketStatus::Sold), count(&view, TicketStatus::Held)), (2, 5));
+    let later = store.ticket_statuses(&fixture.showtime.id, NOW + Duration::minutes(5)).await.unwrap();
+    assert_eq!(count(&later, TicketStatus::Held), 2, "the expired hold's places count as free");
+    let unknown = store.ticket_statuses(&ShowtimeId::from_raw("sho_none"), NOW).await.unwrap();
+    assert!(unknown.statuses.is_empty() && unknown.first_hold_expiry.is_none());
 }
 
 async fn the_catalog_lists_published_events_on_sale_with_filters_and_pages(store: Arc<dyn Store>) {
@@ -1392,5 +1432,66 @@ async fn postgres_three_nodes_with_their_own_pipelines_never_sell_a_seat_twice()
     for node in &nodes {
         node.close().await;
     }
+    database.drop_database().await;
+}
+
+/// A hold never waits for a place another transaction is taking (migration 0008): with a
+/// seat and the whole floor locked by an open transaction — another commit pipeline's batch,
+/// here or on another node — a hold for that seat is refused as unavailable and a hold on the
+/// floor as not enough places, at once instead of after that transaction; once it ends without
+/// taking them, the same holds succeed. (Waiting is what made batches of several pipelines
+/// wait on each other whole, and deadlock.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_hold_never_waits_for_a_place_another_batch_is_taking() {
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else { return };
+    let store = database.store().await;
+    let fixture = fixture(&store, "Heat", "Berlin", &[]).await;
+    let ada = user(&store, "ada@example.com").await;
+    let seats = seat_ids(&store, &fixture.showtime.id).await;
+    let floor: Vec<String> = store
+        .seat_map(&fixture.showtime.id, NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.row.is_none())
+        .map(|t| t.id.as_str().to_owned())
+        .collect();
+    assert_eq!(floor.len(), 20);
+    let other = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let mut batch = other.begin().await.unwrap();
+    let mut locked = floor.clone();
+    locked.push(seats[1].as_str().to_owned());
+    sqlx::query("SELECT id FROM tickets WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&locked)
+        .execute(&mut *batch)
+        .await
+        .unwrap();
+
+    // Not a timer on speed: a hold that waited would wait until `batch` ends, i.e. forever.
+    let limit = std::time::Duration::from_secs(20);
+    let chosen = HoldSelection::Tickets(seats[0..3].to_vec());
+    let floor_two = HoldSelection::Quantity { section: "Floor".into(), quantity: 2 };
+    let seat_hold = new_hold(&ada, &fixture.showtime.id, chosen.clone(), NOW);
+    match tokio::time::timeout(limit, store.create_hold(&seat_hold)).await {
+        Ok(Err(Error::TicketsUnavailable { ticket_ids })) => assert_eq!(ticket_ids, [seats[1].clone()]),
+        other => panic!("expected the locked seat to read as taken, got {other:?}"),
+    }
+    let floor_hold = new_hold(&ada, &fixture.showtime.id, floor_two.clone(), NOW);
+    match tokio::time::timeout(limit, store.create_hold(&floor_hold)).await {
+        Ok(Err(Error::NotEnoughPlaces { requested: 2, available: 0 })) => {}
+        other => panic!("expected the locked floor to read as taken, got {other:?}"),
+    }
+    for seat in [&seats[0], &seats[2]] {
+        let ticket = store.get_ticket(seat, NOW).await.unwrap().unwrap();
+        assert_eq!(ticket.status, TicketStatus::Available, "a refused hold keeps nothing");
+    }
+
+    batch.rollback().await.unwrap();
+    let hold = store.create_hold(&new_hold(&ada, &fixture.showtime.id, chosen, NOW)).await.unwrap();
+    assert_eq!(hold.tickets.len(), 3);
+    let hold = store.create_hold(&new_hold(&ada, &fixture.showtime.id, floor_two, NOW)).await.unwrap();
+    assert_eq!(hold.tickets.len(), 2);
+    other.close().await;
+    store.close().await;
     database.drop_database().await;
 }

@@ -181,28 +181,43 @@ async fn snapshot(
     Ok(rendered)
 }
 
-/// The availability view of a showtime (what [`availability`] serves), with its version.
+/// The availability view of a showtime (what [`availability`] serves), with its version: read
+/// from the tickets' statuses alone, not from the whole seat map.
 pub async fn availability_snapshot(state: &AppState, showtime_id: &ShowtimeId) -> Result<Rendered, ApiError> {
-    snapshot(state, &state.caches.availability, showtime_id, |tickets, version| {
-        let statuses: String = tickets
-            .iter()
-            .map(|t| match t.status {
-                TicketStatus::Available => 'A',
-                TicketStatus::Held => 'H',
-                TicketStatus::Sold => 'S',
+    let now = state.clock.now();
+    let rendered = state
+        .caches
+        .availability
+        .get(showtime_id, now, || async {
+            // Read before the statuses: every change up to it is in what they show.
+            let version = state.feed.position();
+            let view = state.store.ticket_statuses(showtime_id, now).await?;
+            if view.statuses.is_empty() {
+                return Err(Error::NotFound("showtime"));
+            }
+            let statuses: String = view
+                .statuses
+                .iter()
+                .map(|status| match status {
+                    TicketStatus::Available => 'A',
+                    TicketStatus::Held => 'H',
+                    TicketStatus::Sold => 'S',
+                })
+                .collect();
+            let count = |wanted| view.statuses.iter().filter(|status| **status == wanted).count() as i64;
+            let body = serde_json::to_vec(&AvailabilityOut {
+                showtime_id: showtime_id.to_string(),
+                version,
+                available: count(TicketStatus::Available),
+                held: count(TicketStatus::Held),
+                sold: count(TicketStatus::Sold),
+                statuses,
             })
-            .collect();
-        let count = |c| statuses.chars().filter(|s| *s == c).count() as i64;
-        serde_json::to_vec(&AvailabilityOut {
-            showtime_id: showtime_id.to_string(),
-            version,
-            available: count('A'),
-            held: count('H'),
-            sold: count('S'),
-            statuses,
+            .map_err(Error::internal)?;
+            Ok((Rendered { body: body.into(), version }, view.first_hold_expiry))
         })
-    })
-    .await
+        .await?;
+    Ok(rendered)
 }
 
 /// The compact live view of a showtime's seats: one character per ticket in seat-map order

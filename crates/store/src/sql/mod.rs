@@ -19,6 +19,7 @@ use crate::live::InventoryChange;
 use crate::{
     AccountStore, CatalogStore, EventFilter, EventSummary, InventoryCounts, InventoryStore, KeyClaim,
     KeyRecord, KeyResource, KeyStore, NewHold, PoolStats, ShowtimeFilter, ShowtimeSummary, Store,
+    TicketStatuses,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, Role, User};
@@ -77,6 +78,10 @@ impl Backend {
     }
 }
 
+/// Commit pipelines a PostgreSQL node runs unless told otherwise.
+pub const DEFAULT_COMMIT_PIPELINES: u16 = 2;
+pub use pipeline::MAX_LANES as MAX_COMMIT_PIPELINES;
+
 /// Connection limits.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -87,11 +92,19 @@ pub struct StoreOptions {
     /// PostgreSQL only: a streaming replica for the catalog listings, the one kind of read
     /// that tolerates lag (see [`SqlStore`]).
     pub replica_url: Option<String>,
+    /// PostgreSQL only: commit pipelines run side by side (see [`pipeline`]); SQLite has one
+    /// writer.
+    pub commit_pipelines: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(30), replica_url: None }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(30),
+            replica_url: None,
+            commit_pipelines: usize::from(DEFAULT_COMMIT_PIPELINES),
+        }
     }
 }
 
@@ -138,7 +151,7 @@ impl SqlStore {
             catalog,
             postgres_url: Some(url.to_owned()),
             has_replica: options.replica_url.is_some(),
-            pipeline: Pipeline::start(primary.clone()),
+            pipeline: Pipeline::start(primary.clone(), options.commit_pipelines),
             write: primary,
         })
     }
@@ -1169,6 +1182,24 @@ impl InventoryStore for SqlStore {
         rows.iter().map(|row| ticket_from_row(row, now)).collect()
     }
 
+    async fn ticket_statuses(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<TicketStatuses> {
+        let rows = sqlx::query(
+            "SELECT status, hold_expires_at FROM tickets WHERE showtime_id = $1 ORDER BY position",
+        )
+        .bind(showtime_id.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        let mut statuses =
+            TicketStatuses { statuses: Vec::with_capacity(rows.len()), first_hold_expiry: None };
+        for row in &rows {
+            let stored: &str = row.try_get("status").map_err(db)?;
+            let expires: Option<i64> = row.try_get("hold_expires_at").map_err(db)?;
+            statuses.push(stored, expires.map(from_millis), now);
+        }
+        Ok(statuses)
+    }
+
     async fn get_ticket(&self, id: &TicketId, now: OffsetDateTime) -> Result<Option<Ticket>> {
         let sql = format!(
             "SELECT {TICKET_COLUMNS} FROM tickets t JOIN showtimes sh ON sh.id = t.showtime_id WHERE t.id = $1"
@@ -1204,7 +1235,11 @@ impl InventoryStore for SqlStore {
     async fn create_hold(&self, hold: &NewHold) -> Result<Hold> {
         self.retrying(|| {
             let hold = hold.clone();
-            self.pipeline.run(work(move |tx| Box::pin(async move { Self::create_hold_in(tx, &hold).await })))
+            let buyer = hold.user_id.clone();
+            async move {
+                let work = work(move |tx| Box::pin(async move { Self::create_hold_in(tx, &hold).await }));
+                self.pipeline.run_for(buyer.as_str(), work).await
+            }
         })
         .await
     }
@@ -1273,12 +1308,10 @@ impl KeyStore for SqlStore {
         body: &str,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let (claim, body) = (claim.clone(), body.to_owned());
-        self.pipeline
-            .run(work(move |tx| {
-                Box::pin(async move { keys::answer_in(tx, &claim, status, &body, now).await })
-            }))
-            .await
+        let (buyer, claim, body) = (claim.user_id.clone(), claim.clone(), body.to_owned());
+        let work =
+            work(move |tx| Box::pin(async move { keys::answer_in(tx, &claim, status, &body, now).await }));
+        self.pipeline.run_for(buyer.as_str(), work).await
     }
 
     async fn release_idempotency_key(&self, claim: &KeyClaim) -> Result<()> {

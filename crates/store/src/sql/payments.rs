@@ -376,8 +376,11 @@ impl PaymentStore for SqlStore {
     async fn begin_payment(&self, begin: &BeginPayment) -> Result<PaymentAttempt> {
         self.retrying(|| {
             let begin = begin.clone();
-            self.pipeline
-                .run(work(move |tx| Box::pin(async move { Self::begin_payment_in(tx, &begin).await })))
+            async move {
+                let buyer = begin.user_id.clone();
+                let work = work(move |tx| Box::pin(async move { Self::begin_payment_in(tx, &begin).await }));
+                self.pipeline.run_for(buyer.as_str(), work).await
+            }
         })
         .await
     }

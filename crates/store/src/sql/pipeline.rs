@@ -1,23 +1,32 @@
 //! The PostgreSQL commit pipeline: group commit for the writes that touch inventory.
 //!
-//! One task per node owns the pipeline. It takes every command waiting (at most
+//! A node runs a few *lanes* side by side (`--database-commit-pipelines`, 2 by default), each
+//! one task with a queue of its own. A lane takes every command waiting in its queue (at most
 //! [`MAX_BATCH_COMMANDS`]), opens one transaction on a connection of the write pool, runs each
 //! command inside a savepoint of its own — a command that fails is rolled back alone, the
 //! others keep their work — commits once, and only then answers every caller. No timer: a
-//! batch is whatever arrived while the previous one was committing. With
+//! batch is whatever arrived while the lane's previous batch was committing. With
 //! `synchronous_commit = on` the COMMIT returns once the WAL is flushed, so no caller hears of
 //! a write before its batch is durable; if the COMMIT fails, every command of the batch gets
 //! the error and nothing of it happened.
 //!
-//! # Many nodes on one database
-//! Every node has its own pipeline, so batches of different nodes run at once, each holding
-//! the row locks its commands took until its COMMIT. The commands lock as before (tickets in id
-//! order, GA places with `SKIP LOCKED`, the buyer's row), so the database stays the only
-//! arbiter of who gets a seat. Two batches can still wait on each other (batch A's first
-//! command holds a seat that batch B's second wants, and the other way round); PostgreSQL
-//! then ends one *statement* with a deadlock error, which rolls back only that command's
-//! savepoint: it answers `Contention` and its caller runs it again in a later batch, while the
-//! rest of both batches commits.
+//! # Batches side by side
+//! A batch keeps every row lock its commands took until its COMMIT, so a command that waited
+//! on a row of another batch would wait for that batch whole, and two batches that each
+//! wanted a row of the other would meet in PostgreSQL's deadlock detector. So commands do not
+//! wait on each other's rows:
+//! - a hold locks the places it wants `SKIP LOCKED` (migration 0008): a place another batch is
+//!   taking reads as taken at that moment;
+//! - the one other row a hold locks is its buyer's, and a node sends every command of one
+//!   buyer to the same lane ([`Pipeline::run_for`]), so only the same buyer's commands on
+//!   two nodes can wait on each other;
+//! - the rest (payment, confirmation, release, refund) lock rows of one buyer's hold or order.
+//!
+//! Batches of different lanes, and of different nodes, are just concurrent transactions: the
+//! database stays the only arbiter of who gets a seat. Should two batches still meet in a
+//! deadlock, PostgreSQL ends one *statement* with a deadlock error, which rolls back only that
+//! command's savepoint: it answers `Contention` and its caller runs it again in a later batch,
+//! while the rest of both batches commits.
 //!
 //! The payment provider is never called inside a batch: commands are database work only.
 
@@ -28,6 +37,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use marquee_domain::{Error, Result};
 use sqlx::{Acquire, PgConnection, PgPool};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,26 +102,50 @@ impl<T: Send + 'static> Command for Pending<T> {
 
 /// The handle callers submit commands through.
 pub struct Pipeline {
-    sender: mpsc::Sender<Box<dyn Command>>,
+    /// One queue per lane.
+    lanes: Vec<mpsc::Sender<Box<dyn Command>>>,
     stats: Arc<CommitCounters>,
     fail_next_commit: Arc<AtomicBool>,
 }
 
+/// Most lanes a node may run: each holds a connection of the write pool while it commits.
+pub const MAX_LANES: u16 = 16;
+
 impl Pipeline {
-    /// Starts the pipeline's task on the current runtime; it ends when the handle is dropped.
-    pub fn start(pool: PgPool) -> Self {
-        let (sender, receiver) = mpsc::channel(MAX_QUEUED_COMMANDS);
+    /// Starts `lanes` lane tasks (at least one, at most [`MAX_LANES`]) on the current runtime;
+    /// they end when the handle is dropped.
+    pub fn start(pool: PgPool, lanes: usize) -> Self {
         let stats = Arc::new(CommitCounters::default());
         let fail_next_commit = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run(pool, receiver, stats.clone(), fail_next_commit.clone()));
-        Self { sender, stats, fail_next_commit }
+        let lanes = (0..lanes.clamp(1, usize::from(MAX_LANES)))
+            .map(|_| {
+                let (sender, receiver) = mpsc::channel(MAX_QUEUED_COMMANDS);
+                tokio::spawn(run(pool.clone(), receiver, stats.clone(), fail_next_commit.clone()));
+                sender
+            })
+            .collect();
+        Self { lanes, stats, fail_next_commit }
     }
 
-    /// Runs `work` in the next batch and answers once that batch has committed.
+    /// Runs `work` in the next batch of the lane with the shortest queue, and answers once that
+    /// batch has committed.
     pub async fn run<T: Send + 'static>(&self, work: Work<T>) -> Result<T> {
+        let lane = self.lanes.iter().max_by_key(|lane| lane.capacity()).expect("at least one lane");
+        Self::submit(lane, work).await
+    }
+
+    /// Runs `work` in the next batch of the lane that takes every command of `buyer`, so
+    /// that one buyer's commands never wait on each other's row locks across lanes.
+    pub async fn run_for<T: Send + 'static>(&self, buyer: &str, work: Work<T>) -> Result<T> {
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(buyer);
+        let lane = &self.lanes[usize::try_from(hash % self.lanes.len() as u64).unwrap_or(0)];
+        Self::submit(lane, work).await
+    }
+
+    async fn submit<T: Send + 'static>(lane: &mpsc::Sender<Box<dyn Command>>, work: Work<T>) -> Result<T> {
         let (answer, answered) = oneshot::channel();
         let command = Box::new(Pending { work, answer, span: tracing::Span::current() });
-        self.sender.try_send(command).map_err(|error| match error {
+        lane.try_send(command).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => Error::Contention,
             mpsc::error::TrySendError::Closed(_) => {
                 Error::DatabaseUnavailable("the commit pipeline has stopped".into())
@@ -120,8 +154,8 @@ impl Pipeline {
         answered.await.map_err(|_| Error::internal("the commit pipeline dropped a command"))?
     }
 
-    /// Fault injection: the next batch's COMMIT fails (it is rolled back instead), as a failed
-    /// WAL flush would end it.
+    /// Fault injection: the next batch's COMMIT, of whichever lane commits first, fails (it is
+    /// rolled back instead), as a failed WAL flush would end it.
     pub fn fail_next_commit(&self) {
         self.fail_next_commit.store(true, Ordering::SeqCst);
     }
@@ -229,7 +263,7 @@ mod tests {
         let Some(database) = TestDatabase::postgres().await else { return };
         let store = database.store().await;
         let pool = PgPool::connect(&database.url).await.unwrap();
-        let pipeline = Pipeline::start(pool.clone());
+        let pipeline = Pipeline::start(pool.clone(), 2);
         let fails = work(|tx| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO settings (key, value) VALUES ('failed', 'x')")

@@ -12,12 +12,12 @@ use super::{SqliteStore, db, inventory, keys, migrate};
 use crate::{
     AccountStore, Backend, CatalogStore, CommitStats, EventFilter, EventSummary, InventoryCounts,
     InventoryStore, KeyClaim, KeyRecord, KeyStore, NewHold, PoolStats, ShowtimeFilter, ShowtimeSummary,
-    Store,
+    Store, TicketStatuses,
 };
 use async_trait::async_trait;
 use marquee_domain::account::{Email, User};
 use marquee_domain::catalog::{Event, Hall, HallLayout, Showtime, Venue};
-use marquee_domain::clock::to_millis;
+use marquee_domain::clock::{from_millis, to_millis};
 use marquee_domain::ids::{EventId, HoldId, OrderId, ShowtimeId, TicketId, UserId};
 use marquee_domain::inventory::{Hold, Order, Ticket};
 use marquee_domain::{Error, Result};
@@ -454,6 +454,26 @@ impl InventoryStore for SqliteStore {
         let showtime_id = showtime_id.clone();
         self.read(move |connection| {
             tickets_where(connection, "t.showtime_id = ?1", showtime_id.as_str(), now)
+        })
+        .await
+    }
+
+    async fn ticket_statuses(&self, showtime_id: &ShowtimeId, now: OffsetDateTime) -> Result<TicketStatuses> {
+        let showtime_id = showtime_id.clone();
+        self.read(move |connection| {
+            let mut select = connection
+                .prepare_cached(
+                    "SELECT status, hold_expires_at FROM tickets WHERE showtime_id = ?1 ORDER BY position",
+                )
+                .map_err(db)?;
+            let mut rows = select.query([showtime_id.as_str()]).map_err(db)?;
+            let mut statuses = TicketStatuses::default();
+            while let Some(row) = rows.next().map_err(db)? {
+                let stored: String = row.get(0).map_err(db)?;
+                let expires: Option<i64> = row.get(1).map_err(db)?;
+                statuses.push(&stored, expires.map(from_millis), now);
+            }
+            Ok(statuses)
         })
         .await
     }
