@@ -690,8 +690,9 @@ impl SqlStore {
             .collect()
     }
 
-    /// Runs in the commit pipeline: one call of `marquee_create_hold` (migration 0006) takes
-    /// the places, then one read fetches their details for the answer.
+    /// Runs in the commit pipeline: one call of `marquee_create_hold` (migrations 0008, 0009)
+    /// takes the places and answers with the held tickets, one row each (any other outcome is
+    /// one row without a ticket).
     async fn create_hold_in(tx: &mut PgConnection, hold: &NewHold) -> Result<Hold> {
         let now = to_millis(hold.now);
         let (tickets, section, quantity) = match &hold.selection {
@@ -700,23 +701,21 @@ impl SqlStore {
             }
             HoldSelection::Quantity { section, quantity } => (None, Some(section.as_str()), *quantity),
         };
-        let row = sqlx::query(
-            "SELECT outcome, places, available \
-             FROM marquee_create_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(hold.id.as_str())
-        .bind(hold.user_id.as_str())
-        .bind(hold.showtime_id.as_str())
-        .bind(hold.admitted)
-        .bind(i64::from(hold.max_held_per_user))
-        .bind(tickets)
-        .bind(section.map(str::trim))
-        .bind(i32::try_from(quantity).map_err(Error::internal)?)
-        .bind(now)
-        .bind(to_millis(hold.expires_at))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM marquee_create_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind(hold.id.as_str())
+            .bind(hold.user_id.as_str())
+            .bind(hold.showtime_id.as_str())
+            .bind(hold.admitted)
+            .bind(i64::from(hold.max_held_per_user))
+            .bind(tickets)
+            .bind(section.map(str::trim))
+            .bind(i32::try_from(quantity).map_err(Error::internal)?)
+            .bind(now)
+            .bind(to_millis(hold.expires_at))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        let row = rows.first().ok_or_else(|| Error::internal("marquee_create_hold answered nothing"))?;
         let places = || -> Result<Vec<TicketId>> {
             let ids: Option<Vec<String>> = row.try_get("places").map_err(db)?;
             Ok(ids.unwrap_or_default().into_iter().map(TicketId::from_raw).collect())
@@ -744,12 +743,9 @@ impl SqlStore {
             "unavailable" => return Err(Error::TicketsUnavailable { ticket_ids: places()? }),
             other => return Err(Error::internal(format!("marquee_create_hold answered {other:?}"))),
         }
-        // The hold as written, without reading its row back.
+        // The hold as written, without reading anything back.
         let expires_at = from_millis(to_millis(hold.expires_at));
-        let mut tickets = Self::hold_tickets(&mut *tx, &hold.id, hold.now).await?;
-        for ticket in &mut tickets {
-            ticket.status = marquee_domain::inventory::TicketStatus::Held;
-        }
+        let tickets = rows.iter().map(|row| ticket_from_row(row, hold.now)).collect::<Result<Vec<_>>>()?;
         if let Some(claim) = &hold.claim {
             keys::claim_in(tx, claim, &KeyResource::Hold(hold.id.clone()), hold.now).await?;
         }
