@@ -379,6 +379,8 @@ async fn a_hold_takes_all_requested_tickets_or_none(store: Arc<dyn Store>) {
     assert_eq!(hold.status, HoldStatus::Active);
     assert_eq!(hold.tickets.len(), 2);
     assert_eq!(hold.total().unwrap(), Money::new(1800, "EUR"));
+    // The answer is what was written (PostgreSQL's hold function returns it; nothing is read back).
+    assert_eq!(store.get_hold(&hold.id, NOW).await.unwrap().unwrap(), hold);
 
     let overlapping = new_hold(&bob, &fixture.showtime.id, HoldSelection::Tickets(seats[1..3].to_vec()), NOW);
     match store.create_hold(&overlapping).await {
