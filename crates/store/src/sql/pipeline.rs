@@ -20,7 +20,8 @@
 //! - the one other row a hold locks is its buyer's, and a node sends every command of one
 //!   buyer to the same lane ([`Pipeline::run_for`]), so only the same buyer's commands on
 //!   two nodes can wait on each other;
-//! - the rest (payment, confirmation, release, refund) lock rows of one buyer's hold or order.
+//! - the rest (beginning a payment, confirming, releasing, recording an attempt) lock rows of
+//!   one buyer's hold, order or attempt; refunds do not run in the pipeline.
 //!
 //! Batches of different lanes, and of different nodes, are just concurrent transactions: the
 //! database stays the only arbiter of who gets a seat. Should two batches still meet in a
@@ -130,16 +131,17 @@ impl Pipeline {
     /// Runs `work` in the next batch of the lane with the shortest queue, and answers once that
     /// batch has committed.
     pub async fn run<T: Send + 'static>(&self, work: Work<T>) -> Result<T> {
-        let lane = self.lanes.iter().max_by_key(|lane| lane.capacity()).expect("at least one lane");
-        Self::submit(lane, work).await
+        let lane = self.lanes.iter().max_by_key(|lane| lane.capacity());
+        Self::submit(lane.ok_or_else(|| Error::internal("the commit pipeline has no lane"))?, work).await
     }
 
     /// Runs `work` in the next batch of the lane that takes every command of `buyer`, so
     /// that one buyer's commands never wait on each other's row locks across lanes.
     pub async fn run_for<T: Send + 'static>(&self, buyer: &str, work: Work<T>) -> Result<T> {
         let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(buyer);
-        let lane = &self.lanes[usize::try_from(hash % self.lanes.len() as u64).unwrap_or(0)];
-        Self::submit(lane, work).await
+        let lane =
+            usize::try_from(hash % self.lanes.len().max(1) as u64).ok().and_then(|n| self.lanes.get(n));
+        Self::submit(lane.ok_or_else(|| Error::internal("the commit pipeline has no lane"))?, work).await
     }
 
     async fn submit<T: Send + 'static>(lane: &mpsc::Sender<Box<dyn Command>>, work: Work<T>) -> Result<T> {
