@@ -362,6 +362,9 @@ async fn a_ticket_is_not_admitted_while_its_order_is_being_refunded(app: &TestAp
     let (_, bought) = app.pay(&buyer, hold["id"].as_str().unwrap(), "tok_visa", Some("p")).await;
     let order_id = OrderId::from_raw(bought["order"]["id"].as_str().unwrap());
     // A refund has begun (the provider has not answered yet): its tickets may be void in a moment.
+    // The capture is marked lazily, after the answer; the booking service's own refunds wait
+    // for it the same way.
+    app.booking.flush_capture_marks().await;
     app.store
         .begin_refund(&marquee_store::NewRefund::whole("ref_pending", &order_id, "test", app.clock.now()))
         .await
