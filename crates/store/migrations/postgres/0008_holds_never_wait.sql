@@ -49,12 +49,24 @@ $$;
 -- admission_required, unknown_tickets (places = the unknown ones), no_section, not_enough
 -- (available = how many could be had at that moment), hold_limit, unavailable (places = the
 -- ones someone else has, or is taking).
-CREATE OR REPLACE FUNCTION marquee_create_hold(
+-- The hold answers with its tickets: one row per held ticket (with the outcome on each)
+-- instead of the caller reading them back in a statement and round trip of its own; any other
+-- outcome is one row without a ticket. The result's ticket columns are named like the tickets'
+-- (the store reads them as it reads a ticket row); `#variable_conflict use_column` makes a
+-- name in the body's statements mean the table's column.
+DROP FUNCTION marquee_create_hold(TEXT, TEXT, TEXT, BOOLEAN, BIGINT, TEXT[], TEXT, INTEGER, BIGINT, BIGINT);
+
+CREATE FUNCTION marquee_create_hold(
     p_hold TEXT, p_user TEXT, p_showtime TEXT, p_admitted BOOLEAN, p_max_held BIGINT,
-    p_tickets TEXT[], p_section TEXT, p_quantity INTEGER, p_now BIGINT, p_expires_at BIGINT,
-    OUT outcome TEXT, OUT places TEXT[], OUT available BIGINT
+    p_tickets TEXT[], p_section TEXT, p_quantity INTEGER, p_now BIGINT, p_expires_at BIGINT
+) RETURNS TABLE (
+    outcome TEXT, places TEXT[], available BIGINT,
+    id TEXT, showtime_id TEXT, section_id TEXT, section_name TEXT, row_label TEXT, number BIGINT,
+    label TEXT, category TEXT, price_amount BIGINT, row_index BIGINT, column_index BIGINT,
+    status TEXT, hold_expires_at BIGINT, currency TEXT
 )
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
     sale RECORD;
     held_already BIGINT;
@@ -68,14 +80,17 @@ BEGIN
       INTO sale FROM showtimes s WHERE s.id = p_showtime;
     IF NOT FOUND THEN
         outcome := 'no_showtime';
+        RETURN NEXT;
         RETURN;
     END IF;
     IF NOT (sale.on_sale_from <= p_now AND p_now < sale.on_sale_until) OR sale.cancelled_at IS NOT NULL THEN
         outcome := 'not_on_sale';
+        RETURN NEXT;
         RETURN;
     END IF;
     IF sale.queued AND NOT p_admitted THEN
         outcome := 'admission_required';
+        RETURN NEXT;
         RETURN;
     END IF;
     -- One user's holds are taken one at a time (the user row is the lock), so the per-user cap
@@ -93,6 +108,7 @@ BEGIN
         IF cardinality(known) < cardinality(p_tickets) THEN
             outcome := 'unknown_tickets';
             places := ARRAY(SELECT x FROM unnest(p_tickets) x WHERE x <> ALL (known) ORDER BY x);
+            RETURN NEXT;
             RETURN;
         END IF;
         places := ARRAY(SELECT t.id FROM tickets t WHERE t.id = ANY (known)
@@ -100,6 +116,7 @@ BEGIN
         IF cardinality(places) < cardinality(known) THEN
             outcome := 'unavailable';
             places := ARRAY(SELECT x FROM unnest(known) x WHERE x <> ALL (places) ORDER BY x);
+            RETURN NEXT;
             RETURN;
         END IF;
     ELSE
@@ -110,12 +127,14 @@ BEGIN
          ORDER BY s.position LIMIT 1;
         IF NOT FOUND THEN
             outcome := 'no_section';
+            RETURN NEXT;
             RETURN;
         END IF;
         places := marquee_pick_places(picked_section, p_showtime, seated, p_quantity, p_now);
         IF cardinality(places) < p_quantity THEN
             outcome := 'not_enough';
             available := cardinality(places);
+            RETURN NEXT;
             RETURN;
         END IF;
         places := ARRAY(SELECT x FROM unnest(places) x ORDER BY x);
@@ -123,6 +142,7 @@ BEGIN
 
     IF held_already + cardinality(places) > p_max_held THEN
         outcome := 'hold_limit';
+        RETURN NEXT;
         RETURN;
     END IF;
     WITH took AS (
@@ -134,6 +154,7 @@ BEGIN
     IF cardinality(taken) <> cardinality(places) THEN
         outcome := 'unavailable';
         places := ARRAY(SELECT x FROM unnest(places) x WHERE x <> ALL (taken) ORDER BY x);
+        RETURN NEXT;
         RETURN;
     END IF;
     INSERT INTO holds (id, user_id, showtime_id, status, created_at, expires_at)
@@ -141,6 +162,12 @@ BEGIN
     INSERT INTO hold_items (hold_id, ticket_id) SELECT p_hold, x FROM unnest(places) x;
     INSERT INTO inventory_events (showtime_id, kind, ticket_ids, at)
     VALUES (p_showtime, 'held', array_to_string(places, ' '), p_now);
-    outcome := 'held';
+    -- The answer: the held tickets as written (a statement of its own sees this command's writes).
+    RETURN QUERY
+        SELECT 'held'::TEXT, places, NULL::BIGINT, t.id, t.showtime_id, t.section_id, t.section_name,
+               t.row_label, t.number, t.label, t.category, t.price_amount, t.row_index, t.column_index,
+               t.status, t.hold_expires_at, sh.currency
+          FROM tickets t JOIN showtimes sh ON sh.id = t.showtime_id
+         WHERE t.id = ANY (places) ORDER BY t.position;
 END
 $$;

@@ -690,7 +690,7 @@ impl SqlStore {
             .collect()
     }
 
-    /// Runs in the commit pipeline: one call of `marquee_create_hold` (migrations 0008, 0009)
+    /// Runs in the commit pipeline: one call of `marquee_create_hold` (migration 0008)
     /// takes the places and answers with the held tickets, one row each (any other outcome is
     /// one row without a ticket).
     async fn create_hold_in(tx: &mut PgConnection, hold: &NewHold) -> Result<Hold> {

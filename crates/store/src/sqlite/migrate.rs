@@ -32,11 +32,6 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_idempotency_claimed_by_the_write.sql"),
     ),
     (8, "0008_holds_never_wait", include_str!("../../migrations/sqlite/0008_holds_never_wait.sql")),
-    (
-        9,
-        "0009_a_hold_answers_its_tickets",
-        include_str!("../../migrations/sqlite/0009_a_hold_answers_its_tickets.sql"),
-    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
@@ -212,7 +207,7 @@ mod tests {
     #[test]
     fn migrating_twice_changes_nothing_and_a_fresh_database_lacks_them_all() {
         let connection = Connection::open_in_memory().unwrap();
-        assert_eq!(unapplied(&connection).unwrap(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(unapplied(&connection).unwrap(), [1, 2, 3, 4, 5, 6, 7, 8]);
         run(&connection).unwrap();
         run(&connection).unwrap();
         assert!(unapplied(&connection).unwrap().is_empty());
